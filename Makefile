@@ -1,0 +1,71 @@
+# Jurisdiction Ledger: the two commands of the README, and their parts.
+#   make demo   set everything up, load the Shenzhen demo, serve on http://127.0.0.1:8000
+#   make test   set everything up, run the whole test suite
+# Both are idempotent and never ask a question. DATABASE_URL, if set, names the database to use.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild clean
+
+help:
+	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
+	@echo "make test    - set up, run the whole test suite (unit, integration, end to end)"
+	@echo "make check   - ruff and mypy"
+	@echo "make rebuild - rebuild the read model from the event log"
+
+$(STAMP): pyproject.toml
+	@echo "==> Python environment in $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Prints the database URL to use (installing PostGIS or starting a private cluster if needed).
+db:
+	@bash scripts/ensure_postgis.sh
+
+demo: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/jurisdictions up --host $(HOST) --port $(PORT)
+
+serve: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/jurisdictions serve --host $(HOST) --port $(PORT)
+
+rebuild: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/jurisdictions rebuild
+
+test: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  echo "==> ruff, mypy"; $(BIN)/ruff check .; $(BIN)/ruff format --check .; $(BIN)/mypy; \
+	  echo "==> pytest against $$url"; $(BIN)/pytest $(PYTEST_ARGS)
+
+# The quick loop while editing: no lint, no slow or browser tests.
+test-fast: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/pytest -m "not slow and not browser" -x -q $(PYTEST_ARGS)
+
+lint: setup
+	@$(BIN)/ruff check .; $(BIN)/ruff format --check .
+
+typecheck: setup
+	@$(BIN)/mypy
+
+check: lint typecheck
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
