@@ -1,0 +1,63 @@
+"""Typed domain errors: the API maps each class to one HTTP status in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a command, precise enough for an editor to fix it.
+
+    `location` points into the request (``operations[2].geometry``); `units` names the codes
+    involved and `area_m2` the offending area where the problem is a spatial one.
+    """
+
+    code: str
+    message: str
+    location: str = ""
+    units: tuple[str, ...] = ()
+    area_m2: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, leaving out empty fields."""
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.location:
+            out["location"] = self.location
+        if self.units:
+            out["units"] = list(self.units)
+        if self.area_m2 is not None:
+            out["area_m2"] = round(self.area_m2, 1)
+        out.update(self.extra)
+        return out
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class InvalidChangeSet(DomainError):
+    """A change set breaks the model's rules; nothing of it was stored.
+
+    It carries every problem found, not just the first, so an editor can fix them in one go.
+    """
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        first = problems[0].message if problems else "invalid change set"
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        super().__init__(first + more)
+
+
+class UnitNotFound(DomainError):
+    """No unit was ever registered under this code."""
+
+    def __init__(self, code: str):
+        self.code = code
+        super().__init__(f"no unit with code {code!r}")
+
+
+class ConcurrentChange(DomainError):
+    """Another change set changed what this one read; retry it on the new state."""

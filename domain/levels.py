@@ -1,0 +1,41 @@
+"""The level scheme: configuration, because another city may have other levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LevelScheme:
+    """Levels top down; each level's units have a parent on the level above."""
+
+    names: tuple[str, ...]
+
+    def __contains__(self, level: object) -> bool:
+        return level in self.names
+
+    def rank(self, level: str) -> int:
+        """0 for the top level, increasing downwards."""
+        return self.names.index(level)
+
+    def parent_of(self, level: str) -> str | None:
+        """The level of a unit's parent, None at the top."""
+        rank = self.rank(level)
+        return self.names[rank - 1] if rank > 0 else None
+
+    def child_of(self, level: str) -> str | None:
+        """The level below, None at the bottom."""
+        rank = self.rank(level)
+        return self.names[rank + 1] if rank + 1 < len(self.names) else None
+
+    @classmethod
+    def parse(cls, text: str) -> LevelScheme:
+        """From a comma-separated list, as in the JL_LEVELS setting."""
+        names = tuple(part.strip() for part in text.split(",") if part.strip())
+        if not names or len(set(names)) != len(names):
+            msg = f"levels must be distinct names separated by commas, got {text!r}"
+            raise ValueError(msg)
+        return cls(names)
+
+
+DEFAULT_LEVELS = LevelScheme(("city", "district", "street", "community", "grid"))

@@ -1,0 +1,144 @@
+"""Values that change on dates: the valid-time half of the model.
+
+A unit's name, parent, geometry and existence are each a `DatedValue`: a value per day,
+piecewise constant over half-open date ranges ``[start, end)``. Real-world changes and
+corrections write into it differently (see `DatedValue.change_from` and `DatedValue.correct`),
+which is what lets a backdated change or a correction land in the middle of a history without
+rewriting the rest.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open date range ``[start, end)``; ``end=None`` means open-ended."""
+
+    start: date
+    end: date | None = None
+
+    def contains(self, day: date) -> bool:
+        """Whether `day` falls inside the period."""
+        return self.start <= day and (self.end is None or day < self.end)
+
+    def overlaps(self, other: Period) -> bool:
+        """Whether the two periods share at least one day."""
+        return (other.end is None or self.start < other.end) and (
+            self.end is None or other.start < self.end
+        )
+
+    def intersection(self, other: Period) -> Period | None:
+        """The days both periods share, or None."""
+        start = max(self.start, other.start)
+        ends = [e for e in (self.end, other.end) if e is not None]
+        end = min(ends) if ends else None
+        if end is not None and end <= start:
+            return None
+        return Period(start, end)
+
+
+@dataclass(frozen=True)
+class Segment(Generic[T]):
+    """One constant stretch of a `DatedValue`."""
+
+    period: Period
+    value: T
+
+
+class DatedValue(Generic[T]):
+    """A value that changes on dates, with gaps where it is undefined.
+
+    Two ways to write:
+
+    * `change_from(day, value)`: a real-world change. It holds from `day` until the next
+      real-world change recorded for a later day (or for ever), so a backdated change fills the
+      gap up to the change that already followed it.
+    * `correct(period, value)`: the register was wrong about `period`; the value is exactly
+      `value` there and nothing outside the period moves.
+    """
+
+    def __init__(self) -> None:
+        self._segments: list[Segment[T]] = []
+        self._change_days: list[date] = []
+
+    def change_from(self, day: date, value: T) -> None:
+        """Record a real-world change effective on `day`."""
+        later = bisect.bisect_right(self._change_days, day)
+        end = self._change_days[later] if later < len(self._change_days) else None
+        if day not in self._change_days:
+            bisect.insort(self._change_days, day)
+        self._assign(Period(day, end), value)
+
+    def correct(self, period: Period, value: T) -> None:
+        """Overwrite `period` with `value` without it being a change in the world."""
+        self._assign(period, value)
+
+    def value_on(self, day: date) -> T | None:
+        """The value on `day`, or None where undefined."""
+        for segment in self._segments:
+            if segment.period.contains(day):
+                return segment.value
+        return None
+
+    def segments(self) -> list[Segment[T]]:
+        """The stretches in date order, adjacent equal values merged."""
+        return list(self._segments)
+
+    def change_days(self) -> list[date]:
+        """Every day a real-world change of this value was recorded for."""
+        return list(self._change_days)
+
+    def _assign(self, period: Period, value: T) -> None:
+        kept: list[Segment[T]] = []
+        for segment in self._segments:
+            kept.extend(_minus(segment, period))
+        kept.append(Segment(period, value))
+        kept.sort(key=lambda s: s.period.start)
+        self._segments = list(_merge_equal_neighbours(kept))
+
+
+def _minus(segment: Segment[T], cut: Period) -> Iterator[Segment[T]]:
+    """What is left of `segment` outside `cut`."""
+    if not segment.period.overlaps(cut):
+        yield segment
+        return
+    if segment.period.start < cut.start:
+        yield Segment(Period(segment.period.start, cut.start), segment.value)
+    if cut.end is not None and (segment.period.end is None or cut.end < segment.period.end):
+        yield Segment(Period(cut.end, segment.period.end), segment.value)
+
+
+def _merge_equal_neighbours(segments: list[Segment[T]]) -> Iterator[Segment[T]]:
+    current: Segment[T] | None = None
+    for segment in segments:
+        if (
+            current is not None
+            and current.period.end == segment.period.start
+            and current.value == segment.value
+        ):
+            current = Segment(Period(current.period.start, segment.period.end), current.value)
+            continue
+        if current is not None:
+            yield current
+        current = segment
+    if current is not None:
+        yield current
+
+
+def boundaries(*values: DatedValue[object]) -> list[date]:
+    """Every date at which any of `values` starts or ends a segment, sorted."""
+    days: set[date] = set()
+    for value in values:
+        for segment in value.segments():
+            days.add(segment.period.start)
+            if segment.period.end is not None:
+                days.add(segment.period.end)
+    return sorted(days)
