@@ -1,0 +1,155 @@
+"""Running the projection: catching up, following the log, rebuilding, waiting for a position.
+
+One code path serves all of them: read a batch of notifications after the tracked position,
+work out their effects, write effects and tracking in one transaction. Live following uses
+small batches (low latency), a rebuild large ones (few transactions).
+
+Only one process may write the read model at a time. Each worker takes a PostgreSQL advisory
+lock first, so several API workers (or an API and a CLI rebuild) can run side by side and
+exactly one of them projects; if it dies its lock goes with its connection and another takes
+over.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import psycopg
+from eventsourcing.persistence import Tracking
+
+from domain.register import JurisdictionRegister
+from projections.projection import RegisterProjection
+from projections.read_model import EventEffects, ReadModelView
+
+LOGGER = logging.getLogger(__name__)
+
+#: Advisory lock key of the read-model writer (an arbitrary constant, fixed forever).
+PROJECTION_LOCK_KEY = 7_301_955_021
+
+Progress = Callable[[int, int], None]
+
+
+class ProjectionBusy(RuntimeError):
+    """Another process holds the projection lock."""
+
+
+class ProjectionWorker:
+    """Keeps the read model in step with the register's event log."""
+
+    def __init__(
+        self,
+        register: JurisdictionRegister,
+        view: ReadModelView,
+        conninfo: str,
+        batch_size: int = 500,
+    ) -> None:
+        self.register = register
+        self.view = view
+        self.conninfo = conninfo
+        self.batch_size = batch_size
+        self.projection = RegisterProjection(register)
+
+    # Positions -----------------------------------------------------------------------------
+
+    def position(self) -> int:
+        """The notification id of the last event applied to the read model (0 if none)."""
+        return self.view.max_tracking_id(self.register.name) or 0
+
+    def head(self) -> int:
+        """The notification id of the last event stored (0 if none)."""
+        return self.register.recorder.max_notification_id() or 0
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Block until the read model has applied `position`; False on timeout."""
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            if self.position() >= position:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.1)
+
+    # Work ----------------------------------------------------------------------------------
+
+    def catch_up(self, progress: Progress | None = None, batch_size: int | None = None) -> int:
+        """Apply every event stored so far; returns how many were read."""
+        size = batch_size or self.batch_size
+        done = 0
+        target = self.head()
+        while True:
+            start = self.position() + 1
+            notifications = self.register.recorder.select_notifications(start, size)
+            if not notifications:
+                return done
+            effects: list[EventEffects | None] = []
+            for notification in notifications:
+                event = self.register.mapper.to_domain_event(notification)
+                effects.append(self.projection.effects_of(event, notification.id))
+            last = notifications[-1].id
+            self.view.apply(effects, Tracking(self.register.name, last))
+            done += len(notifications)
+            if progress is not None:
+                progress(done, max(target - start + 1, done))
+
+    def rebuild(self, progress: Progress | None = None, batch_size: int = 5000) -> int:
+        """Empty the read model and project every event again, in large batches."""
+        with self.exclusive(wait=True):
+            self.view.reset(self.register.name)
+            self.projection.forget()
+            return self.catch_up(progress, batch_size)
+
+    def follow(self, stop: threading.Event, idle_wait: float = 1.0) -> None:
+        """Project new events as they arrive until `stop` is set.
+
+        Waits for the lock first; survives database restarts by reconnecting with backoff.
+        """
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                with self.exclusive(wait=False, stop=stop) as listener:
+                    backoff = 0.5
+                    while not stop.is_set():
+                        self.catch_up()
+                        _wait_for_notify(listener, idle_wait)
+            except ProjectionBusy:
+                stop.wait(2.0)
+            except Exception:
+                if stop.is_set():
+                    return
+                LOGGER.exception("projection worker failed; retrying in %.1fs", backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    @contextmanager
+    def exclusive(
+        self, *, wait: bool, stop: threading.Event | None = None
+    ) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        """Hold the projection lock on a dedicated connection that also LISTENs for events."""
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            if wait:
+                conn.execute("SELECT pg_advisory_lock(%s)", (PROJECTION_LOCK_KEY,))
+            else:
+                row = conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (PROJECTION_LOCK_KEY,)
+                ).fetchone()
+                if not row or not row[0]:
+                    msg = "another process is projecting"
+                    raise ProjectionBusy(msg)
+            channel = getattr(self.register.recorder, "channel_name", None)
+            if channel:
+                conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+            try:
+                yield conn
+            finally:
+                conn.execute("SELECT pg_advisory_unlock_all()")
+
+
+def _wait_for_notify(conn: psycopg.Connection[tuple[object, ...]], timeout: float) -> None:
+    for _ in conn.notifies(timeout=timeout, stop_after=1):
+        return
