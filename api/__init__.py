@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI routes over the register (writes) and the read model (reads)."""

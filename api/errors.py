@@ -1,0 +1,121 @@
+"""The one place that turns exceptions into HTTP errors of the contract's shape.
+
+Every error body is ``{"error": {"code", "message", "details": [...]}}``. Routes raise domain
+errors or `ApiError`; they never build error responses themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import OperationalError as StoreUnavailable
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import ConcurrentChange, InvalidChangeSet, UnitNotFound
+
+LOGGER = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A client mistake the routes detect themselves (beyond request validation)."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.headers = headers
+
+
+def error_body(
+    code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The contract's error shape."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def _response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(code, message, details), status_code=status_code, headers=headers
+    )
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error.get("loc", ()))
+        details.append({"location": location, "message": error.get("msg", "invalid")})
+    return details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the mapping from exceptions to responses."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        where = ", ".join(d["location"] for d in details)
+        return _response(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "invalid_request",
+            f"invalid request parameters: {where}" if where else "invalid request",
+            details,
+        )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(InvalidChangeSet)
+    async def _invalid_change_set(_: Request, exc: InvalidChangeSet) -> JSONResponse:
+        return _response(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "invalid_change_set",
+            str(exc),
+            [p.as_dict() for p in exc.problems],
+        )
+
+    @app.exception_handler(UnitNotFound)
+    async def _not_found(_: Request, exc: UnitNotFound) -> JSONResponse:
+        return _response(status.HTTP_404_NOT_FOUND, "unit_not_found", str(exc))
+
+    @app.exception_handler(ConcurrentChange)
+    async def _conflict(_: Request, exc: ConcurrentChange) -> JSONResponse:
+        return _response(status.HTTP_409_CONFLICT, "concurrent_change", str(exc))
+
+    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+        LOGGER.warning("database unavailable: %s", exc)
+        return _response(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database is unavailable; retry shortly",
+            headers={"Retry-After": "2"},
+        )
+
+    for unavailable in (psycopg.OperationalError, psycopg_pool.PoolTimeout, StoreUnavailable):
+        app.add_exception_handler(unavailable, _unavailable)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _response(exc.status_code, code, str(exc.detail))

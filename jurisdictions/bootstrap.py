@@ -1,0 +1,100 @@
+"""Builds the long-lived objects from the settings, once per process.
+
+Everything that owns a connection pool is made here and closed by `Services.close`, so neither
+the API nor the CLI ever builds an application or a pool per request (each `eventsourcing`
+application and view owns its own pool).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+from psycopg_pool import ConnectionPool
+
+from domain.register import JurisdictionRegister
+from jurisdictions.settings import Settings
+from projections.lookup import LookupEngine
+from projections.read_model import ReadModelView
+from projections.worker import ProjectionWorker
+
+#: Name of the read-model view; it prefixes the tracking table (``readmodel_tracking``).
+READ_MODEL_NAME = "ReadModel"
+
+
+def eventsourcing_env(settings: Settings, pool_size: int = 3) -> dict[str, str]:
+    """The `eventsourcing` library's environment for our database."""
+    parts = settings.database_parts()
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parts["dbname"],
+        "POSTGRES_HOST": parts["host"],
+        "POSTGRES_PORT": parts["port"],
+        "POSTGRES_USER": parts["user"],
+        "POSTGRES_PASSWORD": parts["password"],
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        # Projection batches do their geometry work before opening the transaction, but a
+        # rebuild batch of thousands of rows may legitimately take longer than the default 5 s.
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+    }
+
+
+def build_register(settings: Settings) -> JurisdictionRegister:
+    """The event-sourced register on PostgreSQL."""
+    return JurisdictionRegister(env=eventsourcing_env(settings), levels=settings.level_scheme)
+
+
+def build_view(settings: Settings) -> ReadModelView:
+    """The read-model writer, with its tracking table."""
+    env = Environment(name=READ_MODEL_NAME, env=eventsourcing_env(settings, pool_size=2))
+    factory = InfrastructureFactory.construct(env)
+    view = factory.tracking_recorder(ReadModelView)
+    assert isinstance(view, ReadModelView)
+    return view
+
+
+@dataclass
+class Services:
+    """The process's long-lived objects."""
+
+    settings: Settings
+    register: JurisdictionRegister
+    view: ReadModelView
+    worker: ProjectionWorker
+    read_pool: ConnectionPool
+    lookup: LookupEngine
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Close every pool."""
+        self.read_pool.close()
+        self.register.close()
+        self.view.datastore.close()
+
+
+def build_services(settings: Settings) -> Services:
+    """Wire everything a process needs."""
+    register = build_register(settings)
+    view = build_view(settings)
+    worker = ProjectionWorker(
+        register, view, settings.conninfo, batch_size=settings.projection_batch_size
+    )
+    read_pool = ConnectionPool(
+        settings.conninfo,
+        min_size=settings.read_pool_min,
+        max_size=settings.read_pool_max,
+        open=True,
+        kwargs={"autocommit": True},
+    )
+    return Services(
+        settings=settings,
+        register=register,
+        view=view,
+        worker=worker,
+        read_pool=read_pool,
+        lookup=LookupEngine(read_pool, settings.level_scheme),
+    )

@@ -1,0 +1,204 @@
+"""`jurisdictions`: the one command line for serving, migrating, loading and rebuilding."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tqdm import tqdm
+
+from jurisdictions.settings import Settings, get_settings
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def migrate(settings: Settings) -> None:
+    """Apply every Alembic migration (extensions and read-model tables)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", settings.sqlalchemy_url)
+    command.upgrade(config, "head")
+
+
+@contextmanager
+def progress_bar(description: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar on stderr driven by (done, total) callbacks."""
+    bar = tqdm(desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _services(settings: Settings):  # type: ignore[no-untyped-def]
+    from jurisdictions.bootstrap import build_services
+
+    return build_services(settings)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the migrations."""
+    migrate(settings)
+    print("migrations applied", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the demo, then project it unless told not to."""
+    from scripts.demo.shenzhen import load_demo
+
+    services = _services(settings)
+    try:
+        with progress_bar("demo change sets", "change set") as update:
+            receipts = load_demo(services.register, update)
+        new = [r for r in receipts if not r.replayed]
+        print(
+            f"demo: {len(new)} change sets stored, {len(receipts) - len(new)} already there",
+            file=sys.stderr,
+        )
+        if not args.no_project:
+            _catch_up(services)
+    finally:
+        services.close()
+    return 0
+
+
+def _catch_up(services, batch_size: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    with services.worker.exclusive(wait=True), progress_bar("projecting", "event") as update:
+        count = services.worker.catch_up(update, batch_size)
+    print(f"projections: {count} events applied, at {services.worker.position()}", file=sys.stderr)
+
+
+def cmd_project(args: argparse.Namespace, settings: Settings) -> int:
+    """Catch up the read model, or keep following the log."""
+    services = _services(settings)
+    try:
+        if args.follow:
+            stop = threading.Event()
+            print("following the event log (Ctrl-C to stop)", file=sys.stderr)
+            try:
+                services.worker.follow(stop)
+            except KeyboardInterrupt:
+                stop.set()
+        else:
+            _catch_up(services, args.batch_size)
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    """Rebuild the read model from zero."""
+    services = _services(settings)
+    try:
+        with progress_bar("rebuilding", "event") as update:
+            count = services.worker.rebuild(update, batch_size=args.batch_size)
+        print(f"rebuilt the read model from {count} events", file=sys.stderr)
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the log head, the projection position and the lag."""
+    services = _services(settings)
+    try:
+        head, position = services.worker.head(), services.worker.position()
+        print(f"events stored: {head}\nprojected up to: {position}\nlag: {head - position}")
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    print(f"Jurisdiction Ledger on http://{args.host}:{args.port}  (API docs: /docs)", flush=True)
+    uvicorn.run(
+        "api.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    """Migrate, load the demo, project, serve."""
+    cmd_migrate(args, settings)
+    args.no_project = False
+    cmd_demo(args, settings)
+    return cmd_serve(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="jurisdictions",
+        description="Jurisdiction Ledger: an event-sourced register of boundaries and grids. "
+        "The database comes from DATABASE_URL.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    demo = sub.add_parser("demo", help="load the Shenzhen demo (idempotent) and project it")
+    demo.add_argument("--no-project", action="store_true", help="store events only")
+    demo.set_defaults(func=cmd_demo)
+
+    project = sub.add_parser("project", help="apply stored events to the read model")
+    project.add_argument("--follow", action="store_true", help="keep following new events")
+    project.add_argument("--batch-size", type=int, default=None, help="events per transaction")
+    project.set_defaults(func=cmd_project)
+
+    rebuild = sub.add_parser("rebuild", help="rebuild the read model from zero")
+    rebuild.add_argument("--batch-size", type=int, default=5000, help="events per transaction")
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    sub.add_parser("status", help="event log head and projection position").set_defaults(
+        func=cmd_status
+    )
+
+    for name, func, text in (
+        ("serve", cmd_serve, "serve the API"),
+        ("up", cmd_up, "migrate, load the demo, project, then serve"),
+    ):
+        serve = sub.add_parser(name, help=text)
+        serve.add_argument("--host", default="127.0.0.1")
+        serve.add_argument("--port", type=int, default=8000)
+        serve.add_argument("--workers", type=int, default=1)
+        serve.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `jurisdictions` command."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        print(f"jurisdictions: bad settings: {exc}", file=sys.stderr)
+        return 2
+    result: int = args.func(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""One typed settings object, read from the environment (12-factor)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import unquote, urlsplit
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.levels import LevelScheme
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/jurisdictions"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; environment variables are prefixed ``JL_``.
+
+    The database comes from ``DATABASE_URL`` (or ``JL_DATABASE_URL``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="JL_", extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL", "JL_DATABASE_URL")
+    )
+    levels: str = "city,district,street,community,grid"
+    metric_crs: str = "EPSG:4547"
+    #: Whether the API process runs the projection worker (one process wins the lock).
+    run_projection: bool = True
+    projection_batch_size: int = 500
+    #: How long a write waits for the projections to show it before answering.
+    read_your_writes_timeout: float = 10.0
+    read_pool_min: int = 2
+    read_pool_max: int = 10
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            msg = "DATABASE_URL must look like postgresql://user[:password]@host[:port]/dbname"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: str) -> str:
+        LevelScheme.parse(value)
+        return value
+
+    @property
+    def level_scheme(self) -> LevelScheme:
+        """The configured levels, top down."""
+        return LevelScheme.parse(self.levels)
+
+    @property
+    def conninfo(self) -> str:
+        """The URL as libpq understands it (no SQLAlchemy driver suffix)."""
+        return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL for SQLAlchemy/Alembic, with the psycopg 3 driver."""
+        return "postgresql+psycopg://" + self.conninfo.split("://", 1)[1]
+
+    def database_parts(self) -> dict[str, str]:
+        """Host, port, name, user and password, for libraries that want them apart."""
+        url = urlsplit(self.conninfo)
+        return {
+            "host": url.hostname or "127.0.0.1",
+            "port": str(url.port or 5432),
+            "dbname": unquote(url.path.lstrip("/")) or "jurisdictions",
+            "user": unquote(url.username or "postgres"),
+            "password": unquote(url.password or ""),
+        }
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()  # type: ignore[call-arg]  # filled from the environment
