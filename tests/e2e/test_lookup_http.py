@@ -1,0 +1,139 @@
+"""The lookup contract over real HTTP, against the demo on the real PostGIS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.db
+
+LONGHUA_POINT = {"lon": 114.029, "lat": 22.679}
+
+
+def get(server: LiveServer, path: str, **params: Any) -> httpx.Response:
+    return httpx.get(f"{server.url}{path}", params=params, timeout=10)
+
+
+def codes(response: httpx.Response) -> list[tuple[str, str, str]]:
+    return [(u["level"], u["code"], u["name"]) for u in response.json()["units"]]
+
+
+def test_a_point_in_longhua_belongs_to_longhua_after_2017(demo_server: LiveServer):
+    response = get(demo_server, "/v1/lookup", **LONGHUA_POINT, date="2017-06-01")
+    assert response.status_code == 200
+    assert codes(response) == [("city", "440300", "深圳市"), ("district", "440309", "龙华区")]
+    body = response.json()
+    assert body["date"] == "2017-06-01"
+    assert body["point"] == LONGHUA_POINT
+    assert body["offices"] == []
+    district = body["units"][1]
+    assert district["valid_from"] == "2017-01-07" and district["valid_to"] is None
+    assert district["on_boundary"] is False
+
+
+def test_the_same_point_belonged_to_baoan_before_2017(demo_server: LiveServer):
+    response = get(demo_server, "/v1/lookup", **LONGHUA_POINT, date="2016-06-01")
+    assert codes(response) == [("city", "440300", "深圳市"), ("district", "440306", "宝安区")]
+    assert response.json()["units"][1]["valid_to"] == "2017-01-07"
+
+
+def test_as_recorded_answers_with_what_the_register_knew(demo_server: LiveServer):
+    response = get(
+        demo_server,
+        "/v1/lookup",
+        **LONGHUA_POINT,
+        date="2017-06-01",
+        as_recorded="2016-06-01T00:00:00Z",
+    )
+    assert codes(response)[1][1] == "440306"
+
+
+def test_a_point_in_the_sea_has_no_units(demo_server: LiveServer):
+    response = get(demo_server, "/v1/lookup", lon=116.5, lat=20.1, date="2020-01-01")
+    assert response.status_code == 200
+    assert response.json()["units"] == []
+
+
+def test_the_date_defaults_to_today(demo_server: LiveServer):
+    import datetime as dt
+
+    response = get(demo_server, "/v1/lookup", **LONGHUA_POINT)
+    assert response.json()["date"] == dt.date.today().isoformat()
+    assert codes(response)[1][1] == "440309"
+
+
+@pytest.mark.parametrize(
+    ("params", "location"),
+    [
+        ({"lat": 22.6}, "query.lon"),
+        ({"lon": 114.0}, "query.lat"),
+        ({"lon": "east", "lat": 22.6}, "query.lon"),
+        ({"lon": 114.0, "lat": 22.6, "date": "2016-13-01"}, "query.date"),
+        ({"lon": 114.0, "lat": 22.6, "date": "yesterday"}, "query.date"),
+        ({"lon": 114.0, "lat": 22.6, "as_recorded": "soon"}, "query.as_recorded"),
+        ({"lon": 181.0, "lat": 22.6}, "query.lon"),
+        ({"lon": 22.6, "lat": 114.0}, "query.lat"),
+        ({"lon": "nan", "lat": 22.6}, "query.lon"),
+    ],
+)
+def test_bad_parameters_get_a_422_naming_the_parameter(
+    demo_server: LiveServer, params: dict[str, object], location: str
+):
+    response = get(demo_server, "/v1/lookup", **params)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] in {"invalid_request", "coordinates_out_of_range"}
+    assert error["message"]
+    assert location in [d["location"] for d in error["details"]]
+
+
+def test_swapped_coordinates_get_a_hint(demo_server: LiveServer):
+    response = get(demo_server, "/v1/lookup", lon=22.679, lat=114.029)
+    assert "swap" in response.json()["error"]["message"]
+
+
+def test_health_readiness_and_docs(demo_server: LiveServer):
+    assert get(demo_server, "/healthz").json() == {"status": "ok"}
+    ready = get(demo_server, "/readyz").json()
+    assert ready["status"] == "ready"
+    assert ready["projection"]["lag"] == 0
+    assert ready["projection"]["position"] == ready["projection"]["head"] > 0
+    assert get(demo_server, "/docs").status_code == 200
+    spec = get(demo_server, "/openapi.json").json()
+    assert "/v1/lookup" in spec["paths"]
+
+
+def test_unknown_paths_get_the_error_shape(demo_server: LiveServer):
+    response = get(demo_server, "/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_the_server_projects_new_events_as_they_are_stored(database_url: str):
+    """The API process follows the event log by itself (LISTEN/NOTIFY plus the advisory lock)."""
+    import time
+
+    from jurisdictions.bootstrap import build_services
+    from jurisdictions.settings import Settings
+    from scripts.demo.shenzhen import load_demo
+
+    server = LiveServer(database_url)
+    writer = build_services(Settings(database_url=database_url, run_projection=False))
+    try:
+        assert get(server, "/v1/lookup", **LONGHUA_POINT, date="2017-06-01").json()["units"] == []
+        load_demo(writer.register)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            ready = get(server, "/readyz").json()["projection"]
+            if ready["head"] > 0 and ready["lag"] == 0:
+                break
+            time.sleep(0.05)
+        response = get(server, "/v1/lookup", **LONGHUA_POINT, date="2017-06-01")
+        assert codes(response)[1][1] == "440309"
+    finally:
+        writer.close()
+        server.stop()
