@@ -142,10 +142,17 @@ def _to_metric(metric_crs: str) -> Transformer:
     return Transformer.from_crs("EPSG:4326", metric_crs, always_xy=True)
 
 
+#: Edges longer than this (degrees) are densified before projecting: a straight edge in
+#: lon/lat is a curve in a metric CRS, and two polygons sharing part of a long edge would
+#: otherwise seem to overlap or leave gaps of square kilometres.
+DENSIFY_DEGREES = 0.005
+
+
 def metric(geometry: BaseGeometry, metric_crs: str = DEFAULT_METRIC_CRS) -> BaseGeometry:
     """The geometry in a metric CRS, for areas in m² and tolerances in metres."""
     transformer = _to_metric(metric_crs)
-    return shapely.transform(geometry, lambda xy: _stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    dense = shapely.segmentize(geometry, DENSIFY_DEGREES)
+    return shapely.transform(dense, lambda xy: _stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
 
 def area_m2(geometry: BaseGeometry, metric_crs: str = DEFAULT_METRIC_CRS) -> float:

@@ -14,18 +14,16 @@ from typing import Any, ClassVar
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from domain.changesets import (
-    ChangeSet,
-    ChangeSetRequest,
-    Dissolve,
-    Establish,
-    Redraw,
-    change_set_id,
-)
-from domain.errors import ConcurrentChange, InvalidChangeSet, Problem, UnitNotFound
-from domain.geometry import to_wkb_hex
-from domain.levels import DEFAULT_LEVELS, LevelScheme
+from domain import invariants
+from domain.changesets import ChangeSet, change_set_id
+from domain.errors import ConcurrentChange, InvalidChangeSet, UnitNotFound
+from domain.levels import DEFAULT_RULES, LevelScheme, Rules
+from domain.matters import CATALOGUE_ID, Catalogue
+from domain.offices import Office, office_id
+from domain.operations import apply_operation
+from domain.requests import ChangeSetRequest
 from domain.units import Unit, unit_id
+from domain.workspace import Workspace
 
 
 class DateAsISO(Transcoding):
@@ -65,11 +63,22 @@ class JurisdictionRegister(Application[uuid.UUID]):
     env: ClassVar[dict[str, str]] = {
         # Geometries make events large; they compress well.
         "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+        # Units are read far more often than written: keep them folded in memory and only
+        # fast-forward them with newer events from the store (copies are handed out, so a
+        # rejected change set never leaks into the cache).
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
     }
 
-    def __init__(self, env: Any = None, levels: LevelScheme = DEFAULT_LEVELS) -> None:
+    def __init__(self, env: Any = None, rules: Rules = DEFAULT_RULES) -> None:
         super().__init__(env)
-        self.levels = levels
+        self.rules = rules
+
+    @property
+    def levels(self) -> LevelScheme:
+        """The configured levels, top down."""
+        return self.rules.levels
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """Add dates to the JSON transcoder."""
@@ -93,6 +102,24 @@ class JurisdictionRegister(Application[uuid.UUID]):
         if unit is None:
             raise UnitNotFound(code)
         return unit
+
+    def find_office(self, code: str) -> Office | None:
+        """The office with `code`, or None if there never was one."""
+        try:
+            office: Any = self.repository.get(office_id(code))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(office, Office)
+        return office
+
+    def find_catalogue(self) -> Catalogue | None:
+        """The matter catalogue, or None before the first matter is assigned."""
+        try:
+            catalogue: Any = self.repository.get(CATALOGUE_ID)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(catalogue, Catalogue)
+        return catalogue
 
     def find_change_set(self, change_set: uuid.UUID) -> ChangeSet | None:
         """A stored change set, or None."""
@@ -125,12 +152,19 @@ class JurisdictionRegister(Application[uuid.UUID]):
             earlier = self.find_change_set(record_id)
             if earlier is not None:
                 return self._replayed(earlier)
-        work = _Workspace(self, request, actor, record_id, recorded_at)
-        work.run()
-        changed = work.changed_units()
-        events = sum(len(unit.pending_events) for unit in changed)
+        work = Workspace(self, request, actor, record_id, recorded_at)
+        for operation in request.operations:
+            apply_operation(work, operation)
+        if not work.problems:
+            work.seal()
+            work.problems.extend(invariants.check(work))
+        if work.problems:
+            raise InvalidChangeSet(work.problems)
+        changed = work.changed()
+        codes = tuple(unit.code for unit in work.revised_units())
+        events = sum(len(aggregate.pending_events) for aggregate in changed)
         if dry_run:
-            return Receipt(record_id, events, None, tuple(u.code for u in changed))
+            return Receipt(record_id, events, None, codes)
         record = ChangeSet._create(
             ChangeSet.Recorded,
             id=record_id,
@@ -140,7 +174,7 @@ class JurisdictionRegister(Application[uuid.UUID]):
             reason=request.reason,
             document=request.document,
             operations=request.summary(),
-            units=[unit.code for unit in changed],
+            units=list(codes),
             events=events,
         )
         try:
@@ -153,152 +187,7 @@ class JurisdictionRegister(Application[uuid.UUID]):
             msg = "a unit in this change set was changed by another change set; retry"
             raise ConcurrentChange(msg) from exc
         position = max(r.notification.id for r in recordings)
-        return Receipt(record_id, events, position, tuple(u.code for u in changed))
+        return Receipt(record_id, events, position, codes)
 
     def _replayed(self, record: ChangeSet) -> Receipt:
         return Receipt(record.id, record.events, None, tuple(record.units), replayed=True)
-
-
-class _Workspace:
-    """One change set being worked out: the units it loaded and the events it queued."""
-
-    def __init__(
-        self,
-        register: JurisdictionRegister,
-        request: ChangeSetRequest,
-        actor: str,
-        record_id: uuid.UUID,
-        recorded_at: datetime | None,
-    ) -> None:
-        self.register = register
-        self.request = request
-        self.recorded_at = recorded_at or ChangeSet.Recorded.create_timestamp()
-        self.common: dict[str, Any] = {
-            "effective": request.effective,
-            "actor": actor,
-            "reason": request.reason,
-            "document": request.document,
-            "change_set": record_id,
-            "timestamp": self.recorded_at,
-        }
-        self.units: dict[str, Unit | None] = {}
-        self.touched: list[Unit] = []
-        self.problems: list[Problem] = []
-
-    def run(self) -> None:
-        for operation in self.request.operations:
-            if isinstance(operation, Establish):
-                self.establish(operation)
-            elif isinstance(operation, Redraw):
-                self.redraw(operation)
-            elif isinstance(operation, Dissolve):
-                self.dissolve(operation)
-        if self.problems:
-            raise InvalidChangeSet(self.problems)
-
-    def changed_units(self) -> list[Unit]:
-        return [unit for unit in self.touched if unit.pending_events]
-
-    # Loading -------------------------------------------------------------------------------
-
-    def load(self, code: str) -> Unit | None:
-        if code not in self.units:
-            self.units[code] = self.register.find_unit(code)
-        return self.units[code]
-
-    def live_unit(self, code: str, location: str) -> Unit | None:
-        unit = self.load(code)
-        day = self.request.effective
-        if unit is None:
-            self.fail("unit_unknown", f"no unit with code {code!r}", location, code)
-            return None
-        if not unit.exists_on(day):
-            self.fail("unit_not_live", f"unit {code} does not exist on {day}", location, code)
-            return None
-        return unit
-
-    def touch(self, unit: Unit) -> None:
-        if unit not in self.touched:
-            self.touched.append(unit)
-
-    def fail(self, code: str, message: str, location: str, *units: str) -> None:
-        self.problems.append(Problem(code, message, location, tuple(units)))
-
-    # Operations ----------------------------------------------------------------------------
-
-    def establish(self, op: Establish) -> None:
-        levels = self.register.levels
-        if op.level not in levels:
-            self.fail(
-                "level_unknown",
-                f"unknown level {op.level!r}; levels are {', '.join(levels.names)}",
-                f"{op.location}.level",
-            )
-            return
-        if self.load(op.code) is not None:
-            self.fail(
-                "code_taken",
-                f"code {op.code} is already used (codes are never reused)",
-                f"{op.location}.code",
-                op.code,
-            )
-            return
-        expected_parent_level = levels.parent_of(op.level)
-        if expected_parent_level is None:
-            if op.parent is not None:
-                self.fail(
-                    "parent_not_allowed",
-                    f"level {op.level} is the top level and has no parent",
-                    f"{op.location}.parent",
-                )
-                return
-        else:
-            if op.parent is None:
-                self.fail(
-                    "parent_missing",
-                    f"a {op.level} needs a parent {expected_parent_level}",
-                    f"{op.location}.parent",
-                )
-                return
-            parent = self.live_unit(op.parent, f"{op.location}.parent")
-            if parent is None:
-                return
-            if parent.level != expected_parent_level:
-                self.fail(
-                    "parent_wrong_level",
-                    f"the parent of a {op.level} must be a {expected_parent_level}, "
-                    f"{op.parent} is a {parent.level}",
-                    f"{op.location}.parent",
-                    op.parent,
-                )
-                return
-        unit = Unit._create(
-            Unit.Established,
-            id=unit_id(op.code),
-            code=op.code,
-            level=op.level,
-            name=op.name,
-            name_en=op.name_en,
-            parent=op.parent,
-            geometry=to_wkb_hex(op.geometry),
-            lineage=[],
-            **self.common,
-        )
-        self.units[op.code] = unit
-        self.touch(unit)
-
-    def redraw(self, op: Redraw) -> None:
-        unit = self.live_unit(op.unit, f"{op.location}.unit")
-        if unit is None:
-            return
-        unit.trigger_event(
-            Unit.Redrawn, geometry=to_wkb_hex(op.geometry), lineage=[], **self.common
-        )
-        self.touch(unit)
-
-    def dissolve(self, op: Dissolve) -> None:
-        unit = self.live_unit(op.unit, f"{op.location}.unit")
-        if unit is None:
-            return
-        unit.trigger_event(Unit.Dissolved, lineage=[], **self.common)
-        self.touch(unit)

@@ -67,7 +67,17 @@ class DatedValue(Generic[T]):
 
     def __init__(self) -> None:
         self._segments: list[Segment[T]] = []
+        self._starts: list[date] = []
         self._change_days: list[date] = []
+
+    def __deepcopy__(self, memo: dict[int, object]) -> DatedValue[T]:
+        # Segments and their values are immutable: copying the lists is a deep enough copy,
+        # and much cheaper than copying every segment (aggregates are copied from a cache).
+        copied: DatedValue[T] = DatedValue()
+        copied._segments = list(self._segments)
+        copied._starts = list(self._starts)
+        copied._change_days = list(self._change_days)
+        return copied
 
     def change_from(self, day: date, value: T) -> None:
         """Record a real-world change effective on `day`."""
@@ -83,9 +93,9 @@ class DatedValue(Generic[T]):
 
     def value_on(self, day: date) -> T | None:
         """The value on `day`, or None where undefined."""
-        for segment in self._segments:
-            if segment.period.contains(day):
-                return segment.value
+        index = bisect.bisect_right(self._starts, day) - 1
+        if index >= 0 and self._segments[index].period.contains(day):
+            return self._segments[index].value
         return None
 
     def segments(self) -> list[Segment[T]]:
@@ -103,6 +113,7 @@ class DatedValue(Generic[T]):
         kept.append(Segment(period, value))
         kept.sort(key=lambda s: s.period.start)
         self._segments = list(_merge_equal_neighbours(kept))
+        self._starts = [segment.period.start for segment in self._segments]
 
 
 def _minus(segment: Segment[T], cut: Period) -> Iterator[Segment[T]]:

@@ -7,6 +7,7 @@ facts were recorded in matters only where they disagree (see `domain.timeline`).
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -72,7 +73,11 @@ class Unit(Aggregate):
             aggregate.record_lineage(self.effective, self.lineage)
 
     class Established(Event, Aggregate.Created):
-        """A new unit begins to exist on `effective`."""
+        """A new unit begins to exist on `effective`.
+
+        Version 2 added `provenance` ("synthesised", "derived", ...: where the geometry or the
+        fact came from); events stored before it read back with an empty provenance.
+        """
 
         code: str
         level: str
@@ -80,6 +85,32 @@ class Unit(Aggregate):
         name_en: str
         parent: str | None
         geometry: str
+        provenance: str
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 had no provenance."""
+            state["provenance"] = ""
+
+    class ChildrenRevised(Event):
+        """Some of the unit's children (or offices) changed in a change set.
+
+        It records which codes joined, so the unit knows every child and office it ever had
+        without a query; and because every change set touching a child appends one to the
+        parent, two change sets editing the same family conflict on the parent's version
+        (optimistic concurrency across siblings, parents included).
+        """
+
+        joined: list[str]
+        offices: list[str]
+
+        def apply(self, aggregate: Any) -> None:
+            """Remember the new members."""
+            super().apply(aggregate)
+            aggregate.children_ever.update(self.joined)
+            aggregate.offices_ever.update(self.offices)
 
     class Redrawn(Event):
         """The unit's territory changes from `effective` on."""
@@ -150,9 +181,13 @@ class Unit(Aggregate):
         geometry: str,
         effective: date,
         lineage: list[dict[str, str]],
+        provenance: str,
     ) -> None:
         self.code = code
         self.level = level
+        self.provenance = provenance
+        self.children_ever: set[str] = set()
+        self.offices_ever: set[str] = set()
         self.names: DatedValue[tuple[str, str]] = DatedValue()
         self.names.change_from(effective, (name, name_en))
         self.parent: DatedValue[str | None] = DatedValue()
@@ -178,6 +213,14 @@ class Unit(Aggregate):
 
     def versions(self) -> list[UnitVersion]:
         """Every version of the unit in date order; the valid-time history in full."""
+        cached = self.__dict__.get("_versions")
+        if cached is not None and cached[0] == self.version:
+            return list(cached[1])
+        versions = self._fold_versions()
+        self.__dict__["_versions"] = (self.version, tuple(versions))
+        return versions
+
+    def _fold_versions(self) -> list[UnitVersion]:
         days = boundaries(self.existence, self.names, self.parent, self.geometry)  # type: ignore[arg-type]
         versions: list[UnitVersion] = []
         for start, end in zip(days, [*days[1:], None], strict=True):
@@ -197,10 +240,7 @@ class Unit(Aggregate):
 
     def version_on(self, day: date) -> UnitVersion | None:
         """The version valid on `day`, or None if the unit did not exist then."""
-        for version in self.versions():
-            if version.period.contains(day):
-                return version
-        return None
+        return version_at(self.versions(), day)
 
     def exists_on(self, day: date) -> bool:
         """Whether the unit exists on `day`."""
@@ -228,6 +268,14 @@ class Unit(Aggregate):
             geometry=geometry,
             period=period,
         )
+
+
+def version_at(versions: list[UnitVersion], day: date) -> UnitVersion | None:
+    """The version of a date-ordered list valid on `day`, if any."""
+    index = bisect.bisect_right(versions, day, key=lambda v: v.period.start) - 1
+    if index >= 0 and versions[index].period.contains(day):
+        return versions[index]
+    return None
 
 
 def _same_state(a: UnitVersion, b: UnitVersion) -> bool:

@@ -45,7 +45,7 @@ def eventsourcing_env(settings: Settings, pool_size: int = 3) -> dict[str, str]:
 
 def build_register(settings: Settings) -> JurisdictionRegister:
     """The event-sourced register on PostgreSQL."""
-    return JurisdictionRegister(env=eventsourcing_env(settings), levels=settings.level_scheme)
+    return JurisdictionRegister(env=eventsourcing_env(settings), rules=settings.rules)
 
 
 def build_view(settings: Settings) -> ReadModelView:

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.levels import LevelScheme
+from domain.levels import LevelScheme, Rules
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/jurisdictions"
 
@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     )
     levels: str = "city,district,street,community,grid"
     metric_crs: str = "EPSG:4547"
+    #: Overlap, gap or overhang (m², in the metric CRS) tolerated as digitising noise.
+    tolerance_m2: float = 5.0
+    #: The level whose units must each be served by exactly one workstation.
+    served_level: str = "community"
+    #: Whether a unit's children must cover it wherever it has children.
+    full_coverage: bool = True
     #: Whether the API process runs the projection worker (one process wins the lock).
     run_projection: bool = True
     projection_batch_size: int = 500
@@ -52,6 +58,17 @@ class Settings(BaseSettings):
     def level_scheme(self) -> LevelScheme:
         """The configured levels, top down."""
         return LevelScheme.parse(self.levels)
+
+    @property
+    def rules(self) -> Rules:
+        """The register's rules from these settings."""
+        return Rules(
+            levels=self.level_scheme,
+            tolerance_m2=self.tolerance_m2,
+            metric_crs=self.metric_crs,
+            served_level=self.served_level,
+            full_coverage=self.full_coverage,
+        )
 
     @property
     def conninfo(self) -> str:

@@ -24,8 +24,8 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from domain.changesets import parse_change_set
 from domain.register import JurisdictionRegister, Receipt
+from domain.requests import parse_change_set
 
 DATA = Path(__file__).parent / "data" / "shenzhen"
 BEIJING = timezone(timedelta(hours=8))

@@ -17,7 +17,7 @@ from domain.units import Unit, unit_id
 from jurisdictions.bootstrap import Services
 from scripts.demo.shenzhen import load_demo
 from tests.conftest import ROOT
-from tests.unit.helpers import apply, square
+from tests.unit.helpers import apply
 
 pytestmark = pytest.mark.db
 
@@ -71,8 +71,18 @@ def test_lookup_engine_answers_by_date_and_by_recorded_time(services: Services):
     assert lookup.units_at(116.0, 20.0, date(2020, 1, 1)) == []
 
 
+def _box(west: float, east: float) -> dict[str, Any]:
+    return {
+        "type": "Polygon",
+        "coordinates": [[[west, 22], [east, 22], [east, 23], [west, 23], [west, 22]]],
+    }
+
+
 def _many_change_sets(services: Services, count: int) -> None:
-    """A city, a district, and `count` redraws on shuffled dates (backdated ones included)."""
+    """A city split between D and E, whose shared boundary moves `count` times.
+
+    The moves are effective on shuffled dates, so backdated changes are included.
+    """
     rng = random.Random(20151)
     apply(
         services.register,
@@ -82,7 +92,7 @@ def _many_change_sets(services: Services, count: int) -> None:
             "code": "C",
             "level": "city",
             "name": "City",
-            "geometry": square(114, 22, 1),
+            "geometry": _box(114, 115),
         },
         {
             "op": "establish",
@@ -90,14 +100,25 @@ def _many_change_sets(services: Services, count: int) -> None:
             "level": "district",
             "name": "D",
             "parent": "C",
-            "geometry": square(114, 22, 0.5),
+            "geometry": _box(114, 114.5),
+        },
+        {
+            "op": "establish",
+            "code": "E",
+            "level": "district",
+            "name": "E",
+            "parent": "C",
+            "geometry": _box(114.5, 115),
         },
     )
     for _ in range(count):
         day = f"{rng.randint(2015, 2030)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        size = round(rng.uniform(0.1, 0.9), 3)
+        boundary = round(rng.uniform(114.1, 114.9), 3)
         apply(
-            services.register, day, {"op": "redraw", "unit": "D", "geometry": square(114, 22, size)}
+            services.register,
+            day,
+            {"op": "redraw", "unit": "D", "geometry": _box(114, boundary)},
+            {"op": "redraw", "unit": "E", "geometry": _box(boundary, 115)},
         )
 
 

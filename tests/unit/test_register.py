@@ -128,7 +128,9 @@ def test_a_dry_run_stores_nothing():
         {"op": "redraw", "unit": "D1", "geometry": square(114, 22, 0.3)},
         dry_run=True,
     )
-    assert receipt.position is None and receipt.events == 1
+    # The redraw, and the parent's marker that serialises edits of one family.
+    assert receipt.position is None and receipt.events == 2
+    assert receipt.units == ("D1",)
     assert register.recorder.max_notification_id() == before
 
 

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from domain.changesets import Establish, parse_change_set
 from domain.errors import InvalidChangeSet
+from domain.requests import Establish, parse_change_set
 from tests.unit.helpers import square
 
 
@@ -42,6 +42,7 @@ def test_a_well_formed_change_set_parses():
             "name": "a",
             "parent": "P",
             "name_en": "",
+            "provenance": "",
         }
     ]
 

@@ -1,0 +1,199 @@
+"""The rules a change set must leave intact, checked on the whole timeline it affects.
+
+A change effective on day D can break something on any later day (a backdated redraw may
+overlap a neighbour's 2019 version), so each family a change set touched (a parent and its
+children) is checked on every day from D on where anything in the family changes. Between
+those days nothing changes, so checking them covers the whole timeline.
+
+Overlays are computed in lon/lat, where the stored edges are straight (projecting first would
+bend long edges and invent slivers); only the resulting overlap, gap or overhang is projected
+to the metric CRS of the rules to measure it in m², against a tolerance for digitising noise.
+Every problem names the units involved, the offending area and the first day it occurs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import shapely
+from shapely.strtree import STRtree
+
+from domain.errors import Problem
+from domain.geometry import from_wkb_hex, metric
+from domain.offices import WORKSTATION, Office
+from domain.units import Unit
+from domain.workspace import Workspace
+
+
+def check(ws: Workspace) -> list[Problem]:
+    """Every problem in the families and coverage areas the change set touched."""
+    checker = _Checker(ws)
+    families = set(ws.families)
+    for unit in ws.changed_units():
+        families.add(unit.code)
+        families.update(v.parent for v in unit.versions() if v.parent is not None)
+    for code in sorted(families):
+        checker.family(code)
+    for code in sorted(ws.coverage_units | families):
+        checker.coverage(code)
+    return checker.problems
+
+
+class _Checker:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.since = ws.earliest
+        self.tolerance = ws.rules.tolerance_m2
+        self.crs = ws.rules.metric_crs
+        self.problems: list[Problem] = []
+        self._seen: set[tuple[str, tuple[str, ...]]] = set()
+
+    def report(
+        self, code: str, message: str, day: date, units: tuple[str, ...], area: float | None = None
+    ) -> None:
+        key = (code, tuple(sorted(units)))
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.problems.append(Problem(code, f"{message} (from {day})", "", units, area))
+
+    def geometry(self, wkb_hex: str) -> Any:
+        return from_wkb_hex(wkb_hex)
+
+    def area(self, geometry: Any) -> float:
+        """Square metres of a lon/lat overlay result."""
+        return 0.0 if geometry.is_empty else float(metric(geometry, self.crs).area)
+
+    def days(self, *units: Unit) -> list[date]:
+        """Every day from the change's start on where any of `units` changes."""
+        days = {self.since}
+        for unit in units:
+            for version in unit.versions():
+                days.add(version.period.start)
+                if version.period.end is not None:
+                    days.add(version.period.end)
+        return sorted(d for d in days if d >= self.since)
+
+    def family(self, parent_code: str) -> None:
+        """Children within their parent, siblings disjoint, full coverage, a live parent."""
+        parent = self.ws.unit(parent_code)
+        if parent is None:
+            return
+        codes = parent.children_ever | self.ws.joined.get(parent_code, set())
+        members = [u for c in sorted(codes) if (u := self.ws.unit(c)) is not None]
+        for day in self.days(parent, *members):
+            if all(self.ws.unchanged_on(u, day) for u in (parent, *members)):
+                continue
+            children = [
+                (u.code, v)
+                for u in members
+                if (v := u.version_on(day)) is not None and v.parent == parent_code
+            ]
+            if not children:
+                continue
+            parent_version = parent.version_on(day)
+            if parent_version is None:
+                self.report(
+                    "parent_not_live",
+                    f"{parent_code} does not exist but still has children "
+                    f"{', '.join(c for c, _ in children)}",
+                    day,
+                    (parent_code, *(c for c, _ in children)),
+                )
+                continue
+            self._check_family_on(parent_code, parent_version.geometry, children, day)
+
+    def _check_family_on(
+        self, parent_code: str, parent_wkb: str, children: list[tuple[str, Any]], day: date
+    ) -> None:
+        outline = self.geometry(parent_wkb)
+        shapes = [self.geometry(v.geometry) for _, v in children]
+        for (code, _), shape in zip(children, shapes, strict=True):
+            outside = self.area(shape.difference(outline))
+            if outside > self.tolerance:
+                self.report(
+                    "child_outside_parent",
+                    f"{code} reaches {outside:.0f} m² outside its parent {parent_code}",
+                    day,
+                    (code, parent_code),
+                    outside,
+                )
+        tree = STRtree(shapes)
+        for i, j in zip(*tree.query(shapes, predicate="intersects"), strict=True):
+            if i >= j:
+                continue
+            overlap = self.area(shapes[i].intersection(shapes[j]))
+            if overlap > self.tolerance:
+                a, b = children[i][0], children[j][0]
+                self.report(
+                    "siblings_overlap",
+                    f"{a} and {b} overlap by {overlap:.0f} m²",
+                    day,
+                    (a, b),
+                    overlap,
+                )
+        if self.ws.rules.full_coverage:
+            gap = self.area(outline.difference(shapely.union_all(shapes)))
+            if gap > self.tolerance:
+                self.report(
+                    "coverage_gap",
+                    f"the children of {parent_code} leave {gap:.0f} m² of it uncovered",
+                    day,
+                    (parent_code,),
+                    gap,
+                )
+
+    def coverage(self, street_code: str) -> None:
+        """Each community of the street served by exactly one of the street's workstations."""
+        street = self.ws.unit(street_code)
+        served_level = self.ws.rules.served_level
+        if street is None or self.ws.rules.levels.child_of(street.level) != served_level:
+            return
+        codes = street.children_ever | self.ws.joined.get(street_code, set())
+        communities = [u for c in sorted(codes) if (u := self.ws.unit(c)) is not None]
+        workstations = self.ws.offices_of(street, WORKSTATION)
+        days = set(self.days(street, *communities))
+        for office in workstations:
+            days.update(s.period.start for s in office.serves.segments())
+            days.update(s.period.end for s in office.serves.segments() if s.period.end is not None)
+        for day in sorted(d for d in days if d >= self.since):
+            self._coverage_on(street_code, communities, workstations, day)
+
+    def _coverage_on(
+        self, street_code: str, communities: list[Unit], workstations: list[Office], day: date
+    ) -> None:
+        live = {
+            u.code
+            for u in communities
+            if (v := u.version_on(day)) is not None and v.parent == street_code
+        }
+        serving: dict[str, list[str]] = {code: [] for code in live}
+        for office in workstations:
+            if office.unit.value_on(day) != street_code:
+                continue
+            for community in office.serves_on(day):
+                if community not in live:
+                    self.report(
+                        "workstation_serves_outside",
+                        f"workstation {office.code} of {street_code} serves {community}, "
+                        f"which is not a live community of {street_code}",
+                        day,
+                        (office.code, community),
+                    )
+                    continue
+                serving[community].append(office.code)
+        for community, offices in sorted(serving.items()):
+            if len(offices) == 1:
+                continue
+            if not offices:
+                self.report(
+                    "community_unserved", f"no workstation serves {community}", day, (community,)
+                )
+            else:
+                self.report(
+                    "community_served_twice",
+                    f"{community} is served by {len(offices)} workstations: {', '.join(offices)}",
+                    day,
+                    (community, *offices),
+                )

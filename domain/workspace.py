@@ -1,0 +1,278 @@
+"""A change set being worked out: the aggregates it loaded and the events it queued.
+
+Operations (`domain.operations`) read and change aggregates through the workspace; the
+invariants (`domain.invariants`) then look at the result as a whole. Nothing reaches the event
+store unless every check passes, and then everything is saved in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import Problem
+from domain.levels import Rules
+from domain.matters import CATALOGUE_ID, Catalogue
+from domain.offices import WORKSTATION, Office, office_id
+from domain.requests import ChangeSetRequest
+from domain.units import Unit, UnitVersion, unit_id, version_at
+
+if TYPE_CHECKING:
+    from domain.register import JurisdictionRegister
+
+
+class Workspace:
+    """Loaded aggregates, queued events and problems found, for one change set."""
+
+    def __init__(
+        self,
+        register: JurisdictionRegister,
+        request: ChangeSetRequest,
+        actor: str,
+        change_set: uuid.UUID,
+        recorded_at: datetime | None,
+    ) -> None:
+        self.register = register
+        self.rules: Rules = register.rules
+        self.request = request
+        self.day: date = request.effective
+        self.recorded_at = recorded_at or Unit.Event.create_timestamp()
+        self.common: dict[str, Any] = {
+            "effective": request.effective,
+            "actor": actor,
+            "reason": request.reason,
+            "document": request.document,
+            "change_set": change_set,
+            "timestamp": self.recorded_at,
+        }
+        self._units: dict[str, Unit | None] = {}
+        self._baseline: dict[str, list[UnitVersion]] = {}
+        self._offices: dict[str, Office | None] = {}
+        self._catalogue: Catalogue | None = None
+        self._order: list[Aggregate] = []
+        #: Parent code -> codes that joined it in this change set (new children or transfers).
+        self.joined: dict[str, set[str]] = {}
+        #: Unit code -> office codes that joined it.
+        self.offices_joined: dict[str, set[str]] = {}
+        #: Parents whose families this change set touched (their children changed).
+        self.families: set[str] = set()
+        #: Streets (or whatever holds workstations) whose coverage must be re-checked.
+        self.coverage_units: set[str] = set()
+        #: The earliest date the change set affects (a correction may reach back).
+        self.earliest: date = request.effective
+        self.problems: list[Problem] = []
+
+    # Loading -------------------------------------------------------------------------------
+
+    def unit(self, code: str) -> Unit | None:
+        """The unit with `code` as this change set sees it, or None."""
+        if code not in self._units:
+            unit = self.register.find_unit(code)
+            self._units[code] = unit
+            self._baseline[code] = unit.versions() if unit is not None else []
+        return self._units[code]
+
+    def unchanged_on(self, unit: Unit, day: date) -> bool:
+        """Whether `unit` on `day` is as it was before this change set.
+
+        States that held before were checked when they were stored, so the invariants need
+        only look at days where something in a family differs.
+        """
+        return version_at(self._baseline.get(unit.code, []), day) == unit.version_on(day)
+
+    def office(self, code: str) -> Office | None:
+        """The office with `code` as this change set sees it, or None."""
+        if code not in self._offices:
+            self._offices[code] = self.register.find_office(code)
+        return self._offices[code]
+
+    def catalogue(self) -> Catalogue:
+        """The matter catalogue, started if it does not exist yet."""
+        if self._catalogue is None:
+            found = self.register.find_catalogue()
+            if found is None:
+                found = Catalogue._create(Catalogue.Started, id=CATALOGUE_ID, **self.common)
+                self._order.append(found)
+            self._catalogue = found
+        return self._catalogue
+
+    def live_unit(self, code: str, location: str, on: date | None = None) -> Unit | None:
+        """The unit, if it exists on the day; otherwise a problem is recorded."""
+        day = on or self.day
+        unit = self.unit(code)
+        if unit is None:
+            self.fail("unit_unknown", f"no unit with code {code!r}", location, code)
+            return None
+        if not unit.exists_on(day):
+            self.fail("unit_not_live", f"unit {code} does not exist on {day}", location, code)
+            return None
+        return unit
+
+    def open_office(self, code: str, location: str, kind: str | None = None) -> Office | None:
+        """The office, if open on the day (and of `kind`); otherwise a problem is recorded."""
+        office = self.office(code)
+        if office is None:
+            self.fail("office_unknown", f"no office with code {code!r}", location, code)
+            return None
+        if not office.open_on(self.day):
+            self.fail("office_closed", f"office {code} is not open on {self.day}", location, code)
+            return None
+        if kind is not None and office.kind != kind:
+            self.fail(
+                "office_wrong_kind", f"{code} is a {office.kind}, not a {kind}", location, code
+            )
+            return None
+        return office
+
+    def code_is_free(self, code: str, location: str) -> bool:
+        """Whether `code` was never used by a unit or an office; records a problem if it was."""
+        if self.unit(code) is not None or self.office(code) is not None:
+            self.fail(
+                "code_taken",
+                f"code {code} is already used (codes are never reused)",
+                location,
+                code,
+            )
+            return False
+        return True
+
+    def children(self, parent: Unit, day: date) -> list[Unit]:
+        """The parent's children that exist on `day`."""
+        codes = parent.children_ever | self.joined.get(parent.code, set())
+        out = []
+        for code in sorted(codes):
+            child = self.unit(code)
+            if (
+                child is not None
+                and child.exists_on(day)
+                and child.parent.value_on(day) == parent.code
+            ):
+                out.append(child)
+        return out
+
+    def offices_of(self, unit: Unit, kind: str | None = None) -> list[Office]:
+        """Every office that ever belonged to `unit` (optionally only of `kind`)."""
+        codes = unit.offices_ever | self.offices_joined.get(unit.code, set())
+        found = [self.office(code) for code in sorted(codes)]
+        return [o for o in found if o is not None and (kind is None or o.kind == kind)]
+
+    def workstations_serving(self, community: str, street: Unit, day: date) -> list[Office]:
+        """The workstations of `street` serving `community` on `day`."""
+        return [o for o in self.offices_of(street, WORKSTATION) if community in o.serves_on(day)]
+
+    # Changing ------------------------------------------------------------------------------
+
+    def establish_unit(
+        self,
+        *,
+        code: str,
+        level: str,
+        name: str,
+        name_en: str,
+        parent: str | None,
+        geometry: str,
+        lineage: list[dict[str, str]],
+        provenance: str = "",
+    ) -> Unit:
+        """Queue a new unit and register it with its parent's family."""
+        unit = Unit._create(
+            Unit.Established,
+            id=unit_id(code),
+            code=code,
+            level=level,
+            name=name,
+            name_en=name_en,
+            parent=parent,
+            geometry=geometry,
+            lineage=lineage,
+            provenance=provenance,
+            **self.common,
+        )
+        self._units[code] = unit
+        self._order.append(unit)
+        if parent is not None:
+            self.joined.setdefault(parent, set()).add(code)
+            self.families.add(parent)
+        return unit
+
+    def open_new_office(
+        self,
+        *,
+        code: str,
+        kind: str,
+        name: str,
+        unit: str,
+        address: dict[str, Any] | None,
+        serves: Iterable[str] = (),
+    ) -> Office:
+        """Queue a new office and register it with its unit."""
+        office = Office._create(
+            Office.Opened,
+            id=office_id(code),
+            code=code,
+            kind=kind,
+            name=name,
+            unit=unit,
+            address=address,
+            serves=list(serves),
+            **self.common,
+        )
+        self._offices[code] = office
+        self._order.append(office)
+        self.offices_joined.setdefault(unit, set()).add(code)
+        return office
+
+    def emit(self, aggregate: Aggregate, event_class: type[Any], **fields: Any) -> None:
+        """Queue an event on an aggregate with the change set's common fields."""
+        values = {**self.common, **fields}
+        if issubclass(event_class, Unit.Event) and "lineage" not in values:
+            values["lineage"] = []
+        aggregate.trigger_event(event_class, **values)
+        if aggregate not in self._order:
+            self._order.append(aggregate)
+
+    def touch_family(self, parent: str | None) -> None:
+        """Mark a parent whose children changed (checked, and version-bumped on save)."""
+        if parent is not None:
+            self.families.add(parent)
+
+    def fail(
+        self, code: str, message: str, location: str, *units: str, area_m2: float | None = None
+    ) -> None:
+        """Record a problem; the change set will be rejected with all of them."""
+        self.problems.append(Problem(code, message, location, tuple(units), area_m2))
+
+    def seal(self) -> None:
+        """Append the family markers that make concurrent edits of one family conflict."""
+        for code in sorted(self.families | set(self.offices_joined)):
+            parent = self.unit(code)
+            joined = self.joined.get(code) or self.offices_joined.get(code)
+            # A unit changed by this change set already conflicts on its own version.
+            if parent is None or (parent.pending_events and not joined):
+                continue
+            self.emit(
+                parent,
+                Unit.ChildrenRevised,
+                joined=sorted(self.joined.get(code, set())),
+                offices=sorted(self.offices_joined.get(code, set())),
+            )
+
+    def changed(self) -> list[Aggregate]:
+        """Every aggregate with queued events, in the order they were first changed."""
+        return [a for a in self._order if a.pending_events]
+
+    def changed_units(self) -> list[Unit]:
+        """The units with queued events."""
+        return [a for a in self.changed() if isinstance(a, Unit)]
+
+    def revised_units(self) -> list[Unit]:
+        """The units whose own state changed (not just their list of children)."""
+        return [
+            unit
+            for unit in self.changed_units()
+            if any(not isinstance(e, Unit.ChildrenRevised) for e in unit.pending_events)
+        ]
