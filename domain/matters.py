@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.timeline import DatedValue
+from domain.timeline import DatedValue, Period
 from domain.units import ID_NAMESPACE
 
 CATALOGUE_ID = uuid.uuid5(ID_NAMESPACE, "catalogue/matters")
@@ -25,6 +25,17 @@ class Assignment:
 
     office_kind: str
     level: str
+
+
+@dataclass(frozen=True)
+class MatterVersion:
+    """Who handled a matter over one period."""
+
+    matter: str
+    name: str
+    office_kind: str
+    level: str
+    period: Period
 
 
 class Catalogue(Aggregate):
@@ -65,3 +76,17 @@ class Catalogue(Aggregate):
         """Who handles `matter` on `day`, if anyone."""
         assignments = self.matters.get(matter)
         return assignments.value_on(day) if assignments is not None else None
+
+    def versions(self) -> list[MatterVersion]:
+        """Every matter's assignments over time, by matter then date."""
+        return [
+            MatterVersion(
+                matter,
+                self.names.get(matter, ""),
+                segment.value.office_kind,
+                segment.value.level,
+                segment.period,
+            )
+            for matter in sorted(self.matters)
+            for segment in self.matters[matter].segments()
+        ]

@@ -9,16 +9,30 @@ communities it serves on a date.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.timeline import DatedValue
+from domain.timeline import DatedValue, Period, combine
 from domain.units import ID_NAMESPACE
 
 WORKSTATION = "workstation"
 GRID_OFFICER = "grid_officer"
+
+
+@dataclass(frozen=True)
+class OfficeVersion:
+    """An office over one period in which nothing about it changed."""
+
+    code: str
+    kind: str
+    name: str
+    unit: str
+    address: dict[str, Any] | None
+    serves: tuple[str, ...]
+    period: Period
 
 
 def office_id(code: str) -> uuid.UUID:
@@ -107,3 +121,19 @@ class Office(Aggregate):
     def serves_on(self, day: date) -> tuple[str, ...]:
         """The communities a workstation serves on `day`."""
         return self.serves.value_on(day) or () if self.open_on(day) else ()
+
+    def versions(self) -> list[OfficeVersion]:
+        """Every version of the office in date order."""
+        attributes = {"name": self.names, "unit": self.unit, "serves": self.serves}
+        return [
+            OfficeVersion(
+                code=self.code,
+                kind=self.kind,
+                name=state["name"],
+                unit=state["unit"],
+                address=self.address,
+                serves=tuple(state["serves"] or ()),
+                period=period,
+            )
+            for period, state in combine(self.existence, attributes)  # type: ignore[arg-type]
+        ]

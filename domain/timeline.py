@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -144,7 +144,7 @@ def _merge_equal_neighbours(segments: list[Segment[T]]) -> Iterator[Segment[T]]:
         yield current
 
 
-def boundaries(*values: DatedValue[object]) -> list[date]:
+def boundaries(*values: DatedValue[Any]) -> list[date]:
     """Every date at which any of `values` starts or ends a segment, sorted."""
     days: set[date] = set()
     for value in values:
@@ -153,3 +153,24 @@ def boundaries(*values: DatedValue[object]) -> list[date]:
             if segment.period.end is not None:
                 days.add(segment.period.end)
     return sorted(days)
+
+
+def combine(
+    existence: DatedValue[bool], values: dict[str, DatedValue[Any]]
+) -> list[tuple[Period, dict[str, Any]]]:
+    """The periods over which something exists and none of `values` changes, with the values.
+
+    This is how an aggregate's attribute histories become its list of versions: one version
+    per stretch of days on which nothing about it changed.
+    """
+    days = boundaries(existence, *values.values())
+    out: list[tuple[Period, dict[str, Any]]] = []
+    for start, end in zip(days, [*days[1:], None], strict=True):
+        if existence.value_on(start) is not True:
+            continue
+        state = {name: value.value_on(start) for name, value in values.items()}
+        if out and out[-1][0].end == start and out[-1][1] == state:
+            out[-1] = (Period(out[-1][0].start, end), state)
+        else:
+            out.append((Period(start, end), state))
+    return out

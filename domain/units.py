@@ -15,7 +15,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.timeline import DatedValue, Period, boundaries
+from domain.timeline import DatedValue, Period, combine
 
 #: Namespace of the deterministic aggregate ids: the same code always names the same stream,
 #: which is what makes "a code is never reused" enforceable by the event store itself.
@@ -38,6 +38,7 @@ class UnitVersion:
     parent: str | None
     geometry: str  # hex WKB MultiPolygon, lon/lat
     period: Period
+    provenance: str = ""
 
 
 @dataclass(frozen=True)
@@ -221,22 +222,21 @@ class Unit(Aggregate):
         return versions
 
     def _fold_versions(self) -> list[UnitVersion]:
-        days = boundaries(self.existence, self.names, self.parent, self.geometry)  # type: ignore[arg-type]
-        versions: list[UnitVersion] = []
-        for start, end in zip(days, [*days[1:], None], strict=True):
-            version = self._version_over(Period(start, end))
-            if version is None:
-                continue
-            previous = versions[-1] if versions else None
-            if (
-                previous is not None
-                and previous.period.end == start
-                and _same_state(previous, version)
-            ):
-                versions[-1] = _extend(previous, end)
-            else:
-                versions.append(version)
-        return versions
+        attributes = {"names": self.names, "parent": self.parent, "geometry": self.geometry}
+        return [
+            UnitVersion(
+                code=self.code,
+                level=self.level,
+                name=state["names"][0],
+                name_en=state["names"][1],
+                parent=state["parent"],
+                geometry=state["geometry"],
+                period=period,
+                provenance=self.provenance,
+            )
+            for period, state in combine(self.existence, attributes)  # type: ignore[arg-type]
+            if state["names"] is not None and state["geometry"] is not None
+        ]
 
     def version_on(self, day: date) -> UnitVersion | None:
         """The version valid on `day`, or None if the unit did not exist then."""
@@ -251,24 +251,6 @@ class Unit(Aggregate):
         segments = [s for s in self.existence.segments() if s.value]
         return Period(segments[0].period.start, segments[-1].period.end)
 
-    def _version_over(self, period: Period) -> UnitVersion | None:
-        day = period.start
-        if not self.exists_on(day):
-            return None
-        names = self.names.value_on(day)
-        geometry = self.geometry.value_on(day)
-        if names is None or geometry is None:
-            return None
-        return UnitVersion(
-            code=self.code,
-            level=self.level,
-            name=names[0],
-            name_en=names[1],
-            parent=self.parent.value_on(day),
-            geometry=geometry,
-            period=period,
-        )
-
 
 def version_at(versions: list[UnitVersion], day: date) -> UnitVersion | None:
     """The version of a date-ordered list valid on `day`, if any."""
@@ -276,19 +258,3 @@ def version_at(versions: list[UnitVersion], day: date) -> UnitVersion | None:
     if index >= 0 and versions[index].period.contains(day):
         return versions[index]
     return None
-
-
-def _same_state(a: UnitVersion, b: UnitVersion) -> bool:
-    return (a.name, a.name_en, a.parent, a.geometry) == (b.name, b.name_en, b.parent, b.geometry)
-
-
-def _extend(version: UnitVersion, end: date | None) -> UnitVersion:
-    return UnitVersion(
-        code=version.code,
-        level=version.level,
-        name=version.name,
-        name_en=version.name_en,
-        parent=version.parent,
-        geometry=version.geometry,
-        period=Period(version.period.start, end),
-    )

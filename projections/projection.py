@@ -1,95 +1,243 @@
 """From register events to read-model effects: the projection's pure half.
 
-For a unit event the effect is the difference between the unit's valid-time history just
-before and just after the event: versions that are no longer believed are closed in recorded
-time, new ones are opened. Computing it from the aggregate's own fold (`Unit.versions`) means
-the read model can never disagree with the domain about what held on a date.
+For an event of a versioned aggregate (unit, office, catalogue) the effect is the difference
+between the aggregate's versions just before and just after the event: versions no longer
+believed are closed in recorded time, new ones opened. Computing it from the aggregate's own
+fold (`versions()`) means the read model can never disagree with the domain about what held on
+a date. History, lineage and the change-set log are appended as they come.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from domain.changesets import ChangeSet
+from domain.matters import Catalogue, MatterVersion
+from domain.offices import Office, OfficeVersion
 from domain.register import JurisdictionRegister
 from domain.units import Unit, UnitVersion
-from projections.read_model import EventEffects, VersionRow
+from projections.read_model import (
+    CHANGE_SET_LOG,
+    LINEAGE_EDGES,
+    MATTER_VERSIONS,
+    OFFICE_VERSIONS,
+    UNIT_EVENTS,
+    UNIT_VERSIONS,
+    AppendTable,
+    EventEffects,
+    VersionRow,
+)
+
+Versioned = Unit | Office | Catalogue
 
 
-class UnitTimelines:
+class AggregateTimelines:
     """Aggregates as of the last event the projection applied, least recently used evicted.
 
-    Replaying a unit's stream for every event would make projection cost quadratic in history
-    length; keeping the folded aggregate makes each event cost one `mutate`.
+    Replaying an aggregate's stream for every event would make projection cost quadratic in
+    history length; keeping the folded aggregate makes each event cost one `mutate`.
     """
 
     def __init__(self, register: JurisdictionRegister, capacity: int = 50_000) -> None:
         self.register = register
         self.capacity = capacity
-        self._cache: OrderedDict[UUID, Unit] = OrderedDict()
+        self._cache: OrderedDict[UUID, Any] = OrderedDict()
 
-    def advance(self, event: Unit.Event) -> tuple[list[UnitVersion], list[UnitVersion]]:
-        """Versions before and after `event`, keeping the advanced aggregate."""
-        unit_id = event.originator_id
-        current = self._cache.pop(unit_id, None)
+    def advance(self, event: Any) -> tuple[Any, Any]:
+        """The aggregate just before and just after `event` (None before its creation)."""
+        aggregate_id = event.originator_id
+        current = self._cache.pop(aggregate_id, None)
         if current is None or current.version != event.originator_version - 1:
-            current = self._load(unit_id, event.originator_version - 1)
-        before = current.versions() if current is not None else []
+            current = self._load(aggregate_id, event.originator_version - 1)
         advanced = event.mutate(copy.deepcopy(current) if current is not None else None)
-        assert isinstance(advanced, Unit)
-        self._cache[unit_id] = advanced
+        self._cache[aggregate_id] = advanced
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
-        return before, advanced.versions()
+        return current, advanced
 
-    def _load(self, unit_id: UUID, version: int) -> Unit | None:
-        if version < Unit.INITIAL_VERSION:
+    def _load(self, aggregate_id: UUID, version: int) -> Any:
+        if version < 1:
             return None
-        unit: Any = self.register.repository.get(unit_id, version=version)
-        assert isinstance(unit, Unit)
-        return unit
+        return self.register.repository.get(aggregate_id, version=version)
+
+
+def _unit_rows(unit: Unit | None) -> list[VersionRow]:
+    if unit is None:
+        return []
+    return [_unit_row(str(unit.id), v) for v in unit.versions()]
+
+
+def _unit_row(unit_id: str, v: UnitVersion) -> VersionRow:
+    return VersionRow(
+        UNIT_VERSIONS,
+        unit_id,
+        v.period.start,
+        v.period.end,
+        {
+            "code": v.code,
+            "level": v.level,
+            "name": v.name,
+            "name_en": v.name_en,
+            "parent_code": v.parent,
+            "geom": v.geometry,
+            "provenance": v.provenance,
+        },
+    )
+
+
+def _office_rows(office: Office | None) -> list[VersionRow]:
+    return [_office_row(v) for v in office.versions()] if office is not None else []
+
+
+def _office_row(v: OfficeVersion) -> VersionRow:
+    address = v.address or {}
+    point = (
+        f"POINT({address['lon']} {address['lat']})"
+        if "lon" in address and "lat" in address
+        else None
+    )
+    return VersionRow(
+        OFFICE_VERSIONS,
+        v.code,
+        v.period.start,
+        v.period.end,
+        {
+            "kind": v.kind,
+            "name": v.name,
+            "unit_code": v.unit,
+            "address": point,
+            "address_text": address.get("text", ""),
+            "serves": list(v.serves),
+        },
+    )
+
+
+def _matter_rows(catalogue: Catalogue | None) -> list[VersionRow]:
+    return [_matter_row(v) for v in catalogue.versions()] if catalogue is not None else []
+
+
+def _matter_row(v: MatterVersion) -> VersionRow:
+    return VersionRow(
+        MATTER_VERSIONS,
+        v.matter,
+        v.period.start,
+        v.period.end,
+        {"name": v.name, "office_kind": v.office_kind, "level": v.level},
+    )
+
+
+ROWS: dict[type[Any], Callable[[Any], list[VersionRow]]] = {
+    Unit: _unit_rows,
+    Office: _office_rows,
+    Catalogue: _matter_rows,
+}
+
+
+def _difference(
+    before: Iterable[VersionRow], after: Iterable[VersionRow]
+) -> tuple[tuple[VersionRow, ...], tuple[VersionRow, ...]]:
+    old, new = list(before), list(after)
+    return tuple(r for r in old if r not in new), tuple(r for r in new if r not in old)
 
 
 class RegisterProjection:
     """Maps each stored event to its `EventEffects`."""
 
     def __init__(self, register: JurisdictionRegister) -> None:
-        self.timelines = UnitTimelines(register)
+        self.register = register
+        self.timelines = AggregateTimelines(register)
 
     def effects_of(self, event: Any, position: int) -> EventEffects | None:
         """The effects of one event, or None for events the read model ignores."""
-        if isinstance(event, Unit.Event):
-            before, after = self.timelines.advance(event)
-            unit_id = str(event.originator_id)
-            closed = tuple(VersionRow(unit_id, v) for v in before if v not in after)
-            opened = tuple(VersionRow(unit_id, v) for v in after if v not in before)
-            return EventEffects(
-                position=position,
-                recorded_at=event.timestamp,
-                change_set=str(event.change_set),
-                closed=closed,
-                opened=opened,
-            )
         if isinstance(event, ChangeSet.Recorded):
             return EventEffects(
                 position=position,
                 recorded_at=event.timestamp,
                 change_set=str(event.originator_id),
-                change_set_entry=_log_entry(event, position),
+                appended=((CHANGE_SET_LOG, _log_entry(event, position)),),
             )
-        return None
+        if not isinstance(event, Unit.Event | Office.Event | Catalogue.Event):
+            return None
+        before, after = self.timelines.advance(event)
+        rows = ROWS[type(after)]
+        closed, opened = _difference(rows(before), rows(after))
+        appended: list[tuple[AppendTable, dict[str, Any]]] = []
+        if isinstance(event, Unit.Event) and not isinstance(event, Unit.ChildrenRevised):
+            appended.append((UNIT_EVENTS, _history_entry(event, after, position)))
+            appended.extend(
+                (LINEAGE_EDGES, _edge(link, after.code, event, position))
+                for link in event.lineage
+                if link["role"] == "predecessor"
+            )
+        effects = EventEffects(
+            position=position,
+            recorded_at=event.timestamp,
+            change_set=str(event.change_set),
+            closed=closed,
+            opened=opened,
+            appended=tuple(appended),
+        )
+        return None if effects.is_empty() else effects
 
     def forget(self) -> None:
         """Drop cached aggregates (before a rebuild)."""
-        self.timelines = UnitTimelines(self.timelines.register, self.timelines.capacity)
+        self.timelines = AggregateTimelines(self.register, self.timelines.capacity)
 
 
-def _log_entry(event: ChangeSet.Recorded, position: int) -> dict[str, object]:
+_EVENT_NAMES = {
+    Unit.Established: "established",
+    Unit.Redrawn: "redrawn",
+    Unit.Renamed: "renamed",
+    Unit.Transferred: "transferred",
+    Unit.Dissolved: "dissolved",
+    Unit.Corrected: "corrected",
+}
+
+
+def _history_entry(event: Unit.Event, unit: Unit, position: int) -> dict[str, Any]:
+    name = _EVENT_NAMES.get(type(event), type(event).__name__.lower())
+    kinds = sorted({link["kind"] for link in event.lineage})
+    details: dict[str, Any] = {}
+    for attribute in ("name", "name_en", "parent", "valid_to"):
+        value = getattr(event, attribute, None)
+        if value is not None:
+            details[attribute] = value.isoformat() if hasattr(value, "isoformat") else value
+    if event.lineage:
+        details["lineage"] = event.lineage
+    return {
+        "code": unit.code,
+        "event": name,
+        "operation": kinds[0] if kinds else name,
+        "effective": event.effective,
+        "recorded_at": event.timestamp,
+        "actor": event.actor,
+        "reason": event.reason,
+        "document": event.document,
+        "change_set": str(event.change_set),
+        "position": position,
+        "details": Jsonb(details),
+    }
+
+
+def _edge(link: dict[str, str], code: str, event: Unit.Event, position: int) -> dict[str, Any]:
+    return {
+        "predecessor": link["code"],
+        "successor": code,
+        "kind": link["kind"],
+        "effective": event.effective,
+        "recorded_at": event.timestamp,
+        "change_set": str(event.change_set),
+        "position": position,
+    }
+
+
+def _log_entry(event: ChangeSet.Recorded, position: int) -> dict[str, Any]:
     return {
         "id": str(event.originator_id),
         "effective": event.effective,

@@ -21,10 +21,25 @@ from tests.unit.helpers import apply
 
 pytestmark = pytest.mark.db
 
+#: Every read-model table, in an order that does not depend on insertion order.
 SNAPSHOT_QUERIES = {
     "unit_versions": "SELECT unit_id, code, level, name, name_en, parent_code, valid::text, "
-    "recorded::text, encode(ST_AsBinary(geom), 'hex'), change_set, position FROM unit_versions "
-    "ORDER BY unit_id, lower(valid), lower(recorded)",
+    "recorded::text, encode(ST_AsBinary(geom), 'hex'), change_set, position, provenance "
+    "FROM unit_versions ORDER BY unit_id, lower(valid), lower(recorded)",
+    "unit_version_parts": "SELECT unit_id, level, valid::text, recorded::text, "
+    "encode(ST_AsBinary(geom), 'hex') AS g FROM unit_version_parts "
+    "ORDER BY unit_id, lower(valid), lower(recorded), g",
+    "office_versions": "SELECT code, kind, name, unit_code, ST_AsText(address), address_text, "
+    "serves, valid::text, recorded::text, change_set, position FROM office_versions "
+    "ORDER BY code, lower(valid), lower(recorded)",
+    "coverage_versions": "SELECT workstation, community, valid::text, recorded::text "
+    "FROM coverage_versions ORDER BY 1, 2, 3, 4",
+    "matter_versions": "SELECT matter, name, office_kind, level, valid::text, recorded::text, "
+    "change_set, position FROM matter_versions ORDER BY matter, lower(valid), lower(recorded)",
+    "unit_events": "SELECT code, event, operation, effective, recorded_at, actor, reason, "
+    "document, change_set, position, details::text FROM unit_events ORDER BY position, code",
+    "lineage_edges": "SELECT predecessor, successor, kind, effective, recorded_at, change_set, "
+    "position FROM lineage_edges ORDER BY position, predecessor, successor",
     "change_set_log": "SELECT id, effective, recorded_at, actor, reason, document, "
     "operations::text, units, events, position FROM change_set_log ORDER BY position",
 }
