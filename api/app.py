@@ -7,10 +7,12 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from api.auth import require_reader
 from api.errors import install_error_handlers
-from api.routes import health, lookup
+from api.routes import changesets, health, lookup, units
 from jurisdictions.bootstrap import build_services
 from jurisdictions.settings import Settings, get_settings
 
@@ -47,6 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
     app.include_router(health.router)
-    app.include_router(lookup.router)
+    reads = [Depends(require_reader)]
+    for router in (lookup.router, units.router, changesets.router):
+        app.include_router(router, dependencies=reads)
     return app

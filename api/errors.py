@@ -15,8 +15,10 @@ from eventsourcing.persistence import OperationalError as StoreUnavailable
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import ErrorResponse
 from domain.errors import ConcurrentChange, InvalidChangeSet, UnitNotFound
 
 LOGGER = logging.getLogger(__name__)
@@ -60,12 +62,28 @@ def _response(
     )
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+def _validation_details(
+    exc: RequestValidationError | ValidationError, prefix: str = ""
+) -> list[dict[str, Any]]:
     details = []
     for error in exc.errors():
-        location = ".".join(str(part) for part in error.get("loc", ()))
+        location = ".".join(str(part) for part in (prefix, *error.get("loc", ())) if part != "")
         details.append({"location": location, "message": error.get("msg", "invalid")})
     return details
+
+
+#: The error responses most routes share, for the OpenAPI document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request body", "model": ErrorResponse},
+    422: {
+        "description": "Invalid parameters or body, every problem listed",
+        "model": ErrorResponse,
+    },
+    503: {
+        "description": "Database unavailable; retry after Retry-After seconds",
+        "model": ErrorResponse,
+    },
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -79,6 +97,17 @@ def install_error_handlers(app: FastAPI) -> None:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "invalid_request",
             f"invalid request parameters: {where}" if where else "invalid request",
+            details,
+        )
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_body(_: Request, exc: ValidationError) -> JSONResponse:
+        details = _validation_details(exc, "body")
+        where = ", ".join(d["location"] for d in details[:5])
+        return _response(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "invalid_request",
+            f"invalid request body: {where}",
             details,
         )
 

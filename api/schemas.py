@@ -1,47 +1,263 @@
-"""Response models: they document the contract in OpenAPI and check what we send."""
+"""Response and request models: they document the contract in OpenAPI and check what we send."""
 
 from __future__ import annotations
 
-from datetime import date
+import datetime as dt
+import uuid
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Point(BaseModel):
-    """The coordinates actually used for the lookup (WGS84 lon/lat)."""
+    """WGS84 coordinates."""
 
     lon: float
     lat: float
 
 
+class InputPoint(Point):
+    """The coordinates as given, in the CRS given."""
+
+    crs: Literal["wgs84", "gcj02", "bd09"]
+
+
 class UnitRef(BaseModel):
     """One level's unit holding the point, in the version valid on the date asked."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     level: str
     code: str
     name: str
-    valid_from: date
-    valid_to: date | None = Field(description="Exclusive end of the version; null if open.")
+    valid_from: dt.date
+    valid_to: dt.date | None = Field(description="Exclusive end of the version; null if open.")
     on_boundary: bool = Field(description="The point lies exactly on the unit's boundary.")
 
 
 class Office(BaseModel):
     """An office responsible for the point."""
 
-    kind: str
+    kind: str = Field(description="street_office, residents_committee, workstation, ...")
     code: str
     name: str
+    unit: str = Field(description="The unit the office belongs to.")
     address: str | None = None
-    serves: list[str] = []
+    location: Point | None = None
+    serves: list[str] = Field(default=[], description="For a workstation: communities served.")
+
+
+class Responsible(BaseModel):
+    """The office that handles a matter at this point on this date."""
+
+    matter: str
+    name: str
+    office_kind: str
+    level: str
+    office: Office | None = Field(description="Null when no such office exists there.")
 
 
 class LookupResponse(BaseModel):
     """Who is responsible for a point on a date."""
 
-    date: date
-    point: Point
+    date: dt.date
+    point: Point = Field(description="The WGS84 coordinates used for the lookup.")
+    input: InputPoint = Field(description="The coordinates as given.")
+    as_recorded: dt.datetime | None = None
     units: list[UnitRef]
     offices: list[Office]
+    responsible: Responsible | None = None
+
+
+class BatchPoint(BaseModel):
+    """One point of a batch lookup."""
+
+    id: str | int | None = None
+    lon: float = Field(allow_inf_nan=False)
+    lat: float = Field(allow_inf_nan=False)
+
+
+class BatchRequest(BaseModel):
+    """Up to 100,000 points looked up on one date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: dt.date | None = None
+    as_recorded: dt.datetime | None = None
+    crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
+    points: list[BatchPoint]
+
+
+class BatchResult(BaseModel):
+    """The units holding one point."""
+
+    id: str | int | None
+    units: list[UnitRef]
+
+
+class BatchResponse(BaseModel):
+    """Results in input order."""
+
+    date: dt.date
+    results: list[BatchResult]
+
+
+class HistoryPeriod(BaseModel):
+    """A stretch of time during which the same units held the point."""
+
+    valid_from: dt.date
+    valid_to: dt.date | None
+    units: list[UnitRef]
+
+
+class HistoryResponse(BaseModel):
+    """A point's jurisdictions through time."""
+
+    point: Point
+    input: InputPoint
+    periods: list[HistoryPeriod]
+
+
+class UnitOffice(BaseModel):
+    """An office of a unit on a date."""
+
+    kind: str
+    code: str
+    name: str
+    unit: str
+    address: str | None = None
+    serves: list[str] = []
+    valid_from: dt.date
+    valid_to: dt.date | None
+
+
+class UnitProperties(BaseModel):
+    """A unit's version on a date."""
+
+    code: str
+    name: str
+    name_en: str
+    level: str
+    parent: str | None
+    valid_from: dt.date
+    valid_to: dt.date | None
+    provenance: str = Field(description="Where the geometry came from ('' = official).")
+    area_m2: float | None = None
+    offices: list[UnitOffice] | None = None
+
+
+class UnitFeature(BaseModel):
+    """A unit as a GeoJSON Feature."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any] | None
+    properties: UnitProperties
+
+
+class UnitCollection(BaseModel):
+    """Units live on a date, as a GeoJSON FeatureCollection."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    date: dt.date
+    numberMatched: int  # noqa: N815  (GeoJSON / OGC field name)
+    numberReturned: int  # noqa: N815
+    features: list[UnitFeature]
+
+
+class HistoryEntry(BaseModel):
+    """One change to a unit."""
+
+    effective: dt.date
+    recorded_at: dt.datetime
+    operation: str = Field(description="split_off, merge, regrid, ... or the event name.")
+    event: str = Field(description="established, redrawn, renamed, transferred, dissolved, ...")
+    actor: str
+    reason: str
+    document: str
+    change_set: uuid.UUID
+    position: int
+    details: dict[str, Any]
+
+
+class UnitHistory(BaseModel):
+    """Every change to a unit, in the order recorded."""
+
+    code: str
+    changes: list[HistoryEntry]
+
+
+class LineageEdge(BaseModel):
+    """Territory passed from `predecessor` to `successor`."""
+
+    predecessor: str
+    successor: str
+    kind: str
+    effective: dt.date
+    change_set: uuid.UUID
+    depth: int = Field(description="1 for direct links, 2 for links of links, ...")
+
+
+class Lineage(BaseModel):
+    """Predecessors and successors, transitively."""
+
+    code: str
+    predecessors: list[LineageEdge]
+    successors: list[LineageEdge]
+
+
+class Changes(BaseModel):
+    """What changed between two dates."""
+
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    level: str | None
+    established: list[dict[str, Any]]
+    ended: list[dict[str, Any]]
+    redrawn: list[dict[str, Any]]
+    renamed: list[dict[str, Any]]
+    transferred: list[dict[str, Any]]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class ChangeSetSummary(BaseModel):
+    """One legal act in the log."""
+
+    id: uuid.UUID
+    effective: dt.date
+    recorded_at: dt.datetime
+    actor: str
+    reason: str
+    document: str
+    units: list[str]
+    events: int
+    position: int
+
+
+class ChangeSetDetail(ChangeSetSummary):
+    """One legal act with its operations (geometries left out)."""
+
+    operations: list[dict[str, Any]]
+
+
+class ChangeSetLog(BaseModel):
+    """The log of legal acts, most recently recorded first."""
+
+    total: int
+    change_sets: list[ChangeSetSummary]
+
+
+class ChangeSetReceipt(BaseModel):
+    """What applying (or dry-running) a change set produced."""
+
+    id: uuid.UUID | None
+    events: int
+    position: int | None
+    units: list[str]
+    dry_run: bool = False
+    replayed: bool = Field(default=False, description="An earlier request with this Idempotency-Key.")
+    projected: bool = Field(description="The read model already shows the change.")
 
 
 class ProjectionStatus(BaseModel):
@@ -59,20 +275,12 @@ class Readiness(BaseModel):
     projection: ProjectionStatus
 
 
-class ErrorDetail(BaseModel):
-    """One thing wrong with a request."""
-
-    location: str | None = None
-    message: str
-    code: str | None = None
-
-
 class ErrorInfo(BaseModel):
     """What went wrong."""
 
     code: str
     message: str
-    details: list[dict[str, object]]
+    details: list[dict[str, Any]]
 
 
 class ErrorResponse(BaseModel):

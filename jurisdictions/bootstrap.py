@@ -17,7 +17,9 @@ from psycopg_pool import ConnectionPool
 from domain.register import JurisdictionRegister
 from jurisdictions.settings import Settings
 from projections.lookup import LookupEngine
+from projections.queries import ReadModelQueries
 from projections.read_model import ReadModelView
+from projections.tokens import TokenStore
 from projections.worker import ProjectionWorker
 
 #: Name of the read-model view; it prefixes the tracking table (``readmodel_tracking``).
@@ -67,6 +69,8 @@ class Services:
     worker: ProjectionWorker
     read_pool: ConnectionPool
     lookup: LookupEngine
+    queries: ReadModelQueries
+    tokens: TokenStore
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -97,4 +101,6 @@ def build_services(settings: Settings) -> Services:
         worker=worker,
         read_pool=read_pool,
         lookup=LookupEngine(read_pool, settings.level_scheme),
+        queries=ReadModelQueries(read_pool),
+        tokens=TokenStore(read_pool),
     )

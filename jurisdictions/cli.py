@@ -26,6 +26,9 @@ def migrate(settings: Settings) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", settings.sqlalchemy_url)
     command.upgrade(config, "head")
+    from projections.layers import ensure_layer_views
+
+    ensure_layer_views(settings.conninfo, settings.level_scheme)
 
 
 @contextmanager
@@ -124,6 +127,58 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
+    """Create, revoke or list API tokens."""
+    from psycopg_pool import ConnectionPool
+
+    from projections.tokens import TokenStore
+
+    with ConnectionPool(
+        settings.conninfo, min_size=1, max_size=1, kwargs={"autocommit": True}
+    ) as pool:
+        store = TokenStore(pool)
+        if args.action == "create":
+            try:
+                token_id, token = store.create(args.role, args.actor)
+            except ValueError as exc:
+                print(f"jurisdictions tokens: {exc}", file=sys.stderr)
+                return 2
+            print(
+                f"token {token_id} for {args.actor} ({args.role}); shown once, keep it safe:",
+                file=sys.stderr,
+            )
+            print(token)
+        elif args.action == "revoke":
+            if not store.revoke(args.id):
+                print(f"jurisdictions tokens: no live token with id {args.id!r}", file=sys.stderr)
+                return 1
+            print(f"token {args.id} revoked", file=sys.stderr)
+        else:
+            for row in store.list():
+                state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "live"
+                print(f"{row['id']}  {row['role']:<6}  {row['actor']:<24}  {state}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Export one level on one date to GeoJSON, GeoPackage or Shapefile."""
+    from datetime import date
+
+    from projections.layers import DRIVERS, export_layer
+
+    if args.level not in settings.level_scheme:
+        print(f"jurisdictions export: unknown level {args.level!r}", file=sys.stderr)
+        return 2
+    file_format = args.format or Path(args.output).suffix.lstrip(".").lower()
+    if file_format not in DRIVERS:
+        print(f"jurisdictions export: format must be one of {', '.join(DRIVERS)}", file=sys.stderr)
+        return 2
+    day = date.fromisoformat(args.date) if args.date else date.today()
+    count = export_layer(settings.conninfo, args.level, day, Path(args.output), file_format)
+    print(f"wrote {count} {args.level} units valid on {day} to {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the API with uvicorn."""
     import uvicorn
@@ -174,6 +229,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="event log head and projection position").set_defaults(
         func=cmd_status
     )
+
+    tokens = sub.add_parser("tokens", help="create, revoke or list API tokens")
+    token_actions = tokens.add_subparsers(dest="action", required=True)
+    create = token_actions.add_parser("create", help="print a new token (shown once)")
+    create.add_argument("--role", choices=("reader", "editor"), required=True)
+    create.add_argument("--actor", required=True, help="who acts with it (recorded in events)")
+    revoke = token_actions.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("id")
+    token_actions.add_parser("list", help="list tokens (never the secrets)")
+    tokens.set_defaults(func=cmd_tokens)
+
+    export = sub.add_parser("export", help="export a level on a date to a GIS file")
+    export.add_argument("--level", required=True)
+    export.add_argument("--date", help="YYYY-MM-DD (default today)")
+    export.add_argument("--format", choices=("geojson", "gpkg", "shp"), help="default: from suffix")
+    export.add_argument("output", help="file to write, e.g. streets.gpkg")
+    export.set_defaults(func=cmd_export)
 
     for name, func, text in (
         ("serve", cmd_serve, "serve the API"),

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     projection_batch_size: int = 500
     #: How long a write waits for the projections to show it before answering.
     read_your_writes_timeout: float = 10.0
+    #: Largest batch lookup, and largest request body in bytes (both answer 413 beyond).
+    max_batch_points: int = 100_000
+    max_body_bytes: int = 64 * 1024 * 1024
+    #: Reads are open unless this is set; writes always need an editor token.
+    reads_require_token: bool = False
+    #: Origins allowed by CORS (comma-separated; empty: CORS off).
+    cors_origins: str = ""
     read_pool_min: int = 2
     read_pool_max: int = 10
 

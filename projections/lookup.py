@@ -1,15 +1,24 @@
-"""Point-in-jurisdiction lookups over the bitemporal unit versions."""
+"""Point-in-jurisdiction lookups over the bitemporal read model.
+
+A lookup finds the subdivided pieces holding the point (one GiST index probe on geometry and
+date), joins them back to their versions, and resolves each level to one unit: a point on a
+shared boundary touches both neighbours; the one whose interior holds it wins, then the lowest
+code, and the answer says `on_boundary`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed
 from psycopg_pool import ConnectionPool
 
 from domain.levels import LevelScheme
+from domain.offices import WORKSTATION
 
 
 @dataclass(frozen=True)
@@ -24,29 +33,97 @@ class UnitHit:
     on_boundary: bool
 
 
-def _believed(as_recorded: datetime | None) -> SQL:
+@dataclass(frozen=True)
+class OfficeHit:
+    """An office responsible for a point on a date."""
+
+    kind: str
+    code: str
+    name: str
+    unit: str
+    address: str
+    location: tuple[float, float] | None
+    serves: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Responsible:
+    """The one office handling a matter at a point on a date (None if nobody does)."""
+
+    matter: str
+    name: str
+    office_kind: str
+    level: str
+    office: OfficeHit | None
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """Everything a lookup answers."""
+
+    units: list[UnitHit]
+    offices: list[OfficeHit] = field(default_factory=list)
+    responsible: Responsible | None = None
+
+
+class UnknownMatter(LookupError):
+    """No such matter in the catalogue on that date."""
+
+    def __init__(self, matter: str, day: date) -> None:
+        self.matter = matter
+        super().__init__(f"no matter {matter!r} in the catalogue on {day}")
+
+
+def believed(as_recorded: datetime | None, alias: str = "") -> SQL:
+    """The recorded-time filter: as currently recorded, or as recorded at an instant."""
+    prefix = f"{alias}." if alias else ""
     # Two statements rather than one with an OR: each keeps its own index-friendly plan.
     if as_recorded is None:
-        return SQL("upper_inf(recorded)")
-    return SQL("recorded @> %(as_recorded)s::timestamptz")
+        return SQL(f"upper_inf({prefix}recorded)")
+    return SQL(f"{prefix}recorded @> %(as_recorded)s::timestamptz")
 
 
 def _units_at_sql(as_recorded: datetime | None) -> Composed:
-    # One row per level: a point exactly on a shared boundary touches both neighbours; the one
-    # whose interior holds the point wins, then the lowest code, so the answer is stable.
     return SQL(
-        "SELECT DISTINCT ON (level) level, code, name, lower(valid) AS valid_from, "
-        "upper(valid) AS valid_to, "
-        "NOT ST_Contains(geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)) AS on_boundary "
-        "FROM unit_versions "
-        "WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)) "
-        "AND valid @> %(day)s::date AND {believed} "
-        "ORDER BY level, on_boundary, code"
-    ).format(believed=_believed(as_recorded))
+        "WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g), "
+        "pieces AS ("
+        "  SELECT p.unit_id, lower(p.valid) AS vf, lower(p.recorded) AS rf, "
+        "         bool_or(ST_Contains(p.geom, pt.g)) AS inside_piece "
+        "  FROM unit_version_parts p, pt "
+        "  WHERE ST_Intersects(p.geom, pt.g) AND p.valid @> %(day)s::date AND {believed} "
+        "  GROUP BY 1, 2, 3) "
+        "SELECT DISTINCT ON (v.level) v.level, v.code, v.name, lower(v.valid) AS valid_from, "
+        "  upper(v.valid) AS valid_to, "
+        "  CASE WHEN pieces.inside_piece THEN false ELSE NOT ST_Contains(v.geom, pt.g) END "
+        "    AS on_boundary "
+        "FROM pieces JOIN unit_versions v ON v.unit_id = pieces.unit_id "
+        "  AND lower(v.valid) = pieces.vf AND lower(v.recorded) = pieces.rf, pt "
+        "ORDER BY v.level, on_boundary, v.code"
+    ).format(believed=believed(as_recorded, "p"))
+
+
+def _offices_sql(as_recorded: datetime | None) -> Composed:
+    # Offices of the units found, except workstations, which answer through coverage: a
+    # street has many workstations, but only the one serving the point's community counts.
+    return SQL(
+        "SELECT kind, code, name, unit_code, address_text, ST_X(address) AS lon, "
+        "ST_Y(address) AS lat, serves FROM office_versions o "
+        "WHERE o.valid @> %(day)s::date AND {believed} AND ("
+        "  (o.unit_code = ANY(%(units)s) AND o.kind <> %(workstation)s) "
+        "  OR (o.kind = %(workstation)s AND o.serves && %(units)s::text[])) "
+        "ORDER BY o.code"
+    ).format(believed=believed(as_recorded, "o"))
+
+
+def _matter_sql(as_recorded: datetime | None) -> Composed:
+    return SQL(
+        "SELECT matter, name, office_kind, level FROM matter_versions m "
+        "WHERE m.matter = %(matter)s AND m.valid @> %(day)s::date AND {believed}"
+    ).format(believed=believed(as_recorded, "m"))
 
 
 class LookupEngine:
-    """Answers "which units hold this point on this date" from the read model."""
+    """Answers "who is responsible for this point on this date" from the read model."""
 
     def __init__(self, pool: ConnectionPool, levels: LevelScheme) -> None:
         self.pool = pool
@@ -56,11 +133,171 @@ class LookupEngine:
         self, lon: float, lat: float, day: date, as_recorded: datetime | None = None
     ) -> list[UnitHit]:
         """Every level's unit holding the point on `day`, top down."""
-        params = {"lon": lon, "lat": lat, "day": day, "as_recorded": as_recorded}
+        return self.lookup(lon, lat, day, as_recorded).units
+
+    def lookup(
+        self,
+        lon: float,
+        lat: float,
+        day: date,
+        as_recorded: datetime | None = None,
+        matter: str | None = None,
+    ) -> LookupResult:
+        """Units top down, their offices, and with `matter` the office that handles it."""
+        params: dict[str, Any] = {
+            "lon": lon,
+            "lat": lat,
+            "day": day,
+            "as_recorded": as_recorded,
+            "workstation": WORKSTATION,
+            "matter": matter,
+        }
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(_units_at_sql(as_recorded), params, prepare=True).fetchall()
-        hits = [UnitHit(**row) for row in rows]
-        return sorted(hits, key=lambda hit: self._rank(hit.level))
+            units = sorted((UnitHit(**row) for row in rows), key=lambda h: self._rank(h.level))
+            offices: list[OfficeHit] = []
+            if units:
+                params["units"] = [u.code for u in units]
+                office_rows = cursor.execute(_offices_sql(as_recorded), params, prepare=True)
+                offices = [_office(row) for row in office_rows.fetchall()]
+            responsible = None
+            if matter is not None:
+                found = cursor.execute(_matter_sql(as_recorded), params, prepare=True).fetchone()
+                if found is None:
+                    raise UnknownMatter(matter, day)
+                responsible = self._responsible(found, units, offices)
+        return LookupResult(units, self._ordered(offices, units), responsible)
+
+    def _responsible(
+        self, row: dict[str, Any], units: list[UnitHit], offices: list[OfficeHit]
+    ) -> Responsible:
+        unit = next((u for u in units if u.level == row["level"]), None)
+        office = None
+        if unit is not None:
+            if row["office_kind"] == WORKSTATION:
+                candidates = [o for o in offices if o.kind == WORKSTATION]
+            else:
+                candidates = [
+                    o for o in offices if o.kind == row["office_kind"] and o.unit == unit.code
+                ]
+            office = candidates[0] if candidates else None
+        return Responsible(row["matter"], row["name"], row["office_kind"], row["level"], office)
+
+    def _ordered(self, offices: list[OfficeHit], units: list[UnitHit]) -> list[OfficeHit]:
+        """Offices top down with their units (the workstation with the community)."""
+        rank = {u.code: i for i, u in enumerate(units)}
+        community = max(rank.values(), default=0)
+
+        def key(office: OfficeHit) -> tuple[int, str]:
+            if office.kind == WORKSTATION:
+                return (
+                    min((rank[c] for c in office.serves if c in rank), default=community),
+                    office.code,
+                )
+            return (rank.get(office.unit, len(rank)), office.code)
+
+        return sorted(offices, key=key)
+
+    def batch(
+        self,
+        points: Sequence[tuple[float, float]],
+        day: date,
+        as_recorded: datetime | None = None,
+    ) -> list[list[UnitHit]]:
+        """Units for many points in one statement; results in input order."""
+        lons = [p[0] for p in points]
+        lats = [p[1] for p in points]
+        statement = SQL(
+            "WITH pts AS ("
+            "  SELECT ord, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS g "
+            "  FROM unnest(%(lons)s::float8[], %(lats)s::float8[]) WITH ORDINALITY AS t(lon, "
+            "lat, ord)), "
+            "pieces AS ("
+            "  SELECT pts.ord, p.unit_id, lower(p.valid) AS vf, lower(p.recorded) AS rf, "
+            "         bool_or(ST_Contains(p.geom, pts.g)) AS inside_piece "
+            "  FROM unit_version_parts p JOIN pts ON ST_Intersects(p.geom, pts.g) "
+            "  WHERE p.valid @> %(day)s::date AND {believed} GROUP BY 1, 2, 3, 4) "
+            "SELECT DISTINCT ON (pieces.ord, v.level) pieces.ord, v.level, v.code, v.name, "
+            "  lower(v.valid) AS valid_from, upper(v.valid) AS valid_to, "
+            "  CASE WHEN pieces.inside_piece THEN false "
+            "       ELSE NOT ST_Contains(v.geom, (SELECT g FROM pts WHERE pts.ord = "
+            "pieces.ord)) END "
+            "    AS on_boundary "
+            "FROM pieces JOIN unit_versions v ON v.unit_id = pieces.unit_id "
+            "  AND lower(v.valid) = pieces.vf AND lower(v.recorded) = pieces.rf "
+            "ORDER BY pieces.ord, v.level, on_boundary, v.code"
+        ).format(believed=believed(as_recorded, "p"))
+        results: list[list[UnitHit]] = [[] for _ in points]
+        params = {"lons": lons, "lats": lats, "day": day, "as_recorded": as_recorded}
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            for row in cursor.execute(statement, params).fetchall():
+                index = row.pop("ord") - 1
+                results[index].append(UnitHit(**row))
+        for hits in results:
+            hits.sort(key=lambda h: self._rank(h.level))
+        return results
+
+    def history(self, lon: float, lat: float) -> list[tuple[date, date | None, list[UnitHit]]]:
+        """The point's jurisdictions through time: periods with the units holding it."""
+        statement = SQL(
+            "WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g), "
+            "pieces AS ("
+            "  SELECT p.unit_id, lower(p.valid) AS vf, lower(p.recorded) AS rf, "
+            "         bool_or(ST_Contains(p.geom, pt.g)) AS inside_piece "
+            "  FROM unit_version_parts p, pt "
+            "  WHERE ST_Intersects(p.geom, pt.g) AND upper_inf(p.recorded) GROUP BY 1, 2, 3) "
+            "SELECT v.level, v.code, v.name, lower(v.valid) AS valid_from, "
+            "  upper(v.valid) AS valid_to, "
+            "  CASE WHEN pieces.inside_piece THEN false ELSE NOT ST_Contains(v.geom, pt.g) END "
+            "    AS on_boundary "
+            "FROM pieces JOIN unit_versions v ON v.unit_id = pieces.unit_id "
+            "  AND lower(v.valid) = pieces.vf AND lower(v.recorded) = pieces.rf, pt"
+        )
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            versions = [
+                UnitHit(**row) for row in cursor.execute(statement, {"lon": lon, "lat": lat})
+            ]
+        return self._periods(versions)
+
+    def _periods(self, versions: list[UnitHit]) -> list[tuple[date, date | None, list[UnitHit]]]:
+        days = sorted(
+            {v.valid_from for v in versions} | {v.valid_to for v in versions if v.valid_to}
+        )
+        periods: list[tuple[date, date | None, list[UnitHit]]] = []
+        for start, end in zip(days, [*days[1:], None], strict=True):
+            live = [
+                v
+                for v in versions
+                if v.valid_from <= start and (v.valid_to is None or start < v.valid_to)
+            ]
+            chosen: dict[str, UnitHit] = {}
+            for hit in sorted(live, key=lambda h: (h.on_boundary, h.code)):
+                chosen.setdefault(hit.level, hit)
+            units = sorted(chosen.values(), key=lambda h: self._rank(h.level))
+            if not units:
+                continue
+            if periods and periods[-1][1] == start and _same_units(periods[-1][2], units):
+                periods[-1] = (periods[-1][0], end, periods[-1][2])
+            else:
+                periods.append((start, end, units))
+        return periods
 
     def _rank(self, level: str) -> int:
         return self.levels.rank(level) if level in self.levels else len(self.levels.names)
+
+
+def _same_units(a: list[UnitHit], b: list[UnitHit]) -> bool:
+    return [(u.code, u.name) for u in a] == [(u.code, u.name) for u in b]
+
+
+def _office(row: dict[str, Any]) -> OfficeHit:
+    location = (row["lon"], row["lat"]) if row["lon"] is not None else None
+    return OfficeHit(
+        kind=row["kind"],
+        code=row["code"],
+        name=row["name"],
+        unit=row["unit_code"],
+        address=row["address_text"],
+        location=location,
+        serves=tuple(row["serves"]),
+    )

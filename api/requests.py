@@ -1,0 +1,54 @@
+"""Reading request bodies ourselves, so every mistake gets the contract's error shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request, status
+
+from api.errors import ApiError
+
+
+async def read_json(request: Request) -> Any:
+    """The JSON body; 415 for another content type, 413 when too large, 400 when malformed."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
+        raise ApiError(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            f"send application/json, not {content_type!r}",
+        )
+    limit: int = request.app.state.services.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise _too_large(limit)
+    if not body:
+        raise ApiError(status.HTTP_400_BAD_REQUEST, "body_missing", "the request has no body")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = (
+            f" at line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        raise ApiError(
+            status.HTTP_400_BAD_REQUEST,
+            "malformed_json",
+            f"the body is not valid JSON{where}",
+            [{"location": "body", "message": str(exc)}],
+        ) from exc
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        "body_too_large",
+        f"the body is larger than {limit} bytes",
+    )

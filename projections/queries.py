@@ -1,0 +1,288 @@
+"""Temporal queries over the read model: layers on a date, histories, lineage, diffs, the log.
+
+Every query takes the valid date and, where it matters, an `as_recorded` instant; all SQL is
+composed with `psycopg.sql` and parameters, never by formatting user text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Composable, Composed
+from psycopg_pool import ConnectionPool
+
+from projections.lookup import believed
+
+#: Geometry as GeoJSON with 7 decimals (about 1 cm), as stored in events.
+GEOJSON = SQL("ST_AsGeoJSON(geom, 7)::json")
+
+
+@dataclass(frozen=True)
+class Page:
+    """A slice of a longer result."""
+
+    items: list[dict[str, Any]]
+    total: int
+
+
+class ReadModelQueries:
+    """Read-only queries for the API, the maps and the exports."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def _all(self, statement: Composed | SQL, params: dict[str, Any]) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            return cursor.execute(statement, params).fetchall()
+
+    # Units on a date -------------------------------------------------------------------------
+
+    def units_on(
+        self,
+        day: date,
+        *,
+        level: str | None = None,
+        parent: str | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        as_recorded: datetime | None = None,
+        geometry: bool = True,
+        simplify: float | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Page:
+        """Units valid on `day`, filtered by level, parent and bounding box, ordered by code."""
+        conditions: list[Composable] = [
+            SQL("valid @> %(day)s::date"),
+            believed(as_recorded),
+        ]
+        if level is not None:
+            conditions.append(SQL("level = %(level)s"))
+        if parent is not None:
+            conditions.append(SQL("parent_code = %(parent)s"))
+        if bbox is not None:
+            conditions.append(SQL("geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)"))
+        where = SQL(" AND ").join(conditions)
+        shape: Composable = SQL("NULL::json")
+        if geometry:
+            shape = (
+                SQL("ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, %(simplify)s), 7)::json")
+                if simplify
+                else GEOJSON
+            )
+        statement = SQL(
+            "SELECT code, name, name_en, level, parent_code AS parent, lower(valid) AS valid_from, "
+            "upper(valid) AS valid_to, provenance, {shape} AS geometry, "
+            "count(*) OVER () AS total FROM unit_versions WHERE {where} ORDER BY code "
+            "LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(shape=shape, where=where)
+        params: dict[str, Any] = {
+            "day": day,
+            "level": level,
+            "parent": parent,
+            "as_recorded": as_recorded,
+            "simplify": simplify,
+            "limit": limit,
+            "offset": offset,
+        }
+        if bbox is not None:
+            params.update(zip(("w", "s", "e", "n"), bbox, strict=True))
+        rows = self._all(statement, params)
+        total = int(rows[0]["total"]) if rows else 0
+        if not rows and offset:
+            total = self._count(where, params)
+        for row in rows:
+            row.pop("total")
+        return Page(rows, total)
+
+    def _count(self, where: Composed, params: dict[str, Any]) -> int:
+        statement = SQL("SELECT count(*) AS n FROM unit_versions WHERE {}").format(where)
+        return int(self._all(statement, params)[0]["n"])
+
+    def unit_on(
+        self, code: str, day: date, as_recorded: datetime | None = None
+    ) -> dict[str, Any] | None:
+        """One unit's version on `day`, with its offices; None if it was not live then."""
+        statement = SQL(
+            "SELECT code, name, name_en, level, parent_code AS parent, lower(valid) AS valid_from, "
+            "upper(valid) AS valid_to, provenance, {geojson} AS geometry, "
+            "ST_Area(geom::geography) AS area_m2 FROM unit_versions "
+            "WHERE code = %(code)s AND valid @> %(day)s::date AND {believed}"
+        ).format(geojson=GEOJSON, believed=believed(as_recorded))
+        params = {"code": code, "day": day, "as_recorded": as_recorded}
+        rows = self._all(statement, params)
+        if not rows:
+            return None
+        unit = rows[0]
+        unit["offices"] = self.offices_of(code, day, as_recorded)
+        return unit
+
+    def offices_of(
+        self, code: str, day: date, as_recorded: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Offices belonging to a unit on `day`, and for a community its workstation."""
+        statement = SQL(
+            "SELECT kind, code, name, unit_code AS unit, address_text AS address, serves, "
+            "lower(valid) AS valid_from, upper(valid) AS valid_to FROM office_versions "
+            "WHERE valid @> %(day)s::date AND {believed} "
+            "AND (unit_code = %(code)s OR serves @> ARRAY[%(code)s]::text[]) ORDER BY kind, code"
+        ).format(believed=believed(as_recorded))
+        return self._all(statement, {"code": code, "day": day, "as_recorded": as_recorded})
+
+    def unit_exists(self, code: str) -> bool:
+        """Whether the read model knows the code at all (on any date)."""
+        rows = self._all(
+            SQL("SELECT 1 AS x FROM unit_versions WHERE code = %(code)s LIMIT 1"), {"code": code}
+        )
+        return bool(rows)
+
+    def levels_present(self) -> list[str]:
+        """Levels that have at least one unit."""
+        rows = self._all(SQL("SELECT DISTINCT level FROM unit_versions"), {})
+        return [r["level"] for r in rows]
+
+    # History and lineage ---------------------------------------------------------------------
+
+    def unit_history(self, code: str) -> list[dict[str, Any]]:
+        """Every change to a unit, in the order recorded."""
+        statement = SQL(
+            "SELECT effective, recorded_at, operation, event, actor, reason, document, "
+            "change_set, position, details FROM unit_events WHERE code = %(code)s ORDER BY position"
+        )
+        return self._all(statement, {"code": code})
+
+    def lineage(self, code: str) -> dict[str, list[dict[str, Any]]]:
+        """Predecessors and successors of a unit, transitively, with change kind and date."""
+        statement = SQL(
+            "WITH RECURSIVE up(code, depth) AS ("
+            "  SELECT %(code)s::text, 0 UNION "
+            "  SELECT e.predecessor, up.depth + 1 FROM lineage_edges e JOIN up ON e.successor = "
+            "up.code "
+            "  WHERE up.depth < 50), "
+            "down(code, depth) AS ("
+            "  SELECT %(code)s::text, 0 UNION "
+            "  SELECT e.successor, down.depth + 1 FROM lineage_edges e JOIN down ON "
+            "e.predecessor = down.code "
+            "  WHERE down.depth < 50) "
+            "SELECT 'predecessors' AS direction, e.predecessor, e.successor, e.kind, e.effective, "
+            "  e.change_set, min(up.depth) AS depth "
+            "FROM lineage_edges e JOIN up ON e.successor = up.code GROUP BY 1, 2, 3, 4, 5, 6 "
+            "UNION ALL "
+            "SELECT 'successors', e.predecessor, e.successor, e.kind, e.effective, e.change_set, "
+            "  min(down.depth) FROM lineage_edges e JOIN down ON e.predecessor = down.code "
+            "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 7, 5, 2, 3"
+        )
+        out: dict[str, list[dict[str, Any]]] = {"predecessors": [], "successors": []}
+        for row in self._all(statement, {"code": code}):
+            direction = row.pop("direction")
+            row["depth"] = row["depth"] + 1
+            out[direction].append(row)
+        return out
+
+    def changes(
+        self, before: date, after: date, level: str | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """What differs between the map on `before` and on `after`."""
+        level_filter = SQL("AND level = %(level)s") if level else SQL("")
+        statement = SQL(
+            "WITH a AS (SELECT code, name, level, parent_code, geom FROM unit_versions "
+            "  WHERE valid @> %(before)s::date AND upper_inf(recorded) {lf}), "
+            "b AS (SELECT code, name, level, parent_code, geom FROM unit_versions "
+            "  WHERE valid @> %(after)s::date AND upper_inf(recorded) {lf}) "
+            "SELECT coalesce(a.code, b.code) AS code, coalesce(b.level, a.level) AS level, "
+            "  a.name AS name_before, b.name AS name_after, "
+            "  a.parent_code AS parent_before, b.parent_code AS parent_after, "
+            "  (a.code IS NULL) AS established, (b.code IS NULL) AS ended, "
+            "  (a.code IS NOT NULL AND b.code IS NOT NULL AND NOT ST_Equals(a.geom, b.geom)) AS "
+            "redrawn, "
+            "  CASE WHEN a.geom IS NOT NULL AND b.geom IS NOT NULL AND NOT ST_Equals(a.geom, "
+            "b.geom) "
+            "    THEN ST_Area(ST_Difference(b.geom, a.geom)::geography) END AS area_gained_m2, "
+            "  CASE WHEN a.geom IS NOT NULL AND b.geom IS NOT NULL AND NOT ST_Equals(a.geom, "
+            "b.geom) "
+            "    THEN ST_Area(ST_Difference(a.geom, b.geom)::geography) END AS area_lost_m2 "
+            "FROM a FULL JOIN b ON a.code = b.code "
+            "WHERE a.code IS NULL OR b.code IS NULL OR a.name <> b.name "
+            "  OR a.parent_code IS DISTINCT FROM b.parent_code OR NOT ST_Equals(a.geom, b.geom) "
+            "ORDER BY level, code"
+        ).format(lf=level_filter)
+        rows = self._all(statement, {"before": before, "after": after, "level": level})
+        out: dict[str, list[dict[str, Any]]] = {
+            "established": [],
+            "ended": [],
+            "redrawn": [],
+            "renamed": [],
+            "transferred": [],
+        }
+        for row in rows:
+            base = {"code": row["code"], "level": row["level"]}
+            if row["established"]:
+                out["established"].append(
+                    {**base, "name": row["name_after"], "parent": row["parent_after"]}
+                )
+                continue
+            if row["ended"]:
+                out["ended"].append(
+                    {**base, "name": row["name_before"], "parent": row["parent_before"]}
+                )
+                continue
+            if row["redrawn"]:
+                gained, lost = row["area_gained_m2"] or 0.0, row["area_lost_m2"] or 0.0
+                out["redrawn"].append(
+                    {
+                        **base,
+                        "name": row["name_after"],
+                        "area_gained_m2": round(gained, 1),
+                        "area_lost_m2": round(lost, 1),
+                        "area_moved_m2": round(gained + lost, 1),
+                    }
+                )
+            if row["name_before"] != row["name_after"]:
+                out["renamed"].append(
+                    {**base, "name_before": row["name_before"], "name_after": row["name_after"]}
+                )
+            if row["parent_before"] != row["parent_after"]:
+                out["transferred"].append(
+                    {
+                        **base,
+                        "parent_before": row["parent_before"],
+                        "parent_after": row["parent_after"],
+                    }
+                )
+        return out
+
+    # The log of legal acts ---------------------------------------------------------------------
+
+    def change_sets(self, limit: int = 100, offset: int = 0) -> Page:
+        """Applied change sets, most recently recorded first."""
+        statement = SQL(
+            "SELECT id, effective, recorded_at, actor, reason, document, units, events, position, "
+            "count(*) OVER () AS total FROM change_set_log ORDER BY position DESC "
+            "LIMIT %(limit)s OFFSET %(offset)s"
+        )
+        rows = self._all(statement, {"limit": limit, "offset": offset})
+        total = int(rows[0]["total"]) if rows else 0
+        for row in rows:
+            row.pop("total")
+        return Page(rows, total)
+
+    def change_set(self, change_set: str) -> dict[str, Any] | None:
+        """One change set with its operations."""
+        statement = SQL(
+            "SELECT id, effective, recorded_at, actor, reason, document, operations, units, "
+            "events, position FROM change_set_log WHERE id = %(id)s::uuid"
+        )
+        rows = self._all(statement, {"id": change_set})
+        return rows[0] if rows else None
+
+
+def as_feature(unit: dict[str, Any]) -> dict[str, Any]:
+    """A unit row as a GeoJSON Feature (geometry out, the rest as properties)."""
+    properties = {k: v for k, v in unit.items() if k != "geometry"}
+    geometry = unit.get("geometry")
+    if isinstance(geometry, str):
+        geometry = json.loads(geometry)
+    return {"type": "Feature", "id": unit["code"], "geometry": geometry, "properties": properties}
