@@ -256,7 +256,9 @@ class ChangeSetReceipt(BaseModel):
     position: int | None
     units: list[str]
     dry_run: bool = False
-    replayed: bool = Field(default=False, description="An earlier request with this Idempotency-Key.")
+    replayed: bool = Field(
+        default=False, description="An earlier request with this Idempotency-Key."
+    )
     projected: bool = Field(description="The read model already shows the change.")
 
 
