@@ -50,6 +50,7 @@ rebuild: setup
 	  $(BIN)/jurisdictions rebuild
 
 test: setup
+	@bash scripts/ensure_test_tools.sh
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  echo "==> ruff, mypy"; $(BIN)/ruff check .; $(BIN)/ruff format --check .; $(BIN)/mypy; \
 	  echo "==> pytest against $$url"; $(BIN)/pytest $(PYTEST_ARGS)

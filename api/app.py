@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.auth import require_reader
 from api.errors import install_error_handlers
-from api.routes import changesets, health, lookup, units
+from api.routes import changesets, health, imports, lookup, ogc, tiles, units
 from jurisdictions.bootstrap import build_services
 from jurisdictions.settings import Settings, get_settings
 
@@ -58,6 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.include_router(health.router)
     reads = [Depends(require_reader)]
-    for router in (lookup.router, units.router, changesets.router):
-        app.include_router(router, dependencies=reads)
+    for module in (lookup, units, changesets, imports, ogc, tiles):
+        app.include_router(module.router, dependencies=reads)
     return app

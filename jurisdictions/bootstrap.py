@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.register import JurisdictionRegister
 from jurisdictions.settings import Settings
+from projections.features import FeatureStore
 from projections.lookup import LookupEngine
 from projections.queries import ReadModelQueries
 from projections.read_model import ReadModelView
@@ -70,6 +71,7 @@ class Services:
     read_pool: ConnectionPool
     lookup: LookupEngine
     queries: ReadModelQueries
+    features: FeatureStore
     tokens: TokenStore
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -102,5 +104,6 @@ def build_services(settings: Settings) -> Services:
         read_pool=read_pool,
         lookup=LookupEngine(read_pool, settings.level_scheme),
         queries=ReadModelQueries(read_pool),
+        features=FeatureStore(read_pool),
         tokens=TokenStore(read_pool),
     )

@@ -179,6 +179,57 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Work out (and with --commit apply) the change set of a layer file of one level."""
+    import json
+    from datetime import date
+
+    from domain.errors import InvalidChangeSet
+    from domain.requests import parse_change_set
+    from projections.imports import ImportFields, LayerError, plan_import, read_layer
+
+    if args.level not in settings.level_scheme:
+        print(f"jurisdictions import: unknown level {args.level!r}", file=sys.stderr)
+        return 2
+    services = _services(settings)
+    try:
+        try:
+            features = read_layer(Path(args.file))
+        except LayerError as exc:
+            print(f"jurisdictions import: {exc}", file=sys.stderr)
+            return 2
+        effective = date.fromisoformat(args.effective)
+        fields = ImportFields(args.code_field, args.name_field, args.parent_field)
+        plan = plan_import(
+            services.queries, settings.rules, features, args.level, effective, fields
+        )
+        report = plan.report()
+        if not plan.problems and plan.operations:
+            body = {
+                "effective": args.effective,
+                "reason": args.reason,
+                "document": args.document,
+                "operations": plan.operations,
+            }
+            try:
+                receipt = services.register.apply_change_set(
+                    parse_change_set(body), actor=args.actor, dry_run=not args.commit
+                )
+                report["change_set"] = str(receipt.id) if args.commit else None
+            except InvalidChangeSet as exc:
+                report["problems"].extend(p.as_dict() for p in exc.problems)
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        if report["problems"]:
+            return 1
+        if not args.commit:
+            print("dry run: nothing stored; add --commit to apply", file=sys.stderr)
+        else:
+            _catch_up(services)
+        return 0
+    finally:
+        services.close()
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the API with uvicorn."""
     import uvicorn
@@ -239,6 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     token_actions.add_parser("list", help="list tokens (never the secrets)")
     tokens.set_defaults(func=cmd_tokens)
+
+    imp = sub.add_parser("import", help="import a GeoJSON/GeoPackage layer of one level")
+    imp.add_argument("file")
+    imp.add_argument("--level", required=True)
+    imp.add_argument("--effective", required=True, help="YYYY-MM-DD")
+    imp.add_argument("--reason", required=True)
+    imp.add_argument("--document", default="")
+    imp.add_argument("--actor", default="cli", help="recorded as the actor of every event")
+    imp.add_argument("--code-field", default="code")
+    imp.add_argument("--name-field", default="name")
+    imp.add_argument("--parent-field", default="parent")
+    imp.add_argument("--commit", action="store_true", help="apply (default: dry run)")
+    imp.set_defaults(func=cmd_import)
 
     export = sub.add_parser("export", help="export a level on a date to a GIS file")
     export.add_argument("--level", required=True)

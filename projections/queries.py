@@ -102,6 +102,14 @@ class ReadModelQueries:
         statement = SQL("SELECT count(*) AS n FROM unit_versions WHERE {}").format(where)
         return int(self._all(statement, params)[0]["n"])
 
+    def geometries_on(self, day: date, level: str) -> dict[str, str]:
+        """Hex WKB geometry of every unit of `level` valid on `day`, by code."""
+        statement = SQL(
+            "SELECT code, encode(ST_AsBinary(geom), 'hex') AS wkb FROM unit_versions "
+            "WHERE level = %(level)s AND valid @> %(day)s::date AND upper_inf(recorded)"
+        )
+        return {r["code"]: r["wkb"] for r in self._all(statement, {"day": day, "level": level})}
+
     def unit_on(
         self, code: str, day: date, as_recorded: datetime | None = None
     ) -> dict[str, Any] | None:

@@ -1,0 +1,321 @@
+"""OGC API - Features, Part 1 (core, GeoJSON, OpenAPI 3.0), under /ogc.
+
+One collection per level, plus the workstations' derived service areas. `datetime` as an
+instant means "valid on that date" (OGC leaves the meaning to the server); an interval returns
+every version valid at some time within it, each with its own id ``code@valid_from``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from api.dependencies import ServicesDep
+from api.errors import ApiError
+from api.routes.units import parse_bbox
+from jurisdictions.bootstrap import Services
+from projections.features import SERVICE_AREAS, FeatureQuery
+
+router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
+
+GEOJSON = "application/geo+json"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+MAX_LIMIT = 10_000
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/ogc"
+
+
+def _json(body: dict[str, Any], media_type: str = "application/json") -> JSONResponse:
+    return JSONResponse(body, media_type=media_type)
+
+
+def _collection_ids(services: Services) -> list[str]:
+    return [*services.settings.level_scheme.names, SERVICE_AREAS]
+
+
+def _check_collection(services: Services, collection_id: str) -> None:
+    if collection_id not in _collection_ids(services):
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "collection_not_found",
+            f"no collection {collection_id!r}; see /ogc/collections",
+        )
+
+
+def _collection(services: Services, collection_id: str, base: str) -> dict[str, Any]:
+    bbox, first = services.features.extent(collection_id)
+    title = (
+        "Workstation service areas (union of the communities served)"
+        if collection_id == SERVICE_AREAS
+        else f"Units of level {collection_id}"
+    )
+    extent: dict[str, Any] = {
+        "spatial": {"bbox": [bbox or [-180.0, -90.0, 180.0, 90.0]], "crs": CRS84},
+        "temporal": {"interval": [[f"{first}T00:00:00Z" if first else None, None]]},
+    }
+    return {
+        "id": collection_id,
+        "title": title,
+        "description": f"{title}, valid on the date given by datetime (default: today).",
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": extent,
+        "links": [
+            {
+                "href": f"{base}/collections/{collection_id}",
+                "rel": "self",
+                "type": "application/json",
+            },
+            {"href": f"{base}/collections/{collection_id}/items", "rel": "items", "type": GEOJSON},
+        ],
+    }
+
+
+@router.get("", summary="Landing page")
+def landing(request: Request) -> JSONResponse:
+    """Links to the API description, conformance and collections."""
+    base = _base(request)
+    return _json(
+        {
+            "title": "Jurisdiction Ledger",
+            "description": "Administrative units and grids on any date (OGC API - Features).",
+            "links": [
+                {"href": base, "rel": "self", "type": "application/json"},
+                {
+                    "href": f"{base}/api",
+                    "rel": "service-desc",
+                    "type": "application/vnd.oai.openapi+json;version=3.0",
+                },
+                {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json"},
+                {"href": f"{base}/collections", "rel": "data", "type": "application/json"},
+            ],
+        }
+    )
+
+
+@router.get("/conformance", summary="Conformance classes")
+def conformance() -> JSONResponse:
+    """Core, GeoJSON and OpenAPI 3.0."""
+    return _json({"conformsTo": CONFORMANCE})
+
+
+@router.get("/api", summary="OpenAPI 3.0 description of the OGC endpoints")
+def api_description(request: Request) -> JSONResponse:
+    """A compact OpenAPI 3.0 document for the OGC API, as the oas30 class asks."""
+    return JSONResponse(
+        _openapi(_base(request)), media_type="application/vnd.oai.openapi+json;version=3.0"
+    )
+
+
+@router.get("/collections", summary="Collections: one per level and the service areas")
+def collections(request: Request, services: ServicesDep) -> JSONResponse:
+    """Every collection with its extent."""
+    base = _base(request)
+    return _json(
+        {
+            "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+            "collections": [_collection(services, cid, base) for cid in _collection_ids(services)],
+        }
+    )
+
+
+@router.get("/collections/{collection_id}", summary="One collection")
+def collection(request: Request, services: ServicesDep, collection_id: str) -> JSONResponse:
+    """Its extent and links."""
+    _check_collection(services, collection_id)
+    return _json(_collection(services, collection_id, _base(request)))
+
+
+def parse_datetime(
+    text: str | None,
+) -> tuple[dt.date | None, tuple[dt.date | None, dt.date | None] | None]:
+    """An OGC `datetime`: an instant (a date) or an interval (``a/b``, ``..`` open)."""
+    if text is None:
+        return dt.date.today(), None
+
+    def one(part: str) -> dt.date | None:
+        if part in ("..", ""):
+            return None
+        try:
+            if len(part) > 10:
+                return dt.datetime.fromisoformat(part.replace("Z", "+00:00")).date()
+            return dt.date.fromisoformat(part)
+        except ValueError as exc:
+            raise ApiError(
+                status.HTTP_400_BAD_REQUEST,
+                "datetime_invalid",
+                f"datetime {text!r} is not a date, a date-time or an interval a/b",
+                [{"location": "query.datetime", "message": str(exc)}],
+            ) from exc
+
+    if "/" in text:
+        start, _, end = text.partition("/")
+        first, last = one(start), one(end)
+        if first is None and last is None:
+            raise ApiError(
+                status.HTTP_400_BAD_REQUEST, "datetime_invalid", "datetime ../.. is not an interval"
+            )
+        if first is not None and last is not None and first > last:
+            raise ApiError(
+                status.HTTP_400_BAD_REQUEST,
+                "datetime_invalid",
+                "datetime interval ends before it starts",
+            )
+        return None, (first, last)
+    return one(text), None
+
+
+@router.get("/collections/{collection_id}/items", summary="Features of a collection")
+def items(
+    request: Request,
+    services: ServicesDep,
+    collection_id: str,
+    bbox: Annotated[str | None, Query(description="west,south,east,north (CRS84)")] = None,
+    datetime: Annotated[
+        str | None, Query(description="A date (valid that day) or an interval")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    """Paged with `limit` and `offset`; a `next` link while more remain."""
+    _check_collection(services, collection_id)
+    day, period = parse_datetime(datetime)
+    query = FeatureQuery(day=day, period=period, bbox=parse_bbox(bbox), limit=limit, offset=offset)
+    features, total = services.features.items(collection_id, query)
+    base = _base(request)
+    self_url = str(request.url)
+    links = [
+        {"href": self_url, "rel": "self", "type": GEOJSON},
+        {
+            "href": f"{base}/collections/{collection_id}",
+            "rel": "collection",
+            "type": "application/json",
+        },
+    ]
+    if offset + len(features) < total:
+        nxt = request.url.include_query_params(offset=offset + len(features), limit=limit)
+        links.append({"href": str(nxt), "rel": "next", "type": GEOJSON})
+    return _json(
+        {
+            "type": "FeatureCollection",
+            "features": features,
+            "numberMatched": total,
+            "numberReturned": len(features),
+            "timeStamp": dt.datetime.now(dt.UTC)
+            .replace(microsecond=0)
+            .isoformat()
+            .replace("+00:00", "Z"),
+            "links": links,
+        },
+        GEOJSON,
+    )
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature by code")
+def item(
+    request: Request,
+    services: ServicesDep,
+    collection_id: str,
+    feature_id: str,
+    datetime: Annotated[str | None, Query(description="The date (default today)")] = None,
+) -> JSONResponse:
+    """A unit by code (its version valid on `datetime`), or a version by ``code@valid_from``."""
+    _check_collection(services, collection_id)
+    code, _, version_start = feature_id.partition("@")
+    day, _ = parse_datetime(datetime)
+    if version_start:
+        try:
+            day = dt.date.fromisoformat(version_start)
+        except ValueError:
+            raise ApiError(
+                status.HTTP_404_NOT_FOUND, "feature_not_found", f"no feature {feature_id!r}"
+            ) from None
+    features, _ = services.features.items(collection_id, FeatureQuery(day=day, limit=1), code=code)
+    if not features:
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND, "feature_not_found", f"no feature {feature_id!r} on {day}"
+        )
+    feature = features[0]
+    base = _base(request)
+    feature["links"] = [
+        {"href": str(request.url), "rel": "self", "type": GEOJSON},
+        {
+            "href": f"{base}/collections/{collection_id}",
+            "rel": "collection",
+            "type": "application/json",
+        },
+    ]
+    return _json(feature, GEOJSON)
+
+
+def _openapi(base: str) -> dict[str, Any]:
+    def get(
+        summary: str, parameters: list[dict[str, Any]], media: str = "application/json"
+    ) -> dict[str, Any]:
+        return {
+            "get": {
+                "summary": summary,
+                "parameters": parameters,
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {media: {"schema": {"type": "object"}}},
+                    },
+                    "400": {"description": "Bad request"},
+                    "404": {"description": "Not found"},
+                },
+            }
+        }
+
+    collection_id = {
+        "name": "collectionId",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    feature_id = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}}
+    bbox = {
+        "name": "bbox",
+        "in": "query",
+        "style": "form",
+        "explode": False,
+        "schema": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+    }
+    datetime = {"name": "datetime", "in": "query", "schema": {"type": "string"}}
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10},
+    }
+    offset = {
+        "name": "offset",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "default": 0},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Jurisdiction Ledger - OGC API Features", "version": "1.0.0"},
+        "servers": [{"url": base}],
+        "paths": {
+            "/": get("Landing page", []),
+            "/conformance": get("Conformance", []),
+            "/collections": get("Collections", []),
+            "/collections/{collectionId}": get("Collection", [collection_id]),
+            "/collections/{collectionId}/items": get(
+                "Items", [collection_id, bbox, datetime, limit, offset], GEOJSON
+            ),
+            "/collections/{collectionId}/items/{featureId}": get(
+                "Item", [collection_id, feature_id, datetime], GEOJSON
+            ),
+        },
+    }

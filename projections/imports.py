@@ -1,0 +1,212 @@
+"""Importing a whole layer: a GeoJSON or GeoPackage of one level, for one effective date.
+
+GIS staff edit a level in QGIS and hand back the file; the service matches features to units
+by code against the map on the effective date and works out the change set: new codes are
+established, changed geometries redrawn, names renamed, parents transferred, and units missing
+from the file ended. Units are only ended under parents the file speaks about, so a file of
+one district's streets never ends another district's. The change set then goes through the
+register like any other, so every rule is checked before anything is stored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyogrio
+import pyogrio.raw
+import shapely
+from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
+
+from domain.errors import Problem
+from domain.geometry import GeometryError, area_m2, as_valid_territory, from_wkb_hex
+from domain.levels import Rules
+from projections.queries import ReadModelQueries
+
+
+@dataclass(frozen=True)
+class ImportFields:
+    """Which feature properties hold the code, the name and the parent's code."""
+
+    code: str = "code"
+    name: str = "name"
+    parent: str = "parent"
+
+
+@dataclass
+class ImportPlan:
+    """The change set an import works out, as lists of codes, and its problems."""
+
+    established: list[str] = field(default_factory=list)
+    redrawn: list[str] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)
+    renamed: list[str] = field(default_factory=list)
+    transferred: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    operations: list[dict[str, Any]] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        """The contract's answer: what would change, and what is wrong."""
+        return {
+            "established": self.established,
+            "redrawn": self.redrawn,
+            "ended": self.ended,
+            "renamed": self.renamed,
+            "transferred": self.transferred,
+            "problems": [p.as_dict() for p in self.problems],
+        }
+
+
+@dataclass(frozen=True)
+class LayerFeature:
+    """One feature read from the file."""
+
+    index: int
+    properties: dict[str, Any]
+    geometry: BaseGeometry | None
+
+
+class LayerError(ValueError):
+    """The file cannot be read as a layer."""
+
+
+def read_layer(path: Path) -> list[LayerFeature]:
+    """The features of the file's first layer, in lon/lat (reprojected if the file says so)."""
+    try:
+        info = pyogrio.read_info(path)
+        _, _, geometries, values = pyogrio.raw.read(path)
+    except Exception as exc:  # GDAL raises many kinds; all mean "not a readable layer"
+        msg = f"the file is not a readable GeoJSON or GeoPackage layer: {exc}"
+        raise LayerError(msg) from exc
+    names = list(info["fields"])
+    transform = _to_lon_lat(info.get("crs"))
+    features = []
+    for index, wkb in enumerate(geometries):
+        geometry = shapely.from_wkb(wkb) if wkb is not None else None
+        if geometry is not None and transform is not None:
+            geometry = shapely.transform(geometry, transform)
+        properties = {
+            name: _plain(column[index]) for name, column in zip(names, values, strict=True)
+        }
+        features.append(LayerFeature(index, properties, geometry))
+    return features
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _to_lon_lat(crs_text: str | None) -> Any:
+    if not crs_text:
+        return None
+    crs = CRS.from_user_input(crs_text)
+    if crs.equals(CRS.from_epsg(4326), ignore_axis_order=True) or crs.to_epsg() == 4326:
+        return None
+    transformer = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+    def apply(xy: Any) -> Any:
+        import numpy as np
+
+        return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+
+    return apply
+
+
+def plan_import(
+    queries: ReadModelQueries,
+    rules: Rules,
+    features: list[LayerFeature],
+    level: str,
+    effective: date,
+    fields: ImportFields,
+) -> ImportPlan:
+    """Match features to the units of `level` on `effective` and work out the change set."""
+    plan = ImportPlan()
+    current = {
+        unit["code"]: unit
+        for unit in queries.units_on(effective, level=level, geometry=False, limit=None).items
+    }
+    geometries = queries.geometries_on(effective, level)
+    seen: set[str] = set()
+    parents: set[str | None] = set()
+    for feature in features:
+        where = f"features[{feature.index}]"
+        code = _text(feature.properties.get(fields.code))
+        if code is None:
+            plan.problems.append(
+                Problem("code_missing", f"property {fields.code!r} is empty", where)
+            )
+            continue
+        if code in seen:
+            plan.problems.append(
+                Problem("code_repeated", f"code {code} appears twice", where, (code,))
+            )
+            continue
+        seen.add(code)
+        if feature.geometry is None:
+            plan.problems.append(
+                Problem("geometry_missing", "the feature has no geometry", where, (code,))
+            )
+            continue
+        try:
+            territory = as_valid_territory(feature.geometry, f"{where}.geometry")
+        except GeometryError as exc:
+            plan.problems.append(
+                Problem(exc.problem.code, exc.problem.message, exc.problem.location, (code,))
+            )
+            continue
+        name = _text(feature.properties.get(fields.name))
+        parent = _text(feature.properties.get(fields.parent))
+        shape = dict(shapely.geometry.mapping(territory))
+        existing = current.get(code)
+        if existing is None:
+            if name is None:
+                plan.problems.append(
+                    Problem("name_missing", f"new unit {code} needs a name", where, (code,))
+                )
+                continue
+            plan.established.append(code)
+            parents.add(parent)
+            plan.operations.append(
+                {
+                    "op": "establish",
+                    "code": code,
+                    "level": level,
+                    "name": name,
+                    "parent": parent,
+                    "geometry": shape,
+                }
+            )
+            continue
+        parents.add(existing["parent"])
+        old = from_wkb_hex(geometries[code])
+        if area_m2(old.symmetric_difference(territory), rules.metric_crs) > rules.tolerance_m2:
+            plan.redrawn.append(code)
+            plan.operations.append({"op": "redraw", "unit": code, "geometry": shape})
+        if name is not None and name != existing["name"]:
+            plan.renamed.append(code)
+            plan.operations.append({"op": "rename", "unit": code, "name": name})
+        if parent is not None and parent != existing["parent"]:
+            plan.transferred.append(code)
+            parents.add(parent)
+            plan.operations.append({"op": "transfer", "unit": code, "parent": parent})
+    if not features:
+        plan.problems.append(Problem("layer_empty", "the file has no features", "file"))
+    for code, unit in sorted(current.items()):
+        if code not in seen and unit["parent"] in parents:
+            plan.ended.append(code)
+            plan.operations.append({"op": "dissolve", "unit": code})
+    return plan
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
