@@ -44,8 +44,11 @@ class InvalidChangeSet(DomainError):
     It carries every problem found, not just the first, so an editor can fix them in one go.
     """
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], partial: Any = None):
         self.problems = problems
+        #: For a request that failed to parse: the part that did parse, so the register can
+        #: also report what is wrong with those operations (see `JurisdictionRegister.submit`).
+        self.partial = partial
         first = problems[0].message if problems else "invalid change set"
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         super().__init__(first + more)

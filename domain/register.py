@@ -21,7 +21,7 @@ from domain.levels import DEFAULT_RULES, LevelScheme, Rules
 from domain.matters import CATALOGUE_ID, Catalogue
 from domain.offices import Office, office_id
 from domain.operations import apply_operation
-from domain.requests import ChangeSetRequest
+from domain.requests import ChangeSetRequest, parse_change_set
 from domain.units import Unit, unit_id
 from domain.workspace import Workspace
 
@@ -188,6 +188,38 @@ class JurisdictionRegister(Application[uuid.UUID]):
             raise ConcurrentChange(msg) from exc
         position = max(r.notification.id for r in recordings)
         return Receipt(record_id, events, position, codes)
+
+    def submit(
+        self,
+        body: Any,
+        *,
+        actor: str,
+        idempotency_key: str | None = None,
+        recorded_at: datetime | None = None,
+        dry_run: bool = False,
+    ) -> Receipt:
+        """Parse and apply a change-set request body in the contract's JSON shape.
+
+        When some operations fail to parse, the ones that did are still checked, so the editor
+        gets every problem at once (the map-wide rules are left out: they would only echo the
+        missing operations).
+        """
+        try:
+            request = parse_change_set(body)
+        except InvalidChangeSet as exc:
+            if exc.partial is not None:
+                work = Workspace(self, exc.partial, actor, change_set_id(None), recorded_at)
+                for operation in exc.partial.operations:
+                    apply_operation(work, operation)
+                exc.problems.extend(work.problems)
+            raise
+        return self.apply_change_set(
+            request,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            recorded_at=recorded_at,
+            dry_run=dry_run,
+        )
 
     def _replayed(self, record: ChangeSet) -> Receipt:
         return Receipt(record.id, record.events, None, tuple(record.units), replayed=True)

@@ -323,7 +323,10 @@ def parse_change_set(body: Any) -> ChangeSetRequest:
             if operation is not None:
                 operations.append(operation)
     if reader.problems:
-        raise InvalidChangeSet(reader.problems)
+        partial = None
+        if effective is not None and reason is not None and operations:
+            partial = ChangeSetRequest(effective, reason, document or "", tuple(operations))
+        raise InvalidChangeSet(reader.problems, partial)
     assert effective is not None and reason is not None
     return ChangeSetRequest(effective, reason, document or "", tuple(operations))
 

@@ -33,7 +33,7 @@ def _with_dbname(url: str, dbname: str) -> str:
     return f"{base}/{dbname}"
 
 
-class TestDatabases:
+class DatabaseFactory:
     """Creates the template once per session and hands out fresh clones of it."""
 
     def __init__(self, server_url: str) -> None:
@@ -84,7 +84,7 @@ class TestDatabases:
 
 
 @pytest.fixture(scope="session")
-def databases() -> Iterator[TestDatabases]:
+def databases() -> Iterator[DatabaseFactory]:
     url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     try:
         psycopg.connect(_with_dbname(url, "postgres"), connect_timeout=5).close()
@@ -94,13 +94,13 @@ def databases() -> Iterator[TestDatabases]:
             "which sets up PostGIS first",
             returncode=3,
         )
-    manager = TestDatabases(url)
+    manager = DatabaseFactory(url)
     yield manager
     manager.drop_all()
 
 
 @pytest.fixture
-def database_url(databases: TestDatabases) -> Iterator[str]:
+def database_url(databases: DatabaseFactory) -> Iterator[str]:
     url = databases.fresh()
     yield url
     databases.drop(url)
@@ -166,7 +166,7 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def demo_database(databases: TestDatabases) -> str:
+def demo_database(databases: DatabaseFactory) -> str:
     """A database with the Shenzhen demo loaded and projected, shared by read-only tests."""
     from scripts.demo.shenzhen import load_demo
 

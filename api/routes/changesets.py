@@ -15,7 +15,6 @@ from api.errors import ERROR_RESPONSES, ApiError
 from api.requests import read_json
 from api.schemas import ChangeSetDetail, ChangeSetLog, ChangeSetReceipt, ErrorResponse
 from domain.register import Receipt
-from domain.requests import parse_change_set
 from jurisdictions.bootstrap import Services
 
 router = APIRouter(tags=["change sets"])
@@ -135,10 +134,9 @@ async def post_change_set(
     Answers 201 once the projections show the change, so a lookup right after sees it.
     """
     body = await read_json(request)
-    change_set = parse_change_set(body)
     receipt = await run_in_threadpool(
-        services.register.apply_change_set,
-        change_set,
+        services.register.submit,
+        body,
         actor=editor.actor,
         idempotency_key=idempotency_key,
         dry_run=dry_run,

@@ -1,0 +1,673 @@
+"""The public HTTP contract end to end: a real server, real sockets, the real PostGIS."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from domain.coordinates import gcj02_to_bd09, wgs84_to_gcj02
+from jurisdictions.bootstrap import build_services
+from jurisdictions.settings import Settings
+from tests import scenario
+from tests.conftest import DatabaseFactory, LiveServer
+
+pytestmark = pytest.mark.db
+
+IN_M1 = {"lon": 114.02, "lat": 22.52}
+
+
+class Api:
+    """A client of the running server with an editor's and a reader's token."""
+
+    def __init__(self, server: LiveServer, editor: str, reader: str) -> None:
+        self.server = server
+        self.url = server.url
+        self.editor = editor
+        self.reader = reader
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", params=params, timeout=30)
+
+    def post(
+        self, path: str, body: Any = None, token: str | None = "editor", **kwargs: Any
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if token == "editor":
+            headers["Authorization"] = f"Bearer {self.editor}"
+        elif token == "reader":
+            headers["Authorization"] = f"Bearer {self.reader}"
+        if body is not None and "content" not in kwargs and "files" not in kwargs:
+            kwargs["json"] = body
+        return httpx.post(f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
+
+
+def _start(databases: DatabaseFactory) -> Iterator[Api]:
+    url = databases.fresh()
+    services = build_services(Settings(database_url=url, run_projection=False))
+    try:
+        scenario.build(services.register)
+        services.worker.catch_up()
+        _, editor = services.tokens.create("editor", "Editor Wang")
+        _, reader = services.tokens.create("reader", "Some App")
+    finally:
+        services.close()
+    server = LiveServer(url, JL_MAX_BATCH_POINTS="50", JL_MAX_BODY_BYTES="200000")
+    yield Api(server, editor, reader)
+    server.stop()
+    databases.drop(url)
+
+
+@pytest.fixture(scope="module")
+def api(databases: DatabaseFactory) -> Iterator[Api]:
+    """A server over the scenario city, for tests that only read."""
+    yield from _start(databases)
+
+
+@pytest.fixture
+def fresh_api(databases: DatabaseFactory) -> Iterator[Api]:
+    """A server over its own copy of the scenario, for tests that write."""
+    yield from _start(databases)
+
+
+def error(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    assert set(body["error"]) >= {"code", "message", "details"}, body
+    return dict(body["error"])
+
+
+# Lookups ---------------------------------------------------------------------------------------
+
+
+def test_lookup_with_offices_and_a_matter(api: Api):
+    response = api.get("/v1/lookup", **IN_M1, date="2020-01-01", matter="elderly-card")
+    assert response.status_code == 200
+    body = response.json()
+    assert [u["code"] for u in body["units"]] == ["C", "D1", "S1", "M1", "G1"]
+    kinds = {o["kind"]: o for o in body["offices"]}
+    assert kinds["workstation"]["code"] == "W1"
+    assert kinds["workstation"]["serves"] == ["M1", "M4"]
+    assert kinds["street_office"]["code"] == "SO1"
+    assert kinds["grid_officer"]["name"] == "Zhang San"
+    assert body["responsible"]["office"]["code"] == "RC1"
+    assert body["responsible"]["level"] == "community"
+    earlier = api.get("/v1/lookup", **IN_M1, date="2015-06-01", matter="elderly-card").json()
+    assert earlier["responsible"]["office"]["code"] == "SO1"
+
+
+def test_an_unknown_matter_is_a_422(api: Api):
+    response = api.get("/v1/lookup", **IN_M1, matter="no-such-matter")
+    assert response.status_code == 422
+    assert error(response)["details"][0]["location"] == "query.matter"
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09"])
+def test_chinese_map_coordinates_resolve_like_their_wgs84_twin(api: Api, crs: str):
+    lon, lat = 114.05, 22.55  # inside M2
+    shifted = wgs84_to_gcj02(lon, lat)
+    if crs == "bd09":
+        shifted = gcj02_to_bd09(*shifted)
+    twin = api.get("/v1/lookup", lon=lon, lat=lat, date="2020-01-01").json()
+    body = api.get("/v1/lookup", lon=shifted[0], lat=shifted[1], crs=crs, date="2020-01-01").json()
+    assert body["units"] == twin["units"]
+    assert body["input"] == {"lon": shifted[0], "lat": shifted[1], "crs": crs}
+    assert abs(body["point"]["lon"] - lon) < 1e-6 and abs(body["point"]["lat"] - lat) < 1e-6
+    # The offset is real: the shifted point read as WGS84 lies hundreds of metres away.
+    assert abs(shifted[0] - lon) > 0.003
+
+
+def test_batch_lookup_keeps_input_order(api: Api):
+    points = [
+        {"id": "m1", **IN_M1},
+        {"id": 7, "lon": 116.0, "lat": 20.0},
+        {"id": "m2", "lon": 114.05, "lat": 22.55},
+    ]
+    response = api.post("/v1/lookup/batch", {"date": "2020-01-01", "points": points}, token=None)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["id"] for r in results] == ["m1", 7, "m2"]
+    assert [u["code"] for u in results[0]["units"]] == ["C", "D1", "S1", "M1", "G1"]
+    assert results[1]["units"] == []
+    assert [u["code"] for u in results[2]["units"]] == ["C", "D1", "S3", "M2"]
+
+
+def test_batch_errors(api: Api):
+    too_many = {"points": [IN_M1] * 51}
+    response = api.post("/v1/lookup/batch", too_many, token=None)
+    assert response.status_code == 413 and error(response)["code"] == "batch_too_large"
+    bad_point = {"points": [IN_M1, {"lon": 22.5, "lat": 114.0}]}
+    response = api.post("/v1/lookup/batch", bad_point, token=None)
+    assert response.status_code == 422
+    assert error(response)["details"][0]["location"] == "body.points[1].lat"
+    wrong_type = {"points": [{"lon": "east", "lat": 22.5}]}
+    response = api.post("/v1/lookup/batch", wrong_type, token=None)
+    assert response.status_code == 422
+    assert "body.points.0.lon" in [d["location"] for d in error(response)["details"]]
+    response = api.post(
+        "/v1/lookup/batch",
+        None,
+        token=None,
+        content=b'{"points": [',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400 and error(response)["code"] == "malformed_json"
+    response = api.post(
+        "/v1/lookup/batch",
+        None,
+        token=None,
+        content=b"points",
+        headers={"content-type": "text/plain"},
+    )
+    assert response.status_code == 415
+    huge = b'{"points": [' + b'{"lon": 114.0, "lat": 22.5},' * 20000 + b"]}"
+    response = api.post(
+        "/v1/lookup/batch",
+        None,
+        token=None,
+        content=huge,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413 and error(response)["code"] == "body_too_large"
+
+
+def test_point_history(api: Api):
+    body = api.get("/v1/lookup/history", lon=114.05, lat=22.55).json()
+    streets = [
+        (
+            p["valid_from"],
+            p["valid_to"],
+            next(u["code"] for u in p["units"] if u["level"] == "street"),
+        )
+        for p in body["periods"]
+    ]
+    assert streets == [("2015-01-01", "2016-12-26", "S1"), ("2016-12-26", None, "S3")]
+
+
+# Units, history, lineage, changes, the log ------------------------------------------------------
+
+
+def test_units_on_a_date_by_level_parent_and_bbox(api: Api):
+    body = api.get("/v1/units", level="street", date="2015-06-01").json()
+    assert body["type"] == "FeatureCollection"
+    assert [f["id"] for f in body["features"]] == ["S1", "S2", "S9"]
+    assert body["features"][0]["geometry"]["type"] == "MultiPolygon"
+    later = api.get(
+        "/v1/units", level="street", date="2020-01-01", parent="D1", geometry="false"
+    ).json()
+    assert [f["id"] for f in later["features"]] == ["S1", "S2", "S3"]
+    assert later["features"][0]["geometry"] is None
+    boxed = api.get(
+        "/v1/units", level="community", date="2020-01-01", bbox="114.15,22.55,114.16,22.56"
+    ).json()
+    assert [f["id"] for f in boxed["features"]] == ["M9"]
+    paged = api.get("/v1/units", date="2020-01-01", limit=2, offset=2, geometry="false").json()
+    assert paged["numberReturned"] == 2 and paged["numberMatched"] > 4
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "location"),
+    [
+        ({"level": "planet"}, "level_unknown", "query.level"),
+        ({"bbox": "1,2,3"}, "bbox_invalid", "query.bbox"),
+        ({"bbox": "114,23,113,22"}, "bbox_invalid", "query.bbox"),
+        ({"bbox": "a,b,c,d"}, "bbox_invalid", "query.bbox"),
+        ({"date": "2015-02-30"}, "invalid_request", "query.date"),
+        ({"limit": 0}, "invalid_request", "query.limit"),
+    ],
+)
+def test_units_parameter_errors(api: Api, params: dict[str, Any], code: str, location: str):
+    response = api.get("/v1/units", **params)
+    assert response.status_code == 422
+    body = error(response)
+    assert body["code"] == code
+    assert location in [d["location"] for d in body["details"]]
+
+
+def test_one_unit_with_its_offices(api: Api):
+    response = api.get("/v1/units/M1", date="2020-01-01")
+    assert response.status_code == 200
+    feature = response.json()
+    assert feature["type"] == "Feature" and feature["id"] == "M1"
+    properties = feature["properties"]
+    assert properties["parent"] == "S1"
+    assert {(o["kind"], o["code"]) for o in properties["offices"]} == {
+        ("residents_committee", "RC1"),
+        ("workstation", "W1"),
+    }
+    assert 44e6 < properties["area_m2"] < 47e6
+    assert api.get("/v1/units/S3", date="2015-06-01").status_code == 404
+    missing = api.get("/v1/units/NOPE")
+    assert missing.status_code == 404 and error(missing)["code"] == "unit_not_found"
+
+
+def test_unit_history_and_lineage(api: Api):
+    history = api.get("/v1/units/S1/history").json()["changes"]
+    assert [(c["effective"], c["event"], c["operation"]) for c in history] == [
+        ("2015-01-01", "established", "established"),
+        ("2016-12-26", "redrawn", "split_off"),
+    ]
+    assert history[1]["actor"] == "scenario" and history[1]["document"] == "split notice"
+    lineage = api.get("/v1/units/S3/lineage").json()
+    assert [(e["predecessor"], e["kind"], e["effective"]) for e in lineage["predecessors"]] == [
+        ("S1", "split_off", "2016-12-26")
+    ]
+    assert api.get("/v1/units/NOPE/lineage").status_code == 404
+
+
+def test_changes_between_two_dates(api: Api):
+    body = api.get("/v1/changes", **{"from": "2015-01-01", "to": "2020-01-01"}).json()
+    assert [c["code"] for c in body["established"]] == ["S3"]
+    assert body["transferred"] == [
+        {"code": "M2", "level": "community", "parent_before": "S1", "parent_after": "S3"}
+    ]
+    assert api.get("/v1/changes", **{"from": "2015-01-01"}).status_code == 422
+
+
+def test_the_change_set_log(api: Api):
+    log = api.get("/v1/changesets").json()
+    assert log["total"] == 3
+    assert [c["reason"] for c in log["change_sets"]] == [
+        "S3 split off from S1",
+        "one kind of matter, one level",
+        "founding",
+    ]
+    one = api.get(f"/v1/changesets/{log['change_sets'][0]['id']}").json()
+    assert one["operations"][0]["op"] == "split"
+    assert "geometry" not in json.dumps(one["operations"])
+    assert api.get("/v1/changesets/00000000-0000-0000-0000-000000000000").status_code == 404
+    assert api.get("/v1/changesets/not-a-uuid").status_code == 422
+
+
+# Editing ---------------------------------------------------------------------------------------
+
+MOVE = {
+    "effective": "2021-01-01",
+    "reason": "move the boundary between M1 and M2",
+    "document": "notice 7",
+    "operations": [
+        {"op": "redraw", "unit": "M1", "geometry": scenario.box(114.0, 22.5, 114.045, 22.6)},
+        {"op": "redraw", "unit": "M2", "geometry": scenario.box(114.045, 22.5, 114.07, 22.6)},
+        {
+            "op": "redraw",
+            "unit": "S1",
+            "geometry": {
+                "type": "MultiPolygon",
+                "coordinates": [
+                    [
+                        [
+                            [114.0, 22.5],
+                            [114.045, 22.5],
+                            [114.045, 22.6],
+                            [114.0, 22.6],
+                            [114.0, 22.5],
+                        ]
+                    ],
+                    [
+                        [
+                            [114.07, 22.5],
+                            [114.1, 22.5],
+                            [114.1, 22.6],
+                            [114.07, 22.6],
+                            [114.07, 22.5],
+                        ]
+                    ],
+                ],
+            },
+        },
+        {"op": "redraw", "unit": "S3", "geometry": scenario.box(114.045, 22.5, 114.07, 22.6)},
+        {"op": "redraw", "unit": "G1", "geometry": scenario.box(114.0, 22.5, 114.045, 22.55)},
+        {"op": "redraw", "unit": "G2", "geometry": scenario.box(114.0, 22.55, 114.045, 22.6)},
+    ],
+}
+
+
+def test_writes_need_an_editor_token(api: Api):
+    assert api.post("/v1/changesets", MOVE, token=None).status_code == 401
+    assert error(api.post("/v1/changesets", MOVE, token="reader"))["code"] == "forbidden"
+    bad = api.post("/v1/changesets", MOVE, token=None, headers={"Authorization": "Bearer jl_nope"})
+    assert bad.status_code == 401
+
+
+def test_an_edit_is_visible_as_soon_as_it_is_acknowledged(fresh_api: Api):
+    point = {"lon": 114.042, "lat": 22.55}
+    before = fresh_api.get("/v1/lookup", **point, date="2021-06-01").json()
+    assert [u["code"] for u in before["units"]][2:4] == ["S3", "M2"]
+    response = fresh_api.post("/v1/changesets", MOVE)
+    assert response.status_code == 201, response.text
+    receipt = response.json()
+    assert receipt["projected"] and receipt["position"] > 0 and receipt["events"] >= 6
+    after = fresh_api.get("/v1/lookup", **point, date="2021-06-01").json()
+    assert [u["code"] for u in after["units"]][2:4] == ["S1", "M1"]
+    history = fresh_api.get("/v1/units/M1/history").json()["changes"]
+    assert history[-1]["actor"] == "Editor Wang" and history[-1]["document"] == "notice 7"
+
+
+def test_dry_run_and_idempotency(fresh_api: Api):
+    dry = fresh_api.post("/v1/changesets?dry_run=true", MOVE)
+    assert dry.status_code == 200 and dry.json()["dry_run"] and dry.json()["id"] is None
+    assert fresh_api.get("/v1/changesets").json()["total"] == 3
+    key = {"Idempotency-Key": "move-7"}
+    first = fresh_api.post("/v1/changesets", MOVE, headers=key)
+    second = fresh_api.post("/v1/changesets", MOVE, headers=key)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["replayed"] and second.json()["id"] == first.json()["id"]
+    assert second.json()["position"] == first.json()["position"]
+    assert fresh_api.get("/v1/changesets").json()["total"] == 4
+
+
+def test_a_broken_change_set_gets_every_problem_and_stores_nothing(fresh_api: Api):
+    body = {
+        "effective": "2021-01-01",
+        "reason": "careless",
+        "operations": [
+            {"op": "redraw", "unit": "M1", "geometry": scenario.box(114.0, 22.5, 114.06, 22.6)},
+            {"op": "redraw", "unit": "NOPE", "geometry": scenario.box(114.0, 22.5, 114.06, 22.6)},
+            {
+                "op": "establish",
+                "code": "X1",
+                "level": "street",
+                "name": "x",
+                "parent": "D1",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[114, 22], [115, 23], [115, 22], [114, 23], [114, 22]]],
+                },
+            },
+        ],
+    }
+    response = fresh_api.post("/v1/changesets", body)
+    assert response.status_code == 422
+    details = error(response)["details"]
+    assert {(d["code"], d.get("location", "")) for d in details} >= {
+        ("unit_unknown", "operations[1].unit"),
+        ("geometry_invalid", "operations[2].geometry"),
+    }
+    assert fresh_api.get("/v1/changesets").json()["total"] == 3
+    # S2 reaching south over S1: siblings overlap; M1 reaching east leaves its street S1.
+    spread = [
+        {"op": "redraw", "unit": "S2", "geometry": scenario.box(114.0, 22.58, 114.1, 22.7)},
+        body["operations"][0],
+    ]
+    overlap = fresh_api.post("/v1/changesets", {**body, "operations": spread})
+    problems = error(overlap)["details"]
+    codes = {p["code"] for p in problems}
+    assert {"siblings_overlap", "child_outside_parent"} <= codes
+    assert all(p.get("area_m2", 0) > 0 for p in problems if p["code"] == "siblings_overlap")
+    assert fresh_api.get("/v1/changesets").json()["total"] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b'{"effective": "2021-01-01",', 400, "malformed_json"),
+        (b"[1, 2]", 422, "invalid_change_set"),
+        (b'{"effective": 20210101, "reason": "x", "operations": []}', 422, "invalid_change_set"),
+        (
+            (
+                b'{"effective": "2021-01-01", "reason": "x", "operations": '
+                b'[{"op": "redraw", "unit": "M1", '
+                b'"geometry": {"type": "GeometryCollection", "geometries": []}}]}'
+            ),
+            422,
+            "invalid_change_set",
+        ),
+    ],
+)
+def test_malformed_change_sets(api: Api, body: bytes, status: int, code: str):
+    response = api.post(
+        "/v1/changesets", None, content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == status
+    assert error(response)["code"] == code
+
+
+def test_concurrent_editors_never_both_move_one_boundary(fresh_api: Api):
+    """Many editors move the M1/M2 boundary at once: each gets 201 or 409, and the stored
+    history equals the accepted change sets applied one after the other."""
+    results: list[int] = []
+    positions = [114.041 + i * 0.001 for i in range(8)]
+
+    def move(x: float) -> None:
+        body = json.loads(json.dumps(MOVE).replace("114.045", f"{x:.3f}"))
+        results.append(fresh_api.post("/v1/changesets", body).status_code)
+
+    threads = [threading.Thread(target=move, args=(x,)) for x in positions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(results) <= {201, 409}, results
+    accepted = results.count(201)
+    assert accepted >= 1
+    assert fresh_api.get("/v1/changesets").json()["total"] == 3 + accepted
+    # Whatever won, the map is consistent: the point on either side resolves to one community.
+    for lon in (114.0405, 114.0485):
+        units = fresh_api.get("/v1/lookup", lon=lon, lat=22.55, date="2021-06-01").json()["units"]
+        assert [u["level"] for u in units][:4] == ["city", "district", "street", "community"]
+
+
+# Imports -------------------------------------------------------------------------------------
+
+
+def test_an_import_redraws_three_units_and_establishes_one(fresh_api: Api, tmp_path: Path):
+    grids = {
+        "effective": "2019-01-01",
+        "reason": "grids for M4",
+        "operations": [
+            {
+                "op": "lay_grids",
+                "community": "M4",
+                "grids": [
+                    {
+                        "code": "G3",
+                        "name": "grid 3",
+                        "officer": "Wu",
+                        "geometry": scenario.box(114.07, 22.5, 114.1, 22.55),
+                    },
+                    {
+                        "code": "G4",
+                        "name": "grid 4",
+                        "officer": "Ma",
+                        "geometry": scenario.box(114.07, 22.55, 114.1, 22.6),
+                    },
+                ],
+            }
+        ],
+    }
+    assert fresh_api.post("/v1/changesets", grids).status_code == 201
+    layer = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"code": "G1", "name": "grid 1", "parent": "M1"},
+                "geometry": scenario.box(114.0, 22.5, 114.04, 22.56),
+            },
+            {
+                "type": "Feature",
+                "properties": {"code": "G2", "name": "grid 2", "parent": "M1"},
+                "geometry": scenario.box(114.0, 22.56, 114.04, 22.6),
+            },
+            {
+                "type": "Feature",
+                "properties": {"code": "G3", "name": "grid 3", "parent": "M4"},
+                "geometry": scenario.box(114.07, 22.5, 114.085, 22.55),
+            },
+            {
+                "type": "Feature",
+                "properties": {"code": "G5", "name": "grid 5", "parent": "M4"},
+                "geometry": scenario.box(114.085, 22.5, 114.1, 22.55),
+            },
+            {
+                "type": "Feature",
+                "properties": {"code": "G4", "name": "grid 4", "parent": "M4"},
+                "geometry": scenario.box(114.07, 22.55, 114.1, 22.6),
+            },
+        ],
+    }
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps(layer))
+    form = {"level": "grid", "effective": "2020-01-01", "reason": "yearly grid survey"}
+
+    def send(dry_run: bool) -> httpx.Response:
+        with path.open("rb") as handle:
+            return fresh_api.post(
+                "/v1/imports" + ("?dry_run=true" if dry_run else ""),
+                None,
+                files={"file": ("grids.geojson", handle, "application/geo+json")},
+                data=form,
+            )
+
+    dry = send(True)
+    assert dry.status_code == 200, dry.text
+    report = dry.json()
+    assert sorted(report["redrawn"]) == ["G1", "G2", "G3"]
+    assert report["established"] == ["G5"]
+    assert report["ended"] == [] and report["problems"] == [] and not report["applied"]
+    assert fresh_api.get("/v1/units/G5", date="2020-06-01").status_code == 404
+    applied = send(False)
+    assert applied.status_code == 201 and applied.json()["applied"]
+    g5 = fresh_api.get("/v1/units/G5", date="2020-06-01").json()
+    assert g5["properties"]["parent"] == "M4"
+
+
+def test_an_import_with_problems_applies_nothing(fresh_api: Api, tmp_path: Path):
+    layer = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": "no code"},
+                "geometry": scenario.box(114.0, 22.5, 114.04, 22.55),
+            },
+            {
+                "type": "Feature",
+                "properties": {"code": "G1"},
+                "geometry": scenario.box(114.0, 22.5, 114.09, 22.55),
+            },
+        ],
+    }
+    path = tmp_path / "bad.geojson"
+    path.write_text(json.dumps(layer))
+    with path.open("rb") as handle:
+        response = fresh_api.post(
+            "/v1/imports",
+            None,
+            files={"file": ("bad.geojson", handle)},
+            data={"level": "grid", "effective": "2020-01-01", "reason": "x"},
+        )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["problems"][0]["code"] == "code_missing"
+    assert body["error"]["code"] == "invalid_import"
+    assert fresh_api.get("/v1/changesets").json()["total"] == 3
+    with path.open("rb") as handle:
+        unknown = fresh_api.post(
+            "/v1/imports",
+            None,
+            files={"file": ("bad.geojson", handle)},
+            data={"level": "planet", "effective": "2020-01-01", "reason": "x"},
+        )
+    assert unknown.status_code == 422 and error(unknown)["code"] == "level_unknown"
+
+
+# OGC API Features and tiles --------------------------------------------------------------------
+
+
+def test_ogc_landing_conformance_and_collections(api: Api):
+    landing = api.get("/ogc").json()
+    assert {link["rel"] for link in landing["links"]} >= {
+        "self",
+        "service-desc",
+        "conformance",
+        "data",
+    }
+    assert (
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
+        in api.get("/ogc/conformance").json()["conformsTo"]
+    )
+    ids = [c["id"] for c in api.get("/ogc/collections").json()["collections"]]
+    assert ids == ["city", "district", "street", "community", "grid", "workstations"]
+    assert api.get("/ogc/api").json()["openapi"].startswith("3.0")
+    assert api.get("/ogc/collections/planet").status_code == 404
+
+
+def test_ogc_items_paging_bbox_datetime_and_by_code(api: Api):
+    first = api.get("/ogc/collections/community/items", limit=2, datetime="2020-01-01")
+    assert first.headers["content-type"].startswith("application/geo+json")
+    body = first.json()
+    assert body["numberMatched"] == 5 and body["numberReturned"] == 2
+    nxt = next(link["href"] for link in body["links"] if link["rel"] == "next")
+    second = httpx.get(nxt, timeout=10).json()
+    assert [f["id"] for f in second["features"]] == ["M3", "M4"]
+    boxed = api.get(
+        "/ogc/collections/street/items", bbox="114.05,22.52,114.06,22.53", datetime="2015-06-01"
+    ).json()
+    assert [f["id"] for f in boxed["features"]] == ["S1"]
+    versions = api.get(
+        "/ogc/collections/street/items", datetime="2015-01-01/2020-01-01", limit=100
+    ).json()
+    assert "S1@2016-12-26" in [f["id"] for f in versions["features"]]
+    one = api.get("/ogc/collections/street/items/S3").json()
+    assert one["id"] == "S3" and one["properties"]["parent"] == "D1"
+    assert api.get("/ogc/collections/street/items/S3", datetime="2015-06-01").status_code == 404
+    areas = api.get("/ogc/collections/workstations/items", datetime="2020-01-01").json()
+    w1 = next(f for f in areas["features"] if f["id"] == "W1")
+    assert w1["properties"]["serves"] == ["M1", "M4"] and w1["geometry"]["type"] == "MultiPolygon"
+    assert api.get("/ogc/collections/street/items", datetime="yesterday").status_code == 400
+
+
+@pytest.mark.skipif(
+    shutil.which("ogrinfo") is None, reason="GDAL's ogrinfo is installed by `make test`"
+)
+def test_gdal_reads_every_collection(api: Api, tmp_path: Path):
+    listing = subprocess.run(
+        ["ogrinfo", "-ro", f"OAPIF:{api.url}/ogc"], capture_output=True, text=True, timeout=120
+    )
+    assert listing.returncode == 0, listing.stderr
+    for collection in ("city", "district", "street", "community", "grid", "workstations"):
+        assert f": {collection} (" in listing.stdout
+        out = tmp_path / f"{collection}.geojson"
+        copy = subprocess.run(
+            ["ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{api.url}/ogc", collection],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert copy.returncode == 0, copy.stderr
+        features = json.loads(out.read_text())["features"]
+        assert features, collection
+    streets = json.loads((tmp_path / "street.geojson").read_text())["features"]
+    assert sorted(f["properties"]["code"] for f in streets) == ["S1", "S2", "S3", "S9"]
+
+
+def test_vector_tiles(api: Api):
+    path = "/tiles/community/12/3345/1784.mvt"
+    response = api.get(path, date="2020-01-01")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert (
+        len(response.content) > 50
+        and b"community" in response.content
+        and b"M1" in response.content
+    )
+    etag = response.headers["etag"]
+    assert "max-age" in response.headers["cache-control"]
+    cached = httpx.get(
+        f"{api.url}{path}",
+        params={"date": "2020-01-01"},
+        headers={"If-None-Match": etag},
+        timeout=10,
+    )
+    assert cached.status_code == 304
+    empty = api.get("/tiles/community/12/0/0.mvt")
+    assert empty.status_code == 200 and empty.content == b""
+    assert api.get("/tiles/planet/1/0/0.mvt").status_code == 422
+    assert api.get("/tiles/community/2/9/0.mvt").status_code == 422
