@@ -6,15 +6,19 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 
 from api.auth import require_reader
 from api.errors import install_error_handlers
 from api.routes import changesets, health, imports, lookup, ogc, tiles, units
+from api.schemas import BatchRequest
 from jurisdictions.bootstrap import build_services
 from jurisdictions.settings import Settings, get_settings
+from projections.features import SERVICE_AREAS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -60,4 +64,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     reads = [Depends(require_reader)]
     for module in (lookup, units, changesets, imports, ogc, tiles):
         app.include_router(module.router, dependencies=reads)
+    _customise_openapi(app, settings)
     return app
+
+
+def _customise_openapi(app: FastAPI, settings: Settings) -> None:
+    """Levels are configuration: list them as enums wherever a parameter takes one. Bodies the
+    routes read themselves (to answer 400/413/415 in the contract's shape) get their schemas."""
+    levels = list(settings.level_scheme.names)
+    collections = [*levels, SERVICE_AREAS]
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            for path in schema["paths"].values():
+                for operation in path.values():
+                    for parameter in operation.get("parameters", []):
+                        if parameter["name"] == "level":
+                            _set_enum(parameter["schema"], levels)
+                        elif parameter["name"] == "collection_id":
+                            _set_enum(parameter["schema"], collections)
+            body = BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(body.pop("$defs", {}))
+            components["BatchRequest"] = body
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _set_enum(schema: dict[str, Any], values: list[str]) -> None:
+    """Put the enum on the string alternative of a (possibly nullable) schema."""
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "string":
+            option["enum"] = values

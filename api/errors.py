@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.schemas import ErrorResponse
 from domain.errors import ConcurrentChange, InvalidChangeSet, UnitNotFound
@@ -75,6 +76,7 @@ def _validation_details(
 #: The error responses most routes share, for the OpenAPI document.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed request body", "model": ErrorResponse},
+    404: {"description": "Not found", "model": ErrorResponse},
     422: {
         "description": "Invalid parameters or body, every problem listed",
         "model": ErrorResponse,
@@ -145,6 +147,30 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(unavailable, _unavailable)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _response(exc.status_code, code, str(exc.detail))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            # Several routes may share a path (GET and POST /v1/changesets): allow them all.
+            headers = {"Allow": ", ".join(_allowed_methods(request))}
+        return _response(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        # Every 5xx is a bug; it still answers in the contract's shape, and is logged in full.
+        LOGGER.error("unhandled error", exc_info=exc)
+        return _response(
+            status.HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error; it was logged"
+        )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            match, _ = route.matches({**request.scope, "method": method})
+            if match == Match.FULL:
+                methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)

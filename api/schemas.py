@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.params import IsoDate, IsoInstant
+
 
 class Point(BaseModel):
     """WGS84 coordinates."""
@@ -82,8 +84,8 @@ class BatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date | None = None
-    as_recorded: dt.datetime | None = None
+    date: IsoDate | None = None
+    as_recorded: IsoInstant | None = None
     crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
     points: list[BatchPoint]
 

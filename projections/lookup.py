@@ -263,6 +263,8 @@ class LookupEngine:
         days = sorted(
             {v.valid_from for v in versions} | {v.valid_to for v in versions if v.valid_to}
         )
+        if not days:
+            return []
         periods: list[tuple[date, date | None, list[UnitHit]]] = []
         for start, end in zip(days, [*days[1:], None], strict=True):
             live = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
+from api.params import CrsQuery, DateQuery, LatQuery, LonQuery, RecordedQuery
 from api.requests import read_json
 from api.schemas import (
     BatchRequest,
@@ -29,20 +30,6 @@ from domain.coordinates import to_wgs84
 from projections.lookup import OfficeHit, UnknownMatter
 
 router = APIRouter(tags=["lookup"])
-
-Crs = Literal["wgs84", "gcj02", "bd09"]
-LonQuery = Annotated[float, Query(description="Longitude in degrees.", allow_inf_nan=False)]
-LatQuery = Annotated[float, Query(description="Latitude in degrees.", allow_inf_nan=False)]
-DateQuery = Annotated[
-    dt.date | None, Query(description="YYYY-MM-DD: the versions valid that day. Default: today.")
-]
-RecordedQuery = Annotated[
-    dt.datetime | None,
-    Query(description="ISO 8601 instant: answer with what the register knew then."),
-]
-CrsQuery = Annotated[
-    Crs, Query(description="CRS of lon/lat: wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu).")
-]
 
 
 def check_lon_lat(lon: float, lat: float, where: str = "query") -> None:
@@ -116,8 +103,8 @@ def lookup(
         result = services.lookup.lookup(wgs_lon, wgs_lat, day, instant, matter)
     except UnknownMatter as exc:
         raise ApiError(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "matter_unknown",
+            status.HTTP_404_NOT_FOUND,
+            "matter_not_found",
             str(exc),
             [{"location": "query.matter", "message": str(exc)}],
         ) from exc
@@ -150,7 +137,9 @@ def lookup(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": BatchRequest.model_json_schema()}},
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}}
+            },
         }
     },
 )

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from api.dependencies import ServicesDep
-from api.errors import ApiError
+from api.errors import ERROR_RESPONSES, ApiError
+from api.params import DATETIME_PATTERN
 from api.routes.units import parse_bbox
 from jurisdictions.bootstrap import Services
 from projections.features import SERVICE_AREAS, FeatureQuery
@@ -28,7 +29,25 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+OPENAPI_30 = "application/vnd.oai.openapi+json;version=3.0"
+
+
+def _documented(media_type: str = "application/json") -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"description": "OK", "content": {media_type: {"schema": {"type": "object"}}}},
+        400: ERROR_RESPONSES[422] | {"description": "Bad parameter"},
+        **ERROR_RESPONSES,
+    }
+
+
 MAX_LIMIT = 10_000
+DatetimeQuery = Annotated[
+    str | None,
+    Query(
+        description="A date (valid that day), a date-time, or an interval a/b with .. open",
+        pattern=DATETIME_PATTERN,
+    ),
+]
 
 
 def _base(request: Request) -> str:
@@ -81,7 +100,7 @@ def _collection(services: Services, collection_id: str, base: str) -> dict[str, 
     }
 
 
-@router.get("", summary="Landing page")
+@router.get("", summary="Landing page", responses=_documented())
 def landing(request: Request) -> JSONResponse:
     """Links to the API description, conformance and collections."""
     base = _base(request)
@@ -103,13 +122,17 @@ def landing(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get("/conformance", summary="Conformance classes", responses=_documented())
 def conformance() -> JSONResponse:
     """Core, GeoJSON and OpenAPI 3.0."""
     return _json({"conformsTo": CONFORMANCE})
 
 
-@router.get("/api", summary="OpenAPI 3.0 description of the OGC endpoints")
+@router.get(
+    "/api",
+    summary="OpenAPI 3.0 description of the OGC endpoints",
+    responses=_documented(OPENAPI_30),
+)
 def api_description(request: Request) -> JSONResponse:
     """A compact OpenAPI 3.0 document for the OGC API, as the oas30 class asks."""
     return JSONResponse(
@@ -117,7 +140,11 @@ def api_description(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/collections", summary="Collections: one per level and the service areas")
+@router.get(
+    "/collections",
+    summary="Collections: one per level and the service areas",
+    responses=_documented(),
+)
 def collections(request: Request, services: ServicesDep) -> JSONResponse:
     """Every collection with its extent."""
     base = _base(request)
@@ -129,7 +156,7 @@ def collections(request: Request, services: ServicesDep) -> JSONResponse:
     )
 
 
-@router.get("/collections/{collection_id}", summary="One collection")
+@router.get("/collections/{collection_id}", summary="One collection", responses=_documented())
 def collection(request: Request, services: ServicesDep, collection_id: str) -> JSONResponse:
     """Its extent and links."""
     _check_collection(services, collection_id)
@@ -175,7 +202,11 @@ def parse_datetime(
     return one(text), None
 
 
-@router.get("/collections/{collection_id}/items", summary="Features of a collection")
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="Features of a collection",
+    responses=_documented(GEOJSON),
+)
 def items(
     request: Request,
     services: ServicesDep,
@@ -185,7 +216,7 @@ def items(
         str | None, Query(description="A date (valid that day) or an interval")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     """Paged with `limit` and `offset`; a `next` link while more remain."""
     _check_collection(services, collection_id)
@@ -221,13 +252,17 @@ def items(
     )
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature by code")
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="One feature by code",
+    responses=_documented(GEOJSON),
+)
 def item(
     request: Request,
     services: ServicesDep,
     collection_id: str,
     feature_id: str,
-    datetime: Annotated[str | None, Query(description="The date (default today)")] = None,
+    datetime: DatetimeQuery = None,
 ) -> JSONResponse:
     """A unit by code (its version valid on `datetime`), or a version by ``code@valid_from``."""
     _check_collection(services, collection_id)

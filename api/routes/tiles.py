@@ -6,10 +6,11 @@ import datetime as dt
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
+from api.params import DateQuery
 from api.routes.units import check_level
 
 router = APIRouter(tags=["tiles"])
@@ -34,7 +35,7 @@ def tile(
     z: Annotated[int, Path(ge=0, le=24)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
-    date: Annotated[dt.date | None, Query(description="YYYY-MM-DD; default today.")] = None,
+    date: DateQuery = None,
 ) -> Response:
     """Web Mercator (z/x/y) tiles; one layer named after the level, with code and name.
 
@@ -44,7 +45,7 @@ def tile(
     check_level(services, level, "path.level")
     if x >= 2**z or y >= 2**z:
         raise ApiError(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            status.HTTP_404_NOT_FOUND,
             "tile_out_of_range",
             f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}",
             [{"location": "path.x", "message": "out of range"}],

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, status
 
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
+from api.params import BboxQuery, DateQuery, IsoDate, LevelQuery
 from api.schemas import Changes, Lineage, UnitCollection, UnitFeature, UnitHistory
 from jurisdictions.bootstrap import Services
 from projections.queries import as_feature
@@ -25,7 +26,7 @@ def parse_bbox(
     text: str | None, where: str = "query.bbox"
 ) -> tuple[float, float, float, float] | None:
     """``west,south,east,north`` in degrees, or a 422 saying what is wrong with it."""
-    if text is None:
+    if text is None or not text.strip():
         return None
     parts = text.split(",")
     try:
@@ -85,12 +86,12 @@ def require_unit(services: Services, code: str) -> None:
 )
 def list_units(
     services: ServicesDep,
-    level: Annotated[str | None, Query(description="Only this level.")] = None,
-    date: Annotated[dt.date | None, Query(description="YYYY-MM-DD; default today.")] = None,
+    level: LevelQuery = None,
+    date: DateQuery = None,
     parent: Annotated[
         str | None, Query(max_length=64, description="Only children of this code.")
     ] = None,
-    bbox: Annotated[str | None, Query(description="west,south,east,north in degrees.")] = None,
+    bbox: BboxQuery = None,
     geometry: Annotated[bool, Query(description="Include geometries.")] = True,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -124,7 +125,7 @@ def list_units(
 def get_unit(
     services: ServicesDep,
     code: CodePath,
-    date: Annotated[dt.date | None, Query(description="YYYY-MM-DD; default today.")] = None,
+    date: DateQuery = None,
 ) -> UnitFeature:
     """404 if the code was never registered or the unit did not exist on that date."""
     day = date or dt.date.today()
@@ -173,9 +174,9 @@ def unit_lineage(services: ServicesDep, code: CodePath) -> Lineage:
 )
 def changes(
     services: ServicesDep,
-    from_: Annotated[dt.date, Query(alias="from", description="The earlier date, YYYY-MM-DD.")],
-    to: Annotated[dt.date, Query(description="The later date, YYYY-MM-DD.")],
-    level: Annotated[str | None, Query(description="Only this level.")] = None,
+    from_: Annotated[IsoDate, Query(alias="from", description="The earlier date, YYYY-MM-DD.")],
+    to: Annotated[IsoDate, Query(description="The later date, YYYY-MM-DD.")],
+    level: LevelQuery = None,
 ) -> Changes:
     """Units established, ended, redrawn (with the area gained and lost), renamed, transferred."""
     check_level(services, level)

@@ -102,9 +102,9 @@ def test_lookup_with_offices_and_a_matter(api: Api):
     assert earlier["responsible"]["office"]["code"] == "SO1"
 
 
-def test_an_unknown_matter_is_a_422(api: Api):
+def test_an_unknown_matter_is_a_404(api: Api):
     response = api.get("/v1/lookup", **IN_M1, matter="no-such-matter")
-    assert response.status_code == 422
+    assert response.status_code == 404
     assert error(response)["details"][0]["location"] == "query.matter"
 
 
@@ -215,9 +215,10 @@ def test_units_on_a_date_by_level_parent_and_bbox(api: Api):
     ("params", "code", "location"),
     [
         ({"level": "planet"}, "level_unknown", "query.level"),
-        ({"bbox": "1,2,3"}, "bbox_invalid", "query.bbox"),
+        ({"bbox": "1,2,3"}, "invalid_request", "query.bbox"),
         ({"bbox": "114,23,113,22"}, "bbox_invalid", "query.bbox"),
-        ({"bbox": "a,b,c,d"}, "bbox_invalid", "query.bbox"),
+        ({"bbox": "a,b,c,d"}, "invalid_request", "query.bbox"),
+        ({"bbox": "114,23,113,99"}, "bbox_invalid", "query.bbox"),
         ({"date": "2015-02-30"}, "invalid_request", "query.date"),
         ({"limit": 0}, "invalid_request", "query.limit"),
     ],
@@ -670,4 +671,4 @@ def test_vector_tiles(api: Api):
     empty = api.get("/tiles/community/12/0/0.mvt")
     assert empty.status_code == 200 and empty.content == b""
     assert api.get("/tiles/planet/1/0/0.mvt").status_code == 422
-    assert api.get("/tiles/community/2/9/0.mvt").status_code == 422
+    assert api.get("/tiles/community/2/9/0.mvt").status_code == 404
