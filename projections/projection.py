@@ -9,7 +9,6 @@ a date. History, lineage and the change-set log are appended as they come.
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -49,17 +48,24 @@ class AggregateTimelines:
         self.capacity = capacity
         self._cache: OrderedDict[UUID, Any] = OrderedDict()
 
-    def advance(self, event: Any) -> tuple[Any, Any]:
-        """The aggregate just before and just after `event` (None before its creation)."""
+    def advance(
+        self, event: Any, rows: Callable[[Any], list[VersionRow]]
+    ) -> tuple[list[VersionRow], list[VersionRow], Any]:
+        """The aggregate's rows just before and just after `event`, and the aggregate after.
+
+        The rows before are taken first, then the cached aggregate is advanced in place: no
+        copy of its history is made per event.
+        """
         aggregate_id = event.originator_id
         current = self._cache.pop(aggregate_id, None)
         if current is None or current.version != event.originator_version - 1:
             current = self._load(aggregate_id, event.originator_version - 1)
-        advanced = event.mutate(copy.deepcopy(current) if current is not None else None)
+        before = rows(current)
+        advanced = event.mutate(current)
         self._cache[aggregate_id] = advanced
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
-        return current, advanced
+        return before, rows(advanced), advanced
 
     def _load(self, aggregate_id: UUID, version: int) -> Any:
         if version < 1:
@@ -164,9 +170,15 @@ class RegisterProjection:
             )
         if not isinstance(event, Unit.Event | Office.Event | Catalogue.Event):
             return None
-        before, after = self.timelines.advance(event)
-        rows = ROWS[type(after)]
-        closed, opened = _difference(rows(before), rows(after))
+        kind = (
+            Unit
+            if isinstance(event, Unit.Event)
+            else Office
+            if isinstance(event, Office.Event)
+            else Catalogue
+        )
+        before, after_rows, after = self.timelines.advance(event, ROWS[kind])
+        closed, opened = _difference(before, after_rows)
         appended: list[tuple[AppendTable, dict[str, Any]]] = []
         if isinstance(event, Unit.Event) and not isinstance(event, Unit.ChildrenRevised):
             appended.append((UNIT_EVENTS, _history_entry(event, after, position)))

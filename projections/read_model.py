@@ -25,7 +25,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Placeholder
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class VersionTable:
     """A bitemporal table: one row per version of a thing, valid over `valid`,
     believed over `recorded`. `key` identifies the thing; `expressions` wraps values that need
@@ -38,7 +38,8 @@ class VersionTable:
 
     @cached_property
     def close_sql(self) -> Composed:
-        """Stop believing the current version of a thing over a valid range."""
+        """Stop believing the current version of a thing over a valid range (where it was
+        believed before this instant; see `drop_sql` for the rest)."""
         return SQL(
             "UPDATE {table} SET recorded = tstzrange(lower(recorded), %(at)s) "
             "WHERE {key} = %(key)s AND valid = daterange(%(start)s, %(end)s) "
@@ -60,14 +61,15 @@ class VersionTable:
 
     @cached_property
     def open_sql(self) -> Composed:
-        """Insert a newly believed version."""
+        """Insert a version believed from `at` (until `until`, or for now)."""
         values = [
             SQL(self.expressions.get(column, "{}")).format(Placeholder(column))
             for column in self.columns
         ]
         return SQL(
             "INSERT INTO {table} ({key}, {columns}, valid, recorded, change_set, position) "
-            "VALUES (%(key)s, {values}, daterange(%(start)s, %(end)s), tstzrange(%(at)s, NULL), "
+            "VALUES (%(key)s, {values}, daterange(%(start)s, %(end)s), tstzrange(%(at)s, "
+            "%(until)s), "
             "%(change_set)s, %(position)s)"
         ).format(
             table=Identifier(self.name),
@@ -77,7 +79,7 @@ class VersionTable:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AppendTable:
     """A table that only grows: one row per fact."""
 
@@ -192,11 +194,15 @@ class ReadModelView(PostgresTrackingRecorder):
     """Writes batches of event effects together with the tracking record."""
 
     def apply(self, effects: Sequence[EventEffects | None], tracking: Tracking) -> None:
-        """Apply the effects of consecutive events and record `tracking`, atomically."""
+        """Apply the effects of consecutive events and record `tracking`, atomically.
+
+        The batch is first reduced to its net effect (`BatchWrites`), so a version opened and
+        closed within one batch is written once, already closed, and each kind of statement
+        goes to the server once per table, pipelined.
+        """
+        writes = BatchWrites.of(effects)
         with self.datastore.transaction(commit=True) as cursor:
-            for item in effects:
-                if item is not None:
-                    _apply_one(cursor, item)
+            writes.write(cursor)
             self._insert_tracking(cursor, tracking)
 
     def reset(self, application_name: str) -> None:
@@ -217,18 +223,63 @@ class ReadModelView(PostgresTrackingRecorder):
             )
 
 
-def _apply_one(cursor: Cursor[DictRow], effects: EventEffects) -> None:
-    common = {
-        "at": effects.recorded_at,
-        "change_set": effects.change_set,
-        "position": effects.position,
-    }
-    for row in effects.closed:
-        params = {"key": row.key, "start": row.start, "end": row.end, **common}
-        cursor.execute(row.table.close_sql, params, prepare=True)
-        cursor.execute(row.table.drop_sql, params, prepare=True)
-    for row in effects.opened:
-        params = {"key": row.key, "start": row.start, "end": row.end, **common, **row.values}
-        cursor.execute(row.table.open_sql, params, prepare=True)
-    for table, values in effects.appended:
-        cursor.execute(table.insert_sql, values, prepare=True)
+@dataclass
+class BatchWrites:
+    """The net writes of consecutive events, grouped by statement."""
+
+    closes: dict[VersionTable, list[dict[str, Any]]] = field(default_factory=dict)
+    inserts: dict[VersionTable, list[dict[str, Any]]] = field(default_factory=dict)
+    appends: dict[AppendTable, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, effects: Sequence[EventEffects | None]) -> BatchWrites:
+        """Fold the events' effects in order into net writes."""
+        writes = cls()
+        opened: dict[tuple[str, str, date, date | None], tuple[VersionTable, dict[str, Any]]] = {}
+        for item in effects:
+            if item is None:
+                continue
+            for row in item.closed:
+                key = (row.table.name, row.key, row.start, row.end)
+                earlier = opened.pop(key, None)
+                if earlier is None:
+                    # Believed since an earlier batch: close (or drop) it in the database.
+                    params = {
+                        "key": row.key,
+                        "start": row.start,
+                        "end": row.end,
+                        "at": item.recorded_at,
+                    }
+                    writes.closes.setdefault(row.table, []).append(params)
+                elif earlier[1]["at"] < item.recorded_at:
+                    earlier[1]["until"] = item.recorded_at
+                    writes.inserts.setdefault(row.table, []).append(earlier[1])
+                # else: superseded at the instant it was recorded, never believed: no row.
+            for row in item.opened:
+                key = (row.table.name, row.key, row.start, row.end)
+                params = {
+                    "key": row.key,
+                    "start": row.start,
+                    "end": row.end,
+                    "at": item.recorded_at,
+                    "until": None,
+                    "change_set": item.change_set,
+                    "position": item.position,
+                    **row.values,
+                }
+                opened[key] = (row.table, params)
+            for append_table, values in item.appended:
+                writes.appends.setdefault(append_table, []).append(values)
+        for version_table, params in opened.values():
+            writes.inserts.setdefault(version_table, []).append(params)
+        return writes
+
+    def write(self, cursor: Cursor[DictRow]) -> None:
+        """Closes first: a version closed here may overlap, in valid time, one inserted here."""
+        for table, rows in self.closes.items():
+            cursor.executemany(table.close_sql, rows)
+            cursor.executemany(table.drop_sql, rows)
+        for table, rows in self.inserts.items():
+            cursor.executemany(table.open_sql, rows)
+        for append_table, rows in self.appends.items():
+            cursor.executemany(append_table.insert_sql, rows)

@@ -165,3 +165,18 @@ def build(register: JurisdictionRegister) -> list[Receipt]:
             )
         )
     return receipts
+
+
+def load_districts(register: JurisdictionRegister) -> list[Receipt]:
+    """Only the demo's city and districts (2015, 2017, 2018): fast, and real geometry."""
+    from scripts.demo.shenzhen import ACTOR, district_change_sets
+
+    return [
+        register.apply_change_set(
+            parse_change_set(change_set.body),
+            actor=ACTOR,
+            idempotency_key=change_set.key,
+            recorded_at=change_set.recorded_at,
+        )
+        for change_set in district_change_sets()
+    ]

@@ -120,13 +120,13 @@ def test_the_server_projects_new_events_as_they_are_stored(database_url: str):
 
     from jurisdictions.bootstrap import build_services
     from jurisdictions.settings import Settings
-    from scripts.demo.shenzhen import load_demo
+    from tests.scenario import load_districts
 
     server = LiveServer(database_url)
     writer = build_services(Settings(database_url=database_url, run_projection=False))
     try:
         assert get(server, "/v1/lookup", **LONGHUA_POINT, date="2017-06-01").json()["units"] == []
-        load_demo(writer.register)
+        load_districts(writer.register)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             ready = get(server, "/readyz").json()["projection"]

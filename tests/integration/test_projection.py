@@ -15,8 +15,8 @@ import pytest
 
 from domain.units import Unit, unit_id
 from jurisdictions.bootstrap import Services
-from scripts.demo.shenzhen import load_demo
 from tests.conftest import ROOT
+from tests.scenario import load_districts
 from tests.unit.helpers import apply
 
 pytestmark = pytest.mark.db
@@ -51,7 +51,7 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_the_demo_projects_into_dated_versions(services: Services, database_url: str):
-    load_demo(services.register)
+    load_districts(services.register)
     services.worker.catch_up()
     assert services.worker.position() == services.worker.head() > 0
     with psycopg.connect(database_url) as conn:
@@ -74,7 +74,7 @@ def test_the_demo_projects_into_dated_versions(services: Services, database_url:
 def test_lookup_engine_answers_by_date_and_by_recorded_time(services: Services):
     from datetime import UTC, date, datetime
 
-    load_demo(services.register)
+    load_districts(services.register)
     services.worker.catch_up()
     lookup = services.lookup
     point = (114.029, 22.679)
@@ -211,7 +211,7 @@ def _wkb_hex_of(geometry_hex: str, url: str) -> str:
 
 
 def test_rebuild_from_zero_gives_identical_tables(services: Services, database_url: str):
-    load_demo(services.register)
+    load_districts(services.register)
     _many_change_sets(services, 20)
     services.worker.catch_up(batch_size=1)
     incremental = snapshot(database_url)
@@ -222,7 +222,7 @@ def test_rebuild_from_zero_gives_identical_tables(services: Services, database_u
 
 
 def test_the_rebuild_command_works_from_the_cli(services: Services, database_url: str):
-    load_demo(services.register)
+    load_districts(services.register)
     services.worker.catch_up()
     before = snapshot(database_url)
     result = subprocess.run(

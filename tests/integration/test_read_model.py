@@ -14,8 +14,9 @@ import pytest
 from domain.requests import parse_change_set
 from jurisdictions.bootstrap import Services
 from projections.layers import ensure_layer_views, export_layer
-from scripts.demo.shenzhen import load_demo
+from projections.lookup import UnitHit
 from tests import scenario
+from tests.scenario import load_districts
 
 pytestmark = pytest.mark.db
 
@@ -30,8 +31,8 @@ def city(services: Services) -> Services:
     return services
 
 
-def codes(hits: list[object]) -> list[str]:
-    return [h.code for h in hits]  # type: ignore[attr-defined]
+def codes(hits: list[UnitHit]) -> list[str]:
+    return [h.code for h in hits]
 
 
 def test_lookup_gives_every_level_and_the_responsible_offices(city: Services):
@@ -116,7 +117,7 @@ def test_a_backdated_correction_is_seen_through_as_recorded(city: Services):
 
 
 def test_point_history_across_the_2017_district_split(services: Services):
-    load_demo(services.register)
+    load_districts(services.register)
     services.worker.catch_up()
     periods = services.lookup.history(114.029, 22.679)
     districts = [
@@ -215,7 +216,7 @@ def test_the_diff_between_two_dates(city: Services):
 
 
 def test_the_demo_diff_lists_the_new_districts(services: Services):
-    load_demo(services.register)
+    load_districts(services.register)
     services.worker.catch_up()
     changes = services.queries.changes(date(2015, 1, 1), date(2026, 1, 1), "district")
     assert [c["code"] for c in changes["established"]] == ["440309", "440310", "440311"]
