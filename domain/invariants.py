@@ -33,9 +33,18 @@ def check(ws: Workspace) -> list[Problem]:
     for unit in ws.changed_units():
         families.add(unit.code)
         families.update(v.parent for v in unit.versions() if v.parent is not None)
+        # And the parents it had before: a backdated dissolution erases later versions, whose
+        # parents (a street it was merged into, say) may now have a gap where it was.
+        families.update(v.parent for v in ws.versions_before(unit.code) if v.parent is not None)
     for code in sorted(families):
         checker.family(code)
-    for code in sorted(ws.coverage_units | families):
+    # A coverage change holds on until the workstation's next one, maybe after its street was
+    # merged into another: check every street a changed workstation ever belonged to.
+    streets = set(ws.coverage_units)
+    for office in ws.changed():
+        if isinstance(office, Office):
+            streets.update(segment.value for segment in office.unit.segments())
+    for code in sorted(streets | families):
         checker.coverage(code)
     return checker.problems
 
@@ -63,7 +72,10 @@ class _Checker:
 
     def area(self, geometry: Any) -> float:
         """Square metres of a lon/lat overlay result."""
-        return 0.0 if geometry.is_empty else float(metric(geometry, self.crs).area)
+        # Neighbours touch along lines: no area in lon/lat is no area anywhere, skip projecting.
+        if geometry.is_empty or geometry.area == 0:
+            return 0.0
+        return float(metric(geometry, self.crs).area)
 
     def days(self, *units: Unit) -> list[date]:
         """Every day from the change's start on where any of `units` changes."""

@@ -115,7 +115,7 @@ def establish(ws: Workspace, op: Establish) -> None:
         name_en=op.name_en,
         parent=op.parent,
         geometry=to_wkb_hex(op.geometry),
-        lineage=[],
+        lineage=_boundary_lineage(ws, op.code, op.parent, None, op.geometry),
         provenance=op.provenance,
     )
 
@@ -125,9 +125,60 @@ def redraw(ws: Workspace, op: Redraw) -> None:
     unit = ws.live_unit(op.unit, f"{op.location}.unit")
     if unit is None:
         return
-    ws.emit(unit, Unit.Redrawn, geometry=to_wkb_hex(op.geometry))
+    version = unit.version_on(ws.day)
+    assert version is not None
+    old = from_wkb_hex(version.geometry)
+    lineage = _boundary_lineage(ws, unit.code, version.parent, old, op.geometry)
+    ws.emit(unit, Unit.Redrawn, geometry=to_wkb_hex(op.geometry), lineage=lineage)
     ws.touch_family(unit.parent.value_on(ws.day))
     ws.touch_family(unit.code)
+
+
+def _boundary_lineage(
+    ws: Workspace, code: str, parent: str | None, old: Any, new: Any
+) -> list[dict[str, str]]:
+    """The lineage of a boundary move: territory `code` takes from or gives to its siblings.
+
+    Taken: what `new` covers of a sibling's territory before this change set. Given: what
+    `old` loses to a sibling's territory after it, as redrawn or established by any operation
+    of the change set, in whatever order they come. So both ends of the edge are recorded,
+    each on its own unit's event. `old` is None for a new unit, `new` None for an ending one.
+    """
+    holder = ws.unit(parent) if parent is not None else None
+    if holder is None:
+        return []
+    planned: dict[str, Any] = {}
+    newcomers: set[str] = set()
+    for other in ws.request.operations:
+        if isinstance(other, Redraw):
+            planned[other.unit] = other.geometry
+        elif isinstance(other, Establish) and other.parent == parent:
+            planned[other.code] = other.geometry
+            newcomers.add(other.code)
+    gained = new if old is None else (None if new is None else new.difference(old))
+    lost = None if old is None else (old if new is None else old.difference(new))
+    tolerance = ws.rules.tolerance_m2
+    links = []
+    siblings = holder.children_ever | ws.joined.get(holder.code, set()) | newcomers
+    for sibling in sorted(siblings - {code}):
+        before = ws.before_on(sibling, ws.day)
+        if gained is not None and before is not None and before.parent == parent:
+            held = from_wkb_hex(before.geometry)
+            if gained.intersects(held) and _area_m2(ws, gained.intersection(held)) > tolerance:
+                links.append(_link(sibling, "predecessor", "redraw"))
+        unit = ws.unit(sibling)
+        now = unit.version_on(ws.day) if unit is not None else None
+        if sibling in newcomers:
+            after = planned[sibling]
+        elif now is not None and now.parent == parent:
+            after = planned[sibling] if sibling in planned else from_wkb_hex(now.geometry)
+        else:
+            continue
+        if lost is None or not lost.intersects(after):
+            continue
+        if _area_m2(ws, lost.intersection(after)) > tolerance:
+            links.append(_link(sibling, "successor", "redraw"))
+    return links
 
 
 def split(ws: Workspace, op: Split) -> None:
@@ -217,12 +268,14 @@ def split(ws: Workspace, op: Split) -> None:
         ws.emit(unit, Unit.Dissolved, lineage=successors)
     ws.touch_family(parent)
     ws.touch_family(unit.code)
+    _pass_coverage(ws, unit, ([unit.code] if remainder is not None else []) + codes)
     targets = [(p.code, p.geometry) for p in new_parts]
     if remainder is not None:
         targets.append((unit.code, remainder))
     if op.reassign_children == "by_location":
         _reassign_children(ws, unit, targets, f"{where}.reassign_children")
-    elif op.mode == "full":
+    if op.mode == "full":
+        # Offices that did not follow a child (a street office) close with the unit.
         _move_offices(ws, unit, None)
 
 
@@ -301,6 +354,30 @@ def _move_offices(ws: Workspace, unit: Unit, successor: str | None) -> None:
         ws.coverage_units.add(unit.code)
 
 
+def _pass_coverage(ws: Workspace, unit: Unit, successors: list[str]) -> None:
+    """A served unit that ends, splits or leaves its street passes its coverage on.
+
+    The workstation that served it serves `successors` instead (those nobody serves yet; the
+    unit's own code among them if it stays), so a merge, recode, split or dissolution keeps
+    the coverage consistent; a transferred community needs a workstation of its new street.
+    """
+    street_code = unit.parent.value_on(ws.day)
+    street = ws.unit(street_code) if street_code is not None else None
+    if unit.level != ws.rules.served_level or street is None:
+        return
+    for station in ws.workstations_serving(unit.code, street, ws.day):
+        takes = [
+            code
+            for code in successors
+            if code == unit.code or not ws.workstations_serving(code, street, ws.day)
+        ]
+        served: list[str] = []
+        for code in station.serves_on(ws.day):
+            served.extend(takes if code == unit.code else [code])
+        ws.emit(station, Office.CoverageChanged, serves=list(dict.fromkeys(served)))
+    ws.coverage_units.add(street.code)
+
+
 def merge(ws: Workspace, op: Merge) -> None:
     """Join units: one absorbs the others, or all end and a new unit begins."""
     where = op.location
@@ -354,6 +431,7 @@ def merge(ws: Workspace, op: Merge) -> None:
         absorbed = members
         target = op.into_code
     for unit in absorbed:
+        _pass_coverage(ws, unit, [target])
         ws.emit(unit, Unit.Dissolved, lineage=[_link(target, "successor", "merge")])
         for child in ws.children(unit, ws.day):
             ws.emit(child, Unit.Transferred, parent=target)
@@ -388,6 +466,7 @@ def transfer(ws: Workspace, op: Transfer) -> None:
             unit.code,
         )
         return
+    _pass_coverage(ws, unit, [])
     ws.emit(unit, Unit.Transferred, parent=parent.code)
     ws.joined.setdefault(parent.code, set()).add(unit.code)
     ws.touch_family(old_parent)
@@ -427,6 +506,7 @@ def recode(ws: Workspace, op: Recode) -> None:
         lineage=[_link(unit.code, "predecessor", "recode")],
         provenance=unit.provenance,
     )
+    _pass_coverage(ws, unit, [op.code])
     ws.emit(unit, Unit.Dissolved, lineage=[_link(op.code, "successor", "recode")])
     for child in ws.children(unit, ws.day):
         ws.emit(child, Unit.Transferred, parent=op.code)
@@ -441,7 +521,12 @@ def dissolve(ws: Workspace, op: Dissolve) -> None:
     unit = ws.live_unit(op.unit, f"{op.location}.unit")
     if unit is None:
         return
-    ws.emit(unit, Unit.Dissolved)
+    version = unit.version_on(ws.day)
+    assert version is not None
+    old = from_wkb_hex(version.geometry)
+    lineage = _boundary_lineage(ws, unit.code, version.parent, old, None)
+    _pass_coverage(ws, unit, [])
+    ws.emit(unit, Unit.Dissolved, lineage=lineage)
     _move_offices(ws, unit, None)
     ws.touch_family(unit.parent.value_on(ws.day))
     ws.touch_family(unit.code)

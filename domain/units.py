@@ -197,8 +197,9 @@ class Unit(Aggregate):
         self.geometry.change_from(effective, geometry)
         self.existence: DatedValue[bool] = DatedValue()
         self.existence.change_from(effective, True)
+        # The library calls `Unit.Event.apply` right after __init__, and it records the
+        # lineage the event carries: recording it here too would list every link twice.
         self.lineage: list[LineageLink] = []
-        self.record_lineage(effective, lineage)
 
     @staticmethod
     def create_id(code: str) -> uuid.UUID:

@@ -84,6 +84,15 @@ class Workspace:
         """
         return version_at(self._baseline.get(unit.code, []), day) == unit.version_on(day)
 
+    def versions_before(self, code: str) -> list[UnitVersion]:
+        """The versions of unit `code` as they were before this change set."""
+        self.unit(code)
+        return self._baseline.get(code, [])
+
+    def before_on(self, code: str, day: date) -> UnitVersion | None:
+        """The version of unit `code` on `day` as it was before this change set."""
+        return version_at(self.versions_before(code), day)
+
     def office(self, code: str) -> Office | None:
         """The office with `code` as this change set sees it, or None."""
         if code not in self._offices:
@@ -232,7 +241,8 @@ class Workspace:
         if issubclass(event_class, Unit.Event) and "lineage" not in values:
             values["lineage"] = []
         aggregate.trigger_event(event_class, **values)
-        if aggregate not in self._order:
+        # By identity: `in` would compare aggregates field by field, quadratic in big change sets.
+        if not any(queued is aggregate for queued in self._order):
             self._order.append(aggregate)
 
     def touch_family(self, parent: str | None) -> None:

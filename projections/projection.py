@@ -10,7 +10,8 @@ a date. History, lineage and the change-set log are appended as they come.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +35,8 @@ from projections.read_model import (
 )
 
 Versioned = Unit | Office | Catalogue
+#: Rows of an aggregate's versions (those that may change from a date on, or all).
+Rows = Callable[[Any, "date | None"], list[VersionRow]]
 
 
 class AggregateTimelines:
@@ -46,26 +49,36 @@ class AggregateTimelines:
     def __init__(self, register: JurisdictionRegister, capacity: int = 50_000) -> None:
         self.register = register
         self.capacity = capacity
-        self._cache: OrderedDict[UUID, Any] = OrderedDict()
+        self._cache: OrderedDict[UUID, tuple[Any, list[VersionRow]]] = OrderedDict()
 
     def advance(
-        self, event: Any, rows: Callable[[Any], list[VersionRow]]
+        self, event: Any, rows: Rows, *, ordered: bool
     ) -> tuple[list[VersionRow], list[VersionRow], Any]:
-        """The aggregate's rows just before and just after `event`, and the aggregate after.
+        """The rows an event may change, just before and just after it; and the aggregate.
 
-        The rows before are taken first, then the cached aggregate is advanced in place: no
-        copy of its history is made per event.
+        An event effective on day D leaves every version that ended before D as it was, so for
+        date-ordered rows only the tail from D on is compared (history then costs little per
+        event). The rows after one event are kept for the next one of that aggregate, and the
+        cached aggregate is advanced in place: no copy of its history is made.
         """
         aggregate_id = event.originator_id
-        current = self._cache.pop(aggregate_id, None)
-        if current is None or current.version != event.originator_version - 1:
+        cached = self._cache.pop(aggregate_id, None)
+        if cached is None or cached[0].version != event.originator_version - 1:
             current = self._load(aggregate_id, event.originator_version - 1)
-        before = rows(current)
+            before = rows(current, None)
+        else:
+            current, before = cached
         advanced = event.mutate(current)
-        self._cache[aggregate_id] = advanced
+        since = getattr(event, "effective", None) if ordered else None
+        keep = 0
+        if since is not None:
+            while keep < len(before) and (end := before[keep].end) is not None and end < since:
+                keep += 1
+        changed_after = rows(advanced, since)
+        self._cache[aggregate_id] = (advanced, before[:keep] + changed_after)
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
-        return before, rows(advanced), advanced
+        return before[keep:], changed_after, advanced
 
     def _load(self, aggregate_id: UUID, version: int) -> Any:
         if version < 1:
@@ -73,10 +86,15 @@ class AggregateTimelines:
         return self.register.repository.get(aggregate_id, version=version)
 
 
-def _unit_rows(unit: Unit | None) -> list[VersionRow]:
+def _unit_rows(unit: Unit | None, since: date | None) -> list[VersionRow]:
     if unit is None:
         return []
-    return [_unit_row(str(unit.id), v) for v in unit.versions()]
+    return [_unit_row(str(unit.id), v) for v in unit.versions() if _reaches(v.period.end, since)]
+
+
+def _reaches(end: date | None, since: date | None) -> bool:
+    """Whether a version ending at `end` may be changed by an event effective on `since`."""
+    return since is None or end is None or end >= since
 
 
 def _unit_row(unit_id: str, v: UnitVersion) -> VersionRow:
@@ -97,8 +115,10 @@ def _unit_row(unit_id: str, v: UnitVersion) -> VersionRow:
     )
 
 
-def _office_rows(office: Office | None) -> list[VersionRow]:
-    return [_office_row(v) for v in office.versions()] if office is not None else []
+def _office_rows(office: Office | None, since: date | None) -> list[VersionRow]:
+    if office is None:
+        return []
+    return [_office_row(v) for v in office.versions() if _reaches(v.period.end, since)]
 
 
 def _office_row(v: OfficeVersion) -> VersionRow:
@@ -124,7 +144,8 @@ def _office_row(v: OfficeVersion) -> VersionRow:
     )
 
 
-def _matter_rows(catalogue: Catalogue | None) -> list[VersionRow]:
+def _matter_rows(catalogue: Catalogue | None, since: date | None) -> list[VersionRow]:
+    # Ordered by matter, not by date: always compared in full (the catalogue is small).
     return [_matter_row(v) for v in catalogue.versions()] if catalogue is not None else []
 
 
@@ -138,7 +159,7 @@ def _matter_row(v: MatterVersion) -> VersionRow:
     )
 
 
-ROWS: dict[type[Any], Callable[[Any], list[VersionRow]]] = {
+ROWS: dict[type[Any], Rows] = {
     Unit: _unit_rows,
     Office: _office_rows,
     Catalogue: _matter_rows,
@@ -146,10 +167,20 @@ ROWS: dict[type[Any], Callable[[Any], list[VersionRow]]] = {
 
 
 def _difference(
-    before: Iterable[VersionRow], after: Iterable[VersionRow]
+    before: list[VersionRow], after: list[VersionRow]
 ) -> tuple[tuple[VersionRow, ...], tuple[VersionRow, ...]]:
-    old, new = list(before), list(after)
-    return tuple(r for r in old if r not in new), tuple(r for r in new if r not in old)
+    """Rows no longer believed, and rows newly believed (by content, in a linear pass)."""
+    old = {_fingerprint(r) for r in before}
+    new = {_fingerprint(r) for r in after}
+    return (
+        tuple(r for r in before if _fingerprint(r) not in new),
+        tuple(r for r in after if _fingerprint(r) not in old),
+    )
+
+
+def _fingerprint(row: VersionRow) -> tuple[Any, ...]:
+    values = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in row.values.items())
+    return (row.table.name, row.key, row.start, row.end, values)
 
 
 class RegisterProjection:
@@ -177,7 +208,9 @@ class RegisterProjection:
             if isinstance(event, Office.Event)
             else Catalogue
         )
-        before, after_rows, after = self.timelines.advance(event, ROWS[kind])
+        before, after_rows, after = self.timelines.advance(
+            event, ROWS[kind], ordered=kind is not Catalogue
+        )
         closed, opened = _difference(before, after_rows)
         appended: list[tuple[AppendTable, dict[str, Any]]] = []
         if isinstance(event, Unit.Event) and not isinstance(event, Unit.ChildrenRevised):
