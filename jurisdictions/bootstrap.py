@@ -27,8 +27,14 @@ from projections.worker import ProjectionWorker
 READ_MODEL_NAME = "ReadModel"
 
 
-def eventsourcing_env(settings: Settings, pool_size: int = 3) -> dict[str, str]:
-    """The `eventsourcing` library's environment for our database."""
+def eventsourcing_env(
+    settings: Settings, pool_size: int = 3, *, create_tables: bool = False
+) -> dict[str, str]:
+    """The `eventsourcing` library's environment for our database.
+
+    Tables are created by `jurisdictions migrate` only: the library's ``CREATE OR REPLACE
+    FUNCTION`` fails when several workers start at once ("tuple concurrently updated").
+    """
     parts = settings.database_parts()
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -43,17 +49,22 @@ def eventsourcing_env(settings: Settings, pool_size: int = 3) -> dict[str, str]:
         # rebuild batch of thousands of rows may legitimately take longer than the default 5 s.
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
         "POSTGRES_CONNECT_TIMEOUT": "10",
+        "CREATE_TABLE": "y" if create_tables else "n",
     }
 
 
-def build_register(settings: Settings) -> JurisdictionRegister:
+def build_register(settings: Settings, *, create_tables: bool = False) -> JurisdictionRegister:
     """The event-sourced register on PostgreSQL."""
-    return JurisdictionRegister(env=eventsourcing_env(settings), rules=settings.rules)
+    env = eventsourcing_env(settings, create_tables=create_tables)
+    return JurisdictionRegister(env=env, rules=settings.rules)
 
 
-def build_view(settings: Settings) -> ReadModelView:
+def build_view(settings: Settings, *, create_tables: bool = False) -> ReadModelView:
     """The read-model writer, with its tracking table."""
-    env = Environment(name=READ_MODEL_NAME, env=eventsourcing_env(settings, pool_size=2))
+    env = Environment(
+        name=READ_MODEL_NAME,
+        env=eventsourcing_env(settings, pool_size=2, create_tables=create_tables),
+    )
     factory = InfrastructureFactory.construct(env)
     view = factory.tracking_recorder(ReadModelView)
     assert isinstance(view, ReadModelView)
@@ -80,6 +91,12 @@ class Services:
         self.read_pool.close()
         self.register.close()
         self.view.datastore.close()
+
+
+def create_event_store_tables(settings: Settings) -> None:
+    """The library's own tables (events, tracking), made once by `jurisdictions migrate`."""
+    build_register(settings, create_tables=True).close()
+    build_view(settings, create_tables=True).datastore.close()
 
 
 def build_services(settings: Settings) -> Services:

@@ -26,8 +26,10 @@ def migrate(settings: Settings) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", settings.sqlalchemy_url)
     command.upgrade(config, "head")
+    from jurisdictions.bootstrap import create_event_store_tables
     from projections.layers import ensure_layer_views
 
+    create_event_store_tables(settings)
     ensure_layer_views(settings.conninfo, settings.level_scheme)
 
 

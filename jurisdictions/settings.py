@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     read_pool_min: int = 2
     read_pool_max: int = 10
+    map_tile_url: str = ""
 
     @field_validator("database_url")
     @classmethod

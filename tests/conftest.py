@@ -56,8 +56,6 @@ class DatabaseFactory:
         self._admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
         settings = Settings(database_url=_with_dbname(self.server_url, self.template))
         migrate(settings)
-        # Building the services once creates the event store's and tracking tables too.
-        build_services(settings).close()
         self._template_ready = True
 
     def fresh(self) -> str:
