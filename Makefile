@@ -15,13 +15,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild clean
+.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench clean
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
 	@echo "make test    - set up, run the whole test suite (unit, integration, end to end)"
 	@echo "make check   - ruff and mypy"
 	@echo "make rebuild - rebuild the read model from the event log"
+	@echo "make bench   - benchmarks (figures as ratios against same-run baselines)"
 
 $(STAMP): pyproject.toml
 	@echo "==> Python environment in $(VENV)"
@@ -67,6 +68,11 @@ typecheck: setup
 	@$(BIN)/mypy
 
 check: lint typecheck
+
+# Benchmarks print ratios against baselines measured in the same run (see docs/benchmarks.md).
+bench: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_read_model $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -56,6 +56,7 @@ def parse_territory(value: Any, location: str) -> MultiPolygon:
     if not isinstance(coordinates, list | tuple) or not coordinates:
         raise _error("geometry_empty", "geometry has no coordinates", location)
     _check_positions(coordinates, location, depth=3 if kind == "Polygon" else 4)
+    _check_rings(coordinates if kind == "MultiPolygon" else [coordinates], location)
     try:
         geometry = shape(value)
     except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
@@ -122,6 +123,24 @@ def _check_positions(node: Any, location: str, depth: int) -> None:
         raise _error("geometry_malformed", "coordinates are not nested arrays", location)
     for child in node:
         _check_positions(child, location, depth - 1)
+
+
+def _check_rings(polygons: Any, location: str) -> None:
+    """RFC 7946: every linear ring has at least four positions and ends where it starts."""
+    for polygon in polygons:
+        if not polygon:
+            raise _error("geometry_empty", "a polygon has no rings", location)
+        for ring in polygon:
+            if len(ring) < 4:
+                raise _error(
+                    "ring_too_short", "a linear ring needs at least four positions", location
+                )
+            if list(ring[0][:2]) != list(ring[-1][:2]):
+                raise _error(
+                    "ring_not_closed",
+                    f"a linear ring must end where it starts ({list(ring[0][:2])})",
+                    location,
+                )
 
 
 def to_wkb_hex(geometry: BaseGeometry) -> str:

@@ -1,0 +1,112 @@
+"""A catalogue of bad inputs (tests/e2e/data/bad_inputs.json), each sent over HTTP.
+
+Each must get a 4xx in the contract's shape; after the whole catalogue, the event store and
+every read-model table are exactly as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from jurisdictions.bootstrap import build_services
+from jurisdictions.settings import Settings
+from tests import scenario
+from tests.conftest import DatabaseFactory, LiveServer
+from tests.integration.test_projection import SNAPSHOT_QUERIES
+
+pytestmark = pytest.mark.db
+
+CATALOGUE = json.loads((Path(__file__).parent / "data" / "bad_inputs.json").read_text())
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(CATALOGUE) >= 50
+    assert len({case["name"] for case in CATALOGUE}) == len(CATALOGUE)
+
+
+@pytest.fixture(scope="module")
+def target(databases: DatabaseFactory) -> Iterator[tuple[LiveServer, str, dict[str, str]]]:
+    url = databases.fresh()
+    services = build_services(Settings(database_url=url, run_projection=False))
+    try:
+        scenario.build(services.register)
+        services.worker.catch_up()
+        tokens = {
+            "editor": services.tokens.create("editor", "careless editor")[1],
+            "reader": services.tokens.create("reader", "an app")[1],
+            "bogus": "jl_00000000_not-a-real-token",
+        }
+    finally:
+        services.close()
+    server = LiveServer(url, JL_MAX_BATCH_POINTS="50", JL_MAX_BODY_BYTES="200000")
+    yield server, url, tokens
+    server.stop()
+    databases.drop(url)
+
+
+def _state(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    queries = {
+        **SNAPSHOT_QUERIES,
+        "events": "SELECT originator_id, originator_version, topic, state, notification_id "
+        "FROM jurisdictionregister_events ORDER BY notification_id",
+        "tracking": "SELECT application_name, notification_id FROM readmodel_tracking "
+        "ORDER BY application_name",
+    }
+    with psycopg.connect(url) as conn:
+        return {name: conn.execute(query).fetchall() for name, query in queries.items()}  # type: ignore[call-overload]
+
+
+def _send(server: LiveServer, tokens: dict[str, str], case: dict[str, Any]) -> httpx.Response:
+    headers = {}
+    if case.get("auth"):
+        headers["Authorization"] = f"Bearer {tokens[case['auth']]}"
+    if "content_type" in case:
+        headers["Content-Type"] = case["content_type"]
+    content: bytes | None = None
+    if "pad_bytes" in case:
+        content = json.dumps(
+            {"effective": "2021-01-01", "reason": "x" * case["pad_bytes"], "operations": []}
+        ).encode()
+    elif "raw" in case:
+        content = case["raw"].encode()
+    elif "json" in case:
+        content = json.dumps(case["json"]).encode()
+    return httpx.request(
+        case["method"],
+        f"{server.url}{case['path']}",
+        params=case.get("query"),
+        content=content,
+        headers=headers,
+        timeout=60,
+    )
+
+
+def test_every_bad_input_gets_a_clear_4xx_and_changes_nothing(
+    target: tuple[LiveServer, str, dict[str, str]],
+):
+    server, url, tokens = target
+    before = _state(url)
+    failures = []
+    for case in CATALOGUE:
+        response = _send(server, tokens, case)
+        body = (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else None
+        )
+        error = (body or {}).get("error", {})
+        if (
+            response.status_code not in case["status"]
+            or not error.get("message")
+            or not error.get("code")
+        ):
+            failures.append(f"{case['name']}: {response.status_code} {response.text[:200]}")
+    assert not failures, "\n".join(failures)
+    assert _state(url) == before
