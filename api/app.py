@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api.auth import require_reader
 from api.errors import install_error_handlers
-from api.routes import changesets, health, imports, lookup, ogc, tiles, units
+from api.routes import changesets, health, imports, lookup, maps, ogc, tiles, units
 from api.schemas import BatchRequest
 from jurisdictions.bootstrap import build_services
 from jurisdictions.settings import Settings, get_settings
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     reads = [Depends(require_reader)]
     for module in (lookup, units, changesets, imports, ogc, tiles):
         app.include_router(module.router, dependencies=reads)
+    app.include_router(maps.router, dependencies=reads)
     _customise_openapi(app, settings)
     return app
 

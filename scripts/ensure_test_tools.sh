@@ -9,6 +9,8 @@ log() { printf 'ensure_test_tools: %s\n' "$*" >&2; }
 missing=()
 command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# Chinese glyphs for the map screenshots (names are Chinese); tests read text, not pixels.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

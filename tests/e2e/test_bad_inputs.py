@@ -60,7 +60,7 @@ def _state(url: str) -> dict[str, list[tuple[Any, ...]]]:
         "ORDER BY application_name",
     }
     with psycopg.connect(url) as conn:
-        return {name: conn.execute(query).fetchall() for name, query in queries.items()}  # type: ignore[call-overload]
+        return {name: conn.execute(query).fetchall() for name, query in queries.items()}
 
 
 def _send(server: LiveServer, tokens: dict[str, str], case: dict[str, Any]) -> httpx.Response:

@@ -1,0 +1,116 @@
+"""The map pages: folium HTML built per request from the read model, assets served locally."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.dependencies import ServicesDep
+from api.errors import ERROR_RESPONSES, ApiError
+from api.params import DateQuery, IsoDate, LevelQuery
+from api.routes.units import check_level
+from jurisdictions.bootstrap import Services
+from maps.assets import STATIC_DIR, STATIC_PATH
+from maps.common import PageOptions
+from maps.compare import compare_page
+from maps.data import ReadModelSource
+from maps.layers import layers_page
+from maps.unit import UnitUnknown, unit_page
+
+router = APIRouter(tags=["maps"])
+router.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="maps-static")
+
+HTML: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/html": {"schema": {"type": "string"}}},
+        "description": "The page (HTML; its scripts, styles and tiles all come from this service)",
+    }
+}
+#: The pages answer errors in JSON like every other route (not in the pages' text/html).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": response["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for code, response in ERROR_RESPONSES.items()
+    if code in (422, 503)
+}
+CACHE = {"Cache-Control": "no-cache"}
+
+
+def _options(services: Services, request: Request) -> PageOptions:
+    return PageOptions(
+        levels=services.settings.level_scheme.names,
+        tile_url=services.settings.map_tile_url,
+        prefix=str(request.scope.get("root_path", "")).rstrip("/"),
+    )
+
+
+def _source(services: Services) -> ReadModelSource:
+    return ReadModelSource(services.queries, services.features)
+
+
+@router.get(
+    "/maps",
+    response_class=HTMLResponse,
+    summary="A map of the layers on a date, with popups, search and a date picker",
+    responses={**HTML, **ERRORS},
+)
+def layers_map(
+    request: Request, services: ServicesDep, date: DateQuery = None, level: LevelQuery = None
+) -> HTMLResponse:
+    """Levels as vector tiles with a layer control; `level` is the finest level drawn at first
+    (the others can be ticked on). Click the map for the units and offices at that point."""
+    check_level(services, level)
+    day = date or dt.date.today()
+    page = layers_page(_source(services), _options(services, request), day, level)
+    return HTMLResponse(page, headers=CACHE)
+
+
+@router.get(
+    "/maps/compare",
+    response_class=HTMLResponse,
+    summary="Two dates side by side, changed units highlighted, the list of changes beside",
+    responses={**HTML, **ERRORS},
+)
+def compare_map(
+    request: Request,
+    services: ServicesDep,
+    before: Annotated[IsoDate, Query(description="The earlier date, YYYY-MM-DD.")],
+    after: Annotated[IsoDate, Query(description="The later date, YYYY-MM-DD.")],
+) -> HTMLResponse:
+    """Synchronised maps of the two dates; the changes are those of `/v1/changes`."""
+    page = compare_page(_source(services), _options(services, request), before, after)
+    return HTMLResponse(page, headers=CACHE)
+
+
+@router.get(
+    "/maps/units/{code}",
+    response_class=HTMLResponse,
+    summary="One unit and its lineage on a time slider",
+    responses={**HTML, **ERRORS, 404: {**ERRORS[422], "description": "No unit with this code"}},
+)
+def unit_map(
+    request: Request,
+    services: ServicesDep,
+    code: Annotated[str, Path(max_length=64, description="A unit's code, e.g. 440309.")],
+    date: Annotated[
+        IsoDate | None,
+        Query(
+            description="YYYY-MM-DD: where the slider starts. Default: today, or the "
+            "unit's last day if it has ended."
+        ),
+    ] = None,
+) -> HTMLResponse:
+    """Every version of the unit, its predecessors and successors, from its first version on."""
+    try:
+        page = unit_page(_source(services), _options(services, request), code, date)
+    except UnitUnknown:
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND, "unit_not_found", f"no unit with code {code!r}"
+        ) from None
+    return HTMLResponse(page, headers=CACHE)
