@@ -75,7 +75,8 @@ def fill_versions(url: str, units: int, versions: int) -> None:
         "  ST_Multi(ST_Segmentize(ST_MakeEnvelope("
         "    %(w)s + i * %(dx)s + (CASE WHEN i > 0 THEN (k %% 7) * 1e-5 ELSE 0 END), "
         "    %(s)s + j * %(dy)s, "
-        "    %(w)s + (i + 1) * %(dx)s + (CASE WHEN i + 1 < %(cols)s THEN (k %% 7) * 1e-5 ELSE 0 END), "
+        "    %(w)s + (i + 1) * %(dx)s + (CASE WHEN i + 1 < %(cols)s THEN (k %% 7) * 1e-5 ELSE 0 "
+        "END), "
         "    %(s)s + (j + 1) * %(dy)s, 4326), %(seg)s)), "
         "  '00000000-0000-0000-0000-000000000000', 0 "
         "FROM generate_series(0, %(units)s - 1) AS n, "
@@ -147,7 +148,8 @@ def measure_history_cost(server_url: str, units: int, versions: int, lookups: in
     slowdown = results[1] / results[versions]
     verdict = "meets" if slowdown <= 1.2 else "misses"
     print(
-        f"  => {versions} versions per unit cost {slowdown:.2f}x a single version ({verdict} <= 1.2x)"
+        f"  => {versions} versions per unit cost {slowdown:.2f}x a single version ({verdict} <= "
+        "1.2x)"
     )
 
 
@@ -240,7 +242,8 @@ def measure_rebuild(server_url: str, streets: int, redraws: int) -> None:
         f"({events / rebuild:,.0f} events/s)"
     )
     print(
-        f"  COPY of the same {rows[0]} rows: {copy_time:.2f}s ({events / copy_time:,.0f} events/s equivalent)"
+        f"  COPY of the same {rows[0]} rows: {copy_time:.2f}s ({events / copy_time:,.0f} "
+        "events/s equivalent)"
     )
     ratio = copy_time / rebuild
     verdict = "meets" if ratio >= 0.3 else "misses"
