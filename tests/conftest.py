@@ -126,6 +126,7 @@ class LiveServer:
     """The real service in a subprocess (uvicorn, real sockets), as users run it."""
 
     def __init__(self, database_url: str, **env: str) -> None:
+        self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {**os.environ, "DATABASE_URL": database_url, **env}

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from domain.coordinates import gcj02_to_bd09, wgs84_to_gcj02
@@ -334,6 +337,47 @@ def test_writes_need_an_editor_token(api: Api):
     assert error(api.post("/v1/changesets", MOVE, token="reader"))["code"] == "forbidden"
     bad = api.post("/v1/changesets", MOVE, token=None, headers={"Authorization": "Bearer jl_nope"})
     assert bad.status_code == 401
+
+
+def test_tokens_are_made_stored_hashed_and_revoked_by_the_cli(fresh_api: Api):
+    env = {**os.environ, "DATABASE_URL": fresh_api.server.database_url}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jurisdictions.cli", "tokens", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+
+    token = cli("create", "--role", "editor", "--actor", "Temp Editor").stdout.strip()
+    token_id = token.split("_")[1]
+    body = {
+        "effective": "2021-01-01",
+        "reason": "r",
+        "operations": [{"op": "rename", "unit": "M1", "name": "x"}],
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (
+        httpx.post(
+            f"{fresh_api.url}/v1/changesets", json=body, headers=headers, timeout=30
+        ).status_code
+        == 201
+    )
+    history = fresh_api.get("/v1/units/M1/history").json()["changes"]
+    assert history[-1]["actor"] == "Temp Editor"
+    listing = cli("list").stdout
+    assert token_id in listing and token not in listing
+    with psycopg.connect(fresh_api.server.database_url) as conn:
+        stored = conn.execute(
+            "SELECT token_sha256 FROM api_tokens WHERE id = %s", (token_id,)
+        ).fetchone()
+    assert stored is not None and stored[0] != token and len(stored[0]) == 64
+    cli("revoke", token_id)
+    again = httpx.post(f"{fresh_api.url}/v1/changesets", json=body, headers=headers, timeout=30)
+    assert again.status_code == 401 and error(again)["message"] == "the token is unknown or revoked"
 
 
 def test_an_edit_is_visible_as_soon_as_it_is_acknowledged(fresh_api: Api):
