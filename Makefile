@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench clean
+.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench soak clean
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -23,6 +23,7 @@ help:
 	@echo "make check   - ruff and mypy"
 	@echo "make rebuild - rebuild the read model from the event log"
 	@echo "make bench   - benchmarks (figures as ratios against same-run baselines)"
+	@echo "make soak    - minutes of steady lookups: errors, latency, memory over time"
 
 $(STAMP): pyproject.toml
 	@echo "==> Python environment in $(VENV)"
@@ -73,6 +74,12 @@ check: lint typecheck
 bench: setup
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_read_model $(BENCH_ARGS)
+
+# A steady lookup load for minutes against the demo (run `make demo` once first): errors,
+# latency percentiles and memory over time. SOAK_ARGS="--minutes 10 --concurrency 16".
+soak: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
