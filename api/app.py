@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
@@ -19,6 +19,7 @@ from api.schemas import BatchRequest
 from jurisdictions.bootstrap import build_services
 from jurisdictions.settings import Settings, get_settings
 from projections.features import SERVICE_AREAS
+from projections.routing import ReadContext, read_context
 
 LOGGER = logging.getLogger(__name__)
 
@@ -60,6 +61,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
+
+    @app.middleware("http")
+    async def read_routing(request: Request, call_next: Any) -> Response:
+        # `X-Min-Position` (the position a write answered with): reads must see it, so a
+        # replica answers only once it has replayed that far. `X-Read-From` says who answered.
+        header = request.headers.get("x-min-position", "")
+        context = ReadContext(int(header) if header.isdigit() else 0)
+        token = read_context.set(context)
+        try:
+            response: Response = await call_next(request)
+        finally:
+            read_context.reset(token)
+        response.headers["X-Read-From"] = context.read_from
+        return response
+
     app.include_router(health.router)
     reads = [Depends(require_reader)]
     for module in (lookup, units, changesets, imports, ogc, tiles):

@@ -20,6 +20,7 @@ from projections.features import FeatureStore
 from projections.lookup import LookupEngine
 from projections.queries import ReadModelQueries
 from projections.read_model import ReadModelView
+from projections.routing import ReadRouter
 from projections.tokens import TokenStore
 from projections.worker import ProjectionWorker
 
@@ -80,6 +81,7 @@ class Services:
     view: ReadModelView
     worker: ProjectionWorker
     read_pool: ConnectionPool
+    reads: ReadRouter
     lookup: LookupEngine
     queries: ReadModelQueries
     features: FeatureStore
@@ -88,7 +90,7 @@ class Services:
 
     def close(self) -> None:
         """Close every pool."""
-        self.read_pool.close()
+        self.reads.close()
         self.register.close()
         self.view.datastore.close()
 
@@ -113,14 +115,33 @@ def build_services(settings: Settings) -> Services:
         open=True,
         kwargs={"autocommit": True},
     )
+    replicas = [
+        ConnectionPool(
+            url.strip(),
+            min_size=0,
+            max_size=settings.read_pool_max,
+            open=True,
+            kwargs={"autocommit": True, "connect_timeout": 2},
+        )
+        for url in settings.replica_urls.split(",")
+        if url.strip()
+    ]
+    reads = ReadRouter(
+        read_pool,
+        replicas,
+        tracking_table=view.tracking_table_name,
+        application_name=register.name,
+        max_wait=settings.replica_max_wait,
+    )
     return Services(
         settings=settings,
         register=register,
         view=view,
         worker=worker,
         read_pool=read_pool,
-        lookup=LookupEngine(read_pool, settings.level_scheme),
-        queries=ReadModelQueries(read_pool),
-        features=FeatureStore(read_pool),
+        reads=reads,
+        lookup=LookupEngine(reads, settings.level_scheme),
+        queries=ReadModelQueries(reads),
+        features=FeatureStore(reads),
         tokens=TokenStore(read_pool),
     )

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     reads_require_token: bool = False
     #: Origins allowed by CORS (comma-separated; empty: CORS off).
     cors_origins: str = ""
+    #: Streaming replicas to read from (comma-separated URLs); writes go to DATABASE_URL.
+    replica_urls: str = ""
+    #: How long a read waits for a replica to reach a write it must see, before the primary.
+    replica_max_wait: float = 2.0
     read_pool_min: int = 2
     read_pool_max: int = 10
     map_tile_url: str = ""

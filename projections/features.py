@@ -13,9 +13,9 @@ from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Composed, Literal
-from psycopg_pool import ConnectionPool
 
 from domain.offices import WORKSTATION
+from projections.routing import ConnectionSource
 
 SERVICE_AREAS = "workstations"
 
@@ -60,7 +60,7 @@ def _params(query: FeatureQuery, **extra: Any) -> dict[str, Any]:
 class FeatureStore:
     """Items of the OGC collections and Mapbox vector tiles."""
 
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionSource) -> None:
         self.pool = pool
 
     def _rows(self, statement: Composed | SQL, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -15,10 +15,10 @@ from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed
-from psycopg_pool import ConnectionPool
 
 from domain.levels import LevelScheme
 from domain.offices import WORKSTATION
+from projections.routing import ConnectionSource
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def _matter_sql(as_recorded: datetime | None) -> Composed:
 class LookupEngine:
     """Answers "who is responsible for this point on this date" from the read model."""
 
-    def __init__(self, pool: ConnectionPool, levels: LevelScheme) -> None:
+    def __init__(self, pool: ConnectionSource, levels: LevelScheme) -> None:
         self.pool = pool
         self.levels = levels
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Composed
-from psycopg_pool import ConnectionPool
 
 from projections.lookup import believed
+from projections.routing import ConnectionSource
 
 #: Geometry as GeoJSON with 7 decimals (about 1 cm), as stored in events.
 GEOJSON = SQL("ST_AsGeoJSON(geom, 7)::json")
@@ -32,7 +32,7 @@ class Page:
 class ReadModelQueries:
     """Read-only queries for the API, the maps and the exports."""
 
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionSource) -> None:
         self.pool = pool
 
     def _all(self, statement: Composed | SQL, params: dict[str, Any]) -> list[dict[str, Any]]:

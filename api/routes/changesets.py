@@ -152,6 +152,8 @@ async def post_change_set(
             projected=False,
         )
     position, projected = await run_in_threadpool(_projected, services, receipt)
+    if position is not None:
+        services.reads.wrote(position)
     if receipt.replayed:
         response.status_code = status.HTTP_200_OK
     elif not projected:
