@@ -716,3 +716,24 @@ def test_vector_tiles(api: Api):
     assert empty.status_code == 200 and empty.content == b""
     assert api.get("/tiles/planet/1/0/0.mvt").status_code == 422
     assert api.get("/tiles/community/2/9/0.mvt").status_code == 404
+
+
+def test_cors_is_off_by_default_and_configurable(api: Api, database_url: str):
+    preflight = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "GET",
+    }
+    closed = httpx.options(f"{api.url}/v1/lookup", headers=preflight, timeout=10)
+    assert "access-control-allow-origin" not in closed.headers
+    server = LiveServer(database_url, JL_CORS_ORIGINS="https://app.example")
+    try:
+        opened = httpx.options(f"{server.url}/v1/lookup", headers=preflight, timeout=10)
+        assert opened.headers["access-control-allow-origin"] == "https://app.example"
+        other = httpx.options(
+            f"{server.url}/v1/lookup",
+            headers={**preflight, "Origin": "https://evil.example"},
+            timeout=10,
+        )
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+    finally:
+        server.stop()
