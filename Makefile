@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench soak clean
+.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench bench-service soak clean
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -74,6 +74,12 @@ check: lint typecheck
 bench: setup
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_read_model $(BENCH_ARGS)
+
+# The service under HTTP load (wrk), batches against shapely's STRtree, edits to visibility.
+bench-service: setup
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_service $(BENCH_ARGS)
 
 # A steady lookup load for minutes against the demo (run `make demo` once first): errors,
 # latency percentiles and memory over time. SOAK_ARGS="--minutes 10 --concurrency 16".

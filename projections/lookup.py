@@ -105,14 +105,21 @@ def _units_at_sql(as_recorded: datetime | None) -> Composed:
 def _offices_sql(as_recorded: datetime | None) -> Composed:
     # Offices of the units found, except workstations, which answer through coverage: a
     # street has many workstations, but only the one serving the point's community counts.
+    # Two indexed halves rather than one OR, which no index can serve.
     return SQL(
         "SELECT kind, code, name, unit_code, address_text, ST_X(address) AS lon, "
         "ST_Y(address) AS lat, serves FROM office_versions o "
-        "WHERE o.valid @> %(day)s::date AND {believed} AND ("
-        "  (o.unit_code = ANY(%(units)s) AND o.kind <> %(workstation)s) "
-        "  OR (o.kind = %(workstation)s AND o.serves && %(units)s::text[])) "
-        "ORDER BY o.code"
-    ).format(believed=believed(as_recorded, "o"))
+        "WHERE o.unit_code = ANY(%(units)s) AND o.kind <> %(workstation)s "
+        "AND o.valid @> %(day)s::date AND {office_believed} "
+        "UNION ALL "
+        "SELECT o.kind, o.code, o.name, o.unit_code, o.address_text, ST_X(o.address), "
+        "ST_Y(o.address), o.serves FROM coverage_versions c JOIN office_versions o "
+        "ON o.code = c.workstation AND o.valid = c.valid AND o.recorded = c.recorded "
+        "WHERE c.community = ANY(%(units)s) AND c.valid @> %(day)s::date AND {coverage_believed} "
+        "ORDER BY code"
+    ).format(
+        office_believed=believed(as_recorded, "o"), coverage_believed=believed(as_recorded, "c")
+    )
 
 
 def _matter_sql(as_recorded: datetime | None) -> Composed:
