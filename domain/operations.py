@@ -37,7 +37,7 @@ from domain.requests import (
     Split,
     Transfer,
 )
-from domain.units import Unit
+from domain.units import Unit, UnitVersion
 from domain.workspace import Workspace
 
 
@@ -120,13 +120,22 @@ def establish(ws: Workspace, op: Establish) -> None:
     )
 
 
-def redraw(ws: Workspace, op: Redraw) -> None:
-    """A new territory; neighbours it now overlaps must be redrawn in the same change set."""
-    unit = ws.live_unit(op.unit, f"{op.location}.unit")
+def _live_version(ws: Workspace, code: str, location: str) -> tuple[Unit, UnitVersion] | None:
+    """The unit and its version on the change set's day, or None (a problem is recorded)."""
+    unit = ws.live_unit(code, location)
     if unit is None:
-        return
+        return None
     version = unit.version_on(ws.day)
     assert version is not None
+    return unit, version
+
+
+def redraw(ws: Workspace, op: Redraw) -> None:
+    """A new territory; neighbours it now overlaps must be redrawn in the same change set."""
+    found = _live_version(ws, op.unit, f"{op.location}.unit")
+    if found is None:
+        return
+    unit, version = found
     old = from_wkb_hex(version.geometry)
     lineage = _boundary_lineage(ws, unit.code, version.parent, old, op.geometry)
     ws.emit(unit, Unit.Redrawn, geometry=to_wkb_hex(op.geometry), lineage=lineage)
@@ -518,11 +527,10 @@ def recode(ws: Workspace, op: Recode) -> None:
 
 def dissolve(ws: Workspace, op: Dissolve) -> None:
     """The unit ends; its offices close with it. Its children must have gone elsewhere."""
-    unit = ws.live_unit(op.unit, f"{op.location}.unit")
-    if unit is None:
+    found = _live_version(ws, op.unit, f"{op.location}.unit")
+    if found is None:
         return
-    version = unit.version_on(ws.day)
-    assert version is not None
+    unit, version = found
     old = from_wkb_hex(version.geometry)
     lineage = _boundary_lineage(ws, unit.code, version.parent, old, None)
     _pass_coverage(ws, unit, [])
