@@ -26,6 +26,17 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
 
 
+def as_postgres(program: str, *args: str, check: bool = True) -> None:
+    """Run a PostgreSQL program as the postgres user, with no pipe a server could inherit."""
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", str(PG_BIN[-1].with_name(program)), *args],
+        check=check,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=180,
+    )
+
+
 @pytest.fixture
 def private_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A PostgreSQL of our own, on its own port, that this test may restart."""
@@ -51,22 +62,7 @@ def private_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     )
     url = result.stdout.strip().splitlines()[-1]
     yield url, folder
-    subprocess.run(
-        [
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            str(PG_BIN[-1]),
-            "-D",
-            str(folder),
-            "-m",
-            "immediate",
-            "stop",
-        ],
-        capture_output=True,
-        timeout=60,
-    )
+    as_postgres("pg_ctl", "-D", str(folder), "-m", "immediate", "stop", check=False)
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -113,28 +109,8 @@ def test_the_api_rides_out_a_database_restart(private_cluster: tuple[str, Path])
         thread.start()
     try:
         time.sleep(1.0)
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                str(PG_BIN[-1]),
-                "-D",
-                str(folder),
-                "-m",
-                "fast",
-                "-w",
-                "-l",
-                str(folder / "server.log"),
-                "restart",
-            ],
-            check=True,
-            # The restarted server must not inherit a pipe we wait on.
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=120,
-        )
+        log = str(folder / "server.log")
+        as_postgres("pg_ctl", "-D", str(folder), "-m", "fast", "-w", "-l", log, "restart")
         restarted = time.monotonic()
         recovered = None
         while time.monotonic() - restarted < 30:

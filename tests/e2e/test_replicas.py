@@ -5,7 +5,6 @@ the replica to replay it), and reads fall back to the primary when the replica s
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,19 +17,9 @@ from jurisdictions.cli import migrate
 from jurisdictions.settings import Settings
 from tests import scenario
 from tests.conftest import LiveServer, free_port
-from tests.e2e.test_database_restart import PG_BIN, private_cluster  # noqa: F401
+from tests.e2e.test_database_restart import as_postgres, private_cluster  # noqa: F401
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
-
-
-def _as_postgres(*command: str) -> None:
-    subprocess.run(
-        ["runuser", "-u", "postgres", "--", *command],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=180,
-    )
 
 
 @pytest.fixture
@@ -43,12 +32,11 @@ def primary_and_replica(private_cluster: tuple[str, Path]) -> Iterator[tuple[str
         services.worker.catch_up()
     finally:
         services.close()
-    bin_dir = PG_BIN[-1].parent
     replica_dir = primary_dir.with_name(primary_dir.name + "-replica")
-    port = free_primary_port = free_port()
+    port = free_port()
     primary_port = primary_url.rpartition(":")[2].split("/")[0]
-    _as_postgres(
-        str(bin_dir / "pg_basebackup"),
+    as_postgres(
+        "pg_basebackup",
         "-h",
         "127.0.0.1",
         "-p",
@@ -62,35 +50,12 @@ def primary_and_replica(private_cluster: tuple[str, Path]) -> Iterator[tuple[str
         "stream",
         "--checkpoint=fast",
     )
-    _as_postgres(
-        str(bin_dir / "pg_ctl"),
-        "-D",
-        str(replica_dir),
-        "-l",
-        str(replica_dir / "server.log"),
-        "-o",
-        f"-p {port} -c unix_socket_directories={replica_dir}",
-        "-w",
-        "start",
-    )
-    replica_url = primary_url.replace(f":{primary_port}/", f":{free_primary_port}/")
+    log = str(replica_dir / "server.log")
+    options = f"-p {port} -c unix_socket_directories={replica_dir}"
+    as_postgres("pg_ctl", "-D", str(replica_dir), "-l", log, "-o", options, "-w", "start")
+    replica_url = primary_url.replace(f":{primary_port}/", f":{port}/")
     yield primary_url, replica_url, replica_dir
-    subprocess.run(
-        [
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(replica_dir),
-            "-m",
-            "immediate",
-            "stop",
-        ],
-        capture_output=True,
-        timeout=60,
-    )
+    as_postgres("pg_ctl", "-D", str(replica_dir), "-m", "immediate", "stop", check=False)
     shutil.rmtree(replica_dir, ignore_errors=True)
 
 
@@ -132,7 +97,7 @@ def test_reads_from_the_replica_writes_to_the_primary(primary_and_replica: tuple
         assert community["name"] == "M1 after the edit"
         assert after.headers["x-read-from"] == "replica"
 
-        _as_postgres(str(PG_BIN[-1]), "-D", str(replica_dir), "-m", "fast", "stop")
+        as_postgres("pg_ctl", "-D", str(replica_dir), "-m", "fast", "stop")
         fallback = httpx.get(f"{server.url}/v1/lookup", params=point, timeout=30)
         assert fallback.status_code == 200
         assert fallback.headers["x-read-from"] == "primary"
