@@ -24,6 +24,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Placeholder
 
+from projections.freshness import READ_MODEL_CHANNEL
+
 
 @dataclass(frozen=True, eq=False)
 class VersionTable:
@@ -204,6 +206,7 @@ class ReadModelView(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=True) as cursor:
             writes.write(cursor)
             self._insert_tracking(cursor, tracking)
+            announce(cursor, tracking.notification_id)
 
     def reset(self, application_name: str) -> None:
         """Empty the read model and forget the position, in one transaction.
@@ -221,6 +224,7 @@ class ReadModelView(PostgresTrackingRecorder):
                 ),
                 (application_name,),
             )
+            announce(cursor, 0)
 
 
 @dataclass
@@ -283,3 +287,8 @@ class BatchWrites:
             cursor.executemany(table.open_sql, rows)
         for append_table, rows in self.appends.items():
             cursor.executemany(append_table.insert_sql, rows)
+
+
+def announce(cursor: Cursor[DictRow], position: int) -> None:
+    """Tell this database's listeners the read model's new position (delivered on commit)."""
+    cursor.execute("SELECT pg_notify(%s, %s)", (READ_MODEL_CHANNEL, str(position)))
