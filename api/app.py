@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(settings)
         app.state.services = services
+        services.watch.start()
         stop = threading.Event()
         follower: threading.Thread | None = None
         if settings.run_projection:

@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 from domain.register import JurisdictionRegister
 from jurisdictions.settings import Settings
 from projections.features import FeatureStore
+from projections.freshness import ReadModelWatch
 from projections.lookup import LookupEngine
 from projections.queries import ReadModelQueries
 from projections.read_model import ReadModelView
@@ -86,10 +87,13 @@ class Services:
     queries: ReadModelQueries
     features: FeatureStore
     tokens: TokenStore
+    #: The read model's position as announced (started by the API's lifespan only).
+    watch: ReadModelWatch
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        """Close every pool."""
+        """Stop the watch, close every pool."""
+        self.watch.stop()
         self.reads.close()
         self.register.close()
         self.view.datastore.close()
@@ -144,4 +148,5 @@ def build_services(settings: Settings) -> Services:
         queries=ReadModelQueries(reads),
         features=FeatureStore(reads),
         tokens=TokenStore(read_pool),
+        watch=ReadModelWatch(settings.conninfo, view.tracking_table_name, register.name),
     )
