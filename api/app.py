@@ -33,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = build_services(settings)
         app.state.services = services
         services.watch.start()
+        if services.lookup_index is not None:
+            services.lookup_index.start()
         stop = threading.Event()
         follower: threading.Thread | None = None
         if settings.run_projection:

@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from jurisdictions.bootstrap import Services
 
 
-def get_services(request: Request) -> Services:
-    """The services the lifespan stored on the app."""
+async def get_services(request: Request) -> Services:
+    """The services the lifespan stored on the app (async: no thread hop per request)."""
     services: Services = request.app.state.services
     return services
 

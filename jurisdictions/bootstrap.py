@@ -19,6 +19,7 @@ from jurisdictions.settings import Settings
 from projections.features import FeatureStore
 from projections.freshness import ReadModelWatch
 from projections.lookup import LookupEngine
+from projections.lookup_index import LookupIndex
 from projections.queries import ReadModelQueries
 from projections.read_model import ReadModelView
 from projections.routing import ReadRouter
@@ -89,11 +90,15 @@ class Services:
     tokens: TokenStore
     #: The read model's position as announced (started by the API's lifespan only).
     watch: ReadModelWatch
+    #: Lookups from memory (None when JL_LOOKUP_INDEX is off); loads once the watch runs.
+    lookup_index: LookupIndex | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        """Stop the watch, close every pool."""
+        """Stop the watch and the index, close every pool."""
         self.watch.stop()
+        if self.lookup_index is not None:
+            self.lookup_index.stop()
         self.reads.close()
         self.register.close()
         self.view.datastore.close()
@@ -137,6 +142,19 @@ def build_services(settings: Settings) -> Services:
         application_name=register.name,
         max_wait=settings.replica_max_wait,
     )
+    watch = ReadModelWatch(settings.conninfo, view.tracking_table_name, register.name)
+    lookup_index = None
+    if settings.lookup_index:
+        lookup_index = LookupIndex(
+            read_pool,
+            watch,
+            settings.level_scheme,
+            tracking_table=view.tracking_table_name,
+            application=register.name,
+            needed_position=reads.needed_position,
+            max_versions=settings.lookup_index_max_versions,
+            max_epochs=settings.lookup_index_epochs,
+        )
     return Services(
         settings=settings,
         register=register,
@@ -148,5 +166,6 @@ def build_services(settings: Settings) -> Services:
         queries=ReadModelQueries(reads),
         features=FeatureStore(reads),
         tokens=TokenStore(read_pool),
-        watch=ReadModelWatch(settings.conninfo, view.tracking_table_name, register.name),
+        watch=watch,
+        lookup_index=lookup_index,
     )

@@ -50,7 +50,18 @@ class Settings(BaseSettings):
     replica_max_wait: float = 2.0
     read_pool_min: int = 2
     read_pool_max: int = 10
+    #: Lookups from memory (projections/lookup_index.py): each API process holds the current
+    #: unit versions, offices and matters, reloaded whenever the read model moves.
+    lookup_index: bool = True
+    #: Above this many unit versions the index stays off and SQL answers (memory bound).
+    lookup_index_max_versions: int = 2_000_000
+    #: How many epochs (periods without any change) each process keeps indexed at once.
+    lookup_index_epochs: int = 16
     map_tile_url: str = ""
+    #: In-process caches (MiB per API process; 0 turns one off) of vector tiles and of OGC item
+    #: pages, valid for one read-model position (api/routes/tiles.py, api/routes/ogc.py).
+    tile_cache_mib: int = 64
+    items_cache_mib: int = 64
 
     @field_validator("database_url")
     @classmethod

@@ -166,44 +166,15 @@ class LookupEngine:
             if units:
                 params["units"] = [u.code for u in units]
                 office_rows = cursor.execute(_offices_sql(as_recorded), params, prepare=True)
-                offices = [_office(row) for row in office_rows.fetchall()]
+                offices = [office_from_row(row) for row in office_rows.fetchall()]
             responsible = None
             if matter is not None:
                 found = cursor.execute(_matter_sql(as_recorded), params, prepare=True).fetchone()
                 if found is None:
                     raise UnknownMatter(matter, day)
-                responsible = self._responsible(found, units, offices)
-        return LookupResult(units, self._ordered(offices, units), responsible)
-
-    def _responsible(
-        self, row: dict[str, Any], units: list[UnitHit], offices: list[OfficeHit]
-    ) -> Responsible:
-        unit = next((u for u in units if u.level == row["level"]), None)
-        office = None
-        if unit is not None:
-            if row["office_kind"] == WORKSTATION:
-                candidates = [o for o in offices if o.kind == WORKSTATION]
-            else:
-                candidates = [
-                    o for o in offices if o.kind == row["office_kind"] and o.unit == unit.code
-                ]
-            office = candidates[0] if candidates else None
-        return Responsible(row["matter"], row["name"], row["office_kind"], row["level"], office)
-
-    def _ordered(self, offices: list[OfficeHit], units: list[UnitHit]) -> list[OfficeHit]:
-        """Offices top down with their units (the workstation with the community)."""
-        rank = {u.code: i for i, u in enumerate(units)}
-        community = max(rank.values(), default=0)
-
-        def key(office: OfficeHit) -> tuple[int, str]:
-            if office.kind == WORKSTATION:
-                return (
-                    min((rank[c] for c in office.serves if c in rank), default=community),
-                    office.code,
-                )
-            return (rank.get(office.unit, len(rank)), office.code)
-
-        return sorted(offices, key=key)
+                matter_row = (found["matter"], found["name"], found["office_kind"], found["level"])
+                responsible = responsible_office(matter_row, units, offices)
+        return LookupResult(units, order_offices(offices, units), responsible)
 
     def batch(
         self,
@@ -299,7 +270,8 @@ def _same_units(a: list[UnitHit], b: list[UnitHit]) -> bool:
     return [(u.code, u.name) for u in a] == [(u.code, u.name) for u in b]
 
 
-def _office(row: dict[str, Any]) -> OfficeHit:
+def office_from_row(row: dict[str, Any]) -> OfficeHit:
+    """An office from a row of `_offices_sql`'s columns."""
     location = (row["lon"], row["lat"]) if row["lon"] is not None else None
     return OfficeHit(
         kind=row["kind"],
@@ -310,3 +282,35 @@ def _office(row: dict[str, Any]) -> OfficeHit:
         location=location,
         serves=tuple(row["serves"]),
     )
+
+
+def order_offices(offices: list[OfficeHit], units: list[UnitHit]) -> list[OfficeHit]:
+    """Offices top down with their units (the workstation with the community)."""
+    rank = {u.code: i for i, u in enumerate(units)}
+    community = max(rank.values(), default=0)
+
+    def key(office: OfficeHit) -> tuple[int, str]:
+        if office.kind == WORKSTATION:
+            return (
+                min((rank[c] for c in office.serves if c in rank), default=community),
+                office.code,
+            )
+        return (rank.get(office.unit, len(rank)), office.code)
+
+    return sorted(offices, key=key)
+
+
+def responsible_office(
+    matter: tuple[str, str, str, str], units: list[UnitHit], offices: list[OfficeHit]
+) -> Responsible:
+    """Who handles a matter (code, name, office kind, level) among a point's offices."""
+    code, name, office_kind, level = matter
+    unit = next((u for u in units if u.level == level), None)
+    office = None
+    if unit is not None:
+        if office_kind == WORKSTATION:
+            candidates = [o for o in offices if o.kind == WORKSTATION]
+        else:
+            candidates = [o for o in offices if o.kind == office_kind and o.unit == unit.code]
+        office = candidates[0] if candidates else None
+    return Responsible(code, name, office_kind, level, office)

@@ -75,11 +75,16 @@ class ReadRouter:
         """Remember a write of this process: its later reads must see it."""
         self._last_write = max(self._last_write, position)
 
+    def needed_position(self) -> int:
+        """The position the current request's reads must see."""
+        context = read_context.get()
+        return max(context.min_position if context else 0, self._last_write)
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection to a replica that has caught up, or to the primary."""
         context = read_context.get()
-        needed = max(context.min_position if context else 0, self._last_write)
+        needed = self.needed_position()
         for index in self._candidates():
             replica = self.replicas[index]
             try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+import numpy as np
+import orjson
+from fastapi import APIRouter, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -16,18 +19,16 @@ from api.requests import read_json
 from api.schemas import (
     BatchRequest,
     BatchResponse,
-    BatchResult,
     HistoryPeriod,
     HistoryResponse,
     InputPoint,
     LookupResponse,
-    Office,
     Point,
-    Responsible,
     UnitRef,
 )
 from domain.coordinates import to_wgs84
-from projections.lookup import OfficeHit, UnknownMatter
+from projections.lookup import OfficeHit, UnitHit, UnknownMatter
+from projections.lookup_index import Resolved
 
 router = APIRouter(tags=["lookup"])
 
@@ -58,18 +59,126 @@ def utc(instant: dt.datetime | None) -> dt.datetime | None:
     return instant
 
 
-def office_model(hit: OfficeHit) -> Office:
-    """The API shape of an office."""
-    location = Point(lon=hit.location[0], lat=hit.location[1]) if hit.location else None
-    return Office(
-        kind=hit.kind,
-        code=hit.code,
-        name=hit.name,
-        unit=hit.unit,
-        address=hit.address or None,
-        location=location,
-        serves=list(hit.serves),
-    )
+def json_response(body: dict[str, Any]) -> Response:
+    """JSON written by orjson: lookups answer in the shape of the schemas, without building
+    a pydantic model per unit (the schemas document the contract; tests check both agree)."""
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def instant_json(instant: dt.datetime | None) -> str | None:
+    """An instant as pydantic writes it (UTC as Z)."""
+    if instant is None:
+        return None
+    text = instant.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def unit_json(hit: UnitHit) -> dict[str, Any]:
+    """A `UnitRef`."""
+    return {
+        "level": hit.level,
+        "code": hit.code,
+        "name": hit.name,
+        "valid_from": hit.valid_from,
+        "valid_to": hit.valid_to,
+        "on_boundary": hit.on_boundary,
+    }
+
+
+def office_json(hit: OfficeHit) -> dict[str, Any]:
+    """An `Office`."""
+    location = {"lon": hit.location[0], "lat": hit.location[1]} if hit.location else None
+    return {
+        "kind": hit.kind,
+        "code": hit.code,
+        "name": hit.name,
+        "unit": hit.unit,
+        "address": hit.address or None,
+        "location": location,
+        "serves": list(hit.serves),
+    }
+
+
+def rendered_units(resolved: Resolved) -> list[orjson.Fragment]:
+    """Each point's units as ready JSON: points resolved through the same lowest unit share
+    one rendering, kept with the epoch for later requests."""
+    rendered: dict[int, orjson.Fragment] = resolved.epoch.memo.setdefault("units_json", {})
+    lowest = resolved.found[:, -1].tolist()
+    out: list[orjson.Fragment] = []
+    for i, (clean, key) in enumerate(zip(resolved.clean.tolist(), lowest, strict=True)):
+        fragment = rendered.get(key) if clean else None
+        if fragment is None:
+            fragment = orjson.Fragment(orjson.dumps([unit_json(h) for h in resolved.units(i)]))
+            if clean:
+                rendered[key] = fragment
+        out.append(fragment)
+    return out
+
+
+@dataclass(frozen=True)
+class ParsedBatch:
+    """A batch request, its points as arrays (WGS84)."""
+
+    envelope: BatchRequest
+    ids: list[Any]
+    lons: np.ndarray[Any, np.dtype[np.float64]]
+    lats: np.ndarray[Any, np.dtype[np.float64]]
+
+
+def parse_batch(body: dict[str, Any], limit: int) -> ParsedBatch:
+    """Check a batch body: points taken as arrays when plainly well formed, otherwise through
+    the `BatchRequest` model, whose errors say which point and field is wrong."""
+    points = body.get("points")
+    if isinstance(points, list) and len(points) > limit:
+        raise ApiError(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            "batch_too_large",
+            f"{len(points)} points; at most {limit} per batch",
+            [{"location": "body.points", "message": f"at most {limit} points"}],
+        )
+    parsed = _plain_points(points)
+    if parsed is None:
+        batch = BatchRequest.model_validate(body)
+        ids = [p.id for p in batch.points]
+        lons = np.array([p.lon for p in batch.points], dtype=np.float64)
+        lats = np.array([p.lat for p in batch.points], dtype=np.float64)
+    else:
+        batch = BatchRequest.model_validate({**body, "points": []})
+        ids, lons, lats = parsed
+    outside = (np.abs(lons) > 180) | (np.abs(lats) > 90)
+    if outside.any():
+        index = int(np.flatnonzero(outside)[0])
+        check_lon_lat(float(lons[index]), float(lats[index]), f"body.points[{index}]")
+    if batch.crs != "wgs84":
+        converted = [to_wgs84(x, y, batch.crs) for x, y in zip(lons, lats, strict=True)]
+        lons = np.array([c[0] for c in converted], dtype=np.float64)
+        lats = np.array([c[1] for c in converted], dtype=np.float64)
+    return ParsedBatch(batch, ids, lons, lats)
+
+
+_NUMBERS = {float, int}
+_IDS = {str, int, type(None)}
+
+
+def _plain_points(points: Any) -> tuple[list[Any], Any, Any] | None:
+    """Ids, lons and lats if every point is a plain object of finite numbers (else None)."""
+    if not isinstance(points, list) or not all(type(p) is dict for p in points):
+        return None
+    lons = [p.get("lon") for p in points]
+    lats = [p.get("lat") for p in points]
+    ids = [p.get("id") for p in points]
+    if not ({type(v) for v in lons} <= _NUMBERS and {type(v) for v in lats} <= _NUMBERS):
+        return None
+    if not {type(v) for v in ids} <= _IDS:
+        return None
+    try:
+        xs = np.array(lons, dtype=np.float64)
+        ys = np.array(lats, dtype=np.float64)
+    except OverflowError:
+        return None
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        return None
+    return ids, xs, ys
 
 
 @router.get(
@@ -78,7 +187,7 @@ def office_model(hit: OfficeHit) -> Office:
     summary="Which units and offices are responsible for a point on a date",
     responses=ERROR_RESPONSES,
 )
-def lookup(
+async def lookup(
     services: ServicesDep,
     lon: LonQuery,
     lat: LatQuery,
@@ -89,7 +198,7 @@ def lookup(
         str | None,
         Query(max_length=100, description="A matter (事项) code: also answer who handles it."),
     ] = None,
-) -> LookupResponse:
+) -> Response:
     """Every level's unit holding the point, top down, with their offices.
 
     A point outside every unit gets `"units": []`. A point exactly on a shared boundary
@@ -100,7 +209,14 @@ def lookup(
     day = date or dt.date.today()
     instant = utc(as_recorded)
     try:
-        result = services.lookup.lookup(wgs_lon, wgs_lat, day, instant, matter)
+        # From memory when the index is current (no thread, no round trip); else from SQL.
+        result = None
+        if services.lookup_index is not None and instant is None:
+            result = services.lookup_index.lookup(wgs_lon, wgs_lat, day, matter)
+        if result is None:
+            result = await run_in_threadpool(
+                services.lookup.lookup, wgs_lon, wgs_lat, day, instant, matter
+            )
     except UnknownMatter as exc:
         raise ApiError(
             status.HTTP_404_NOT_FOUND,
@@ -111,22 +227,23 @@ def lookup(
     responsible = None
     if result.responsible is not None:
         r = result.responsible
-        responsible = Responsible(
-            matter=r.matter,
-            name=r.name,
-            office_kind=r.office_kind,
-            level=r.level,
-            office=office_model(r.office) if r.office else None,
-        )
-    return LookupResponse(
-        date=day,
-        point=Point(lon=round(wgs_lon, 7), lat=round(wgs_lat, 7)),
-        input=InputPoint(lon=lon, lat=lat, crs=crs),
-        as_recorded=instant,
-        units=[UnitRef.model_validate(hit) for hit in result.units],
-        offices=[office_model(o) for o in result.offices],
-        responsible=responsible,
-    )
+        responsible = {
+            "matter": r.matter,
+            "name": r.name,
+            "office_kind": r.office_kind,
+            "level": r.level,
+            "office": office_json(r.office) if r.office else None,
+        }
+    body = {
+        "date": day,
+        "point": {"lon": round(wgs_lon, 7), "lat": round(wgs_lat, 7)},
+        "input": {"lon": lon, "lat": lat, "crs": crs},
+        "as_recorded": instant_json(instant),
+        "units": [unit_json(hit) for hit in result.units],
+        "offices": [office_json(o) for o in result.offices],
+        "responsible": responsible,
+    }
+    return json_response(body)
 
 
 @router.post(
@@ -143,32 +260,28 @@ def lookup(
         }
     },
 )
-async def lookup_batch(request: Request, services: ServicesDep) -> BatchResponse:
+async def lookup_batch(request: Request, services: ServicesDep) -> Response:
     """Results come back in input order, each with the point's `id`."""
     body = await read_json(request)
-    batch = BatchRequest.model_validate(body) if isinstance(body, dict) else None
-    if batch is None:
+    if not isinstance(body, dict):
         raise ApiError(422, "body_not_object", "the body must be a JSON object")
-    limit = services.settings.max_batch_points
-    if len(batch.points) > limit:
-        raise ApiError(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            "batch_too_large",
-            f"{len(batch.points)} points; at most {limit} per batch",
-            [{"location": "body.points", "message": f"at most {limit} points"}],
-        )
-    for index, point in enumerate(batch.points):
-        check_lon_lat(point.lon, point.lat, f"body.points[{index}]")
-    coordinates = [to_wgs84(p.lon, p.lat, batch.crs) for p in batch.points]
-    day = batch.date or dt.date.today()
-    hits = await run_in_threadpool(services.lookup.batch, coordinates, day, utc(batch.as_recorded))
-    return BatchResponse(
-        date=day,
-        results=[
-            BatchResult(id=point.id, units=[UnitRef.model_validate(h) for h in found])
-            for point, found in zip(batch.points, hits, strict=True)
-        ],
-    )
+    batch = parse_batch(body, services.settings.max_batch_points)
+    day = batch.envelope.date or dt.date.today()
+    instant = utc(batch.envelope.as_recorded)
+    units: list[Any]
+    resolved = None
+    if services.lookup_index is not None and instant is None:
+        resolved = services.lookup_index.resolve(batch.lons, batch.lats, day)
+    if resolved is not None:
+        units = rendered_units(resolved)
+    else:
+        points = list(zip(batch.lons.tolist(), batch.lats.tolist(), strict=True))
+        hits = await run_in_threadpool(services.lookup.batch, points, day, instant)
+        units = [[unit_json(h) for h in found] for found in hits]
+    results = [
+        {"id": point_id, "units": found} for point_id, found in zip(batch.ids, units, strict=True)
+    ]
+    return json_response({"date": day, "results": results})
 
 
 @router.get(
