@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request, status
+from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import ServicesDep
 from api.errors import ApiError
@@ -41,12 +42,15 @@ def require_editor(request: Request, services: ServicesDep) -> TokenOwner:
     return owner
 
 
-def require_reader(request: Request, services: ServicesDep) -> TokenOwner | None:
-    """When reads are closed, any live token; otherwise nothing is needed."""
+async def require_reader(request: Request, services: ServicesDep) -> TokenOwner | None:
+    """When reads are closed, any live token; otherwise nothing is needed.
+
+    Async, so open reads cost no thread hop; the token check itself runs in a thread.
+    """
     if not services.settings.reads_require_token:
         return None
     token = _presented(request)
-    owner = services.tokens.owner(token) if token else None
+    owner = await run_in_threadpool(services.tokens.owner, token) if token else None
     if owner is None:
         raise _unauthorized("reads need a token: Authorization: Bearer <token>")
     return owner

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from fastapi import Request, status
 
 from api.errors import ApiError
@@ -30,6 +31,10 @@ async def read_json(request: Request) -> Any:
             raise _too_large(limit)
     if not body:
         raise ApiError(status.HTTP_400_BAD_REQUEST, "body_missing", "the request has no body")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass  # not strict JSON (NaN, huge integers) or malformed: the standard parser decides
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

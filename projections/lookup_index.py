@@ -204,7 +204,7 @@ class Epoch:
         lowest = self.per_level[-1]
         geoms = self.snapshot.geoms
         if lowest is not None and len(xs):
-            points = shapely.points(xs, ys)
+            points = _points(xs, ys)
             pi, gi = lowest.tree.query(points)
             inside = shapely.contains_xy(geoms[lowest.members[gi]], xs[pi], ys[pi])
             pi, gi = pi[inside], gi[inside]
@@ -238,7 +238,7 @@ class Epoch:
         self, xs: FloatArray, ys: FloatArray, rows: IntArray, found: IntArray, boundary: BoolArray
     ) -> None:
         """The SQL's rule, level by level: the unit holding the point inside, then lowest code."""
-        points = shapely.points(xs, ys)
+        points = _points(xs, ys)
         geoms = self.snapshot.geoms
         for rank, index in enumerate(self.per_level):
             if index is None:
@@ -296,6 +296,14 @@ class Resolved:
     def units(self, i: int) -> list[UnitHit]:
         """Point `i`'s units, top down."""
         return self.epoch.units(self.found[i], self.boundary[i])
+
+
+def _points(xs: FloatArray, ys: FloatArray) -> Any:
+    """Point geometries (from one coordinate array: several times faster than from xs, ys)."""
+    coords = np.empty((len(xs), 2), dtype=np.float64)
+    coords[:, 0] = xs
+    coords[:, 1] = ys
+    return shapely.points(coords)
 
 
 def _live(rows: list[Dated], day: int) -> list[Any]:

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
-from api.params import CrsQuery, DateQuery, LatQuery, LonQuery, RecordedQuery
+from api.params import (
+    CrsQuery,
+    LatQuery,
+    LonQuery,
+    LookupQuery,
+    parse_query,
+    query_parameters,
+)
 from api.requests import read_json
 from api.schemas import (
     BatchRequest,
@@ -27,6 +34,7 @@ from api.schemas import (
     UnitRef,
 )
 from domain.coordinates import to_wgs84
+from jurisdictions.bootstrap import Services
 from projections.lookup import OfficeHit, UnitHit, UnknownMatter
 from projections.lookup_index import Resolved
 
@@ -100,18 +108,26 @@ def office_json(hit: OfficeHit) -> dict[str, Any]:
 
 
 def rendered_units(resolved: Resolved) -> list[orjson.Fragment]:
-    """Each point's units as ready JSON: points resolved through the same lowest unit share
-    one rendering, kept with the epoch for later requests."""
+    """Each point's units as ready JSON. Points resolved through the same lowest unit share
+    one rendering, kept with the epoch for later requests; the rest are rendered one by one."""
     rendered: dict[int, orjson.Fragment] = resolved.epoch.memo.setdefault("units_json", {})
-    lowest = resolved.found[:, -1].tolist()
-    out: list[orjson.Fragment] = []
-    for i, (clean, key) in enumerate(zip(resolved.clean.tolist(), lowest, strict=True)):
-        fragment = rendered.get(key) if clean else None
+    nowhere = rendered.setdefault(-1, orjson.Fragment(b"[]"))
+    found_any = (resolved.found >= 0).any(axis=1)
+    keys = np.where(resolved.clean, resolved.found[:, -1], -1)
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    fragments = []
+    for key, i in zip(unique.tolist(), first.tolist(), strict=True):
+        fragment = rendered.get(key)
         if fragment is None:
             fragment = orjson.Fragment(orjson.dumps([unit_json(h) for h in resolved.units(i)]))
-            if clean:
-                rendered[key] = fragment
-        out.append(fragment)
+            rendered[key] = fragment
+        fragments.append(fragment)
+    out = [fragments[k] for k in inverse.tolist()]
+    for i in np.flatnonzero(~resolved.clean & found_any).tolist():
+        out[i] = orjson.Fragment(orjson.dumps([unit_json(h) for h in resolved.units(i)]))
+    out_of_reach = ~resolved.clean & ~found_any
+    for i in np.flatnonzero(out_of_reach).tolist():
+        out[i] = nowhere
     return out
 
 
@@ -186,28 +202,21 @@ def _plain_points(points: Any) -> tuple[list[Any], Any, Any] | None:
     response_model=LookupResponse,
     summary="Which units and offices are responsible for a point on a date",
     responses=ERROR_RESPONSES,
+    openapi_extra={"parameters": query_parameters(LookupQuery)},
 )
-async def lookup(
-    services: ServicesDep,
-    lon: LonQuery,
-    lat: LatQuery,
-    date: DateQuery = None,
-    as_recorded: RecordedQuery = None,
-    crs: CrsQuery = "wgs84",
-    matter: Annotated[
-        str | None,
-        Query(max_length=100, description="A matter (事项) code: also answer who handles it."),
-    ] = None,
-) -> Response:
+async def lookup(request: Request) -> Response:
     """Every level's unit holding the point, top down, with their offices.
 
     A point outside every unit gets `"units": []`. A point exactly on a shared boundary
     resolves to one unit per level, flagged `on_boundary`.
     """
+    services: Services = request.app.state.services
+    query = parse_query(LookupQuery, request.query_params)
+    lon, lat, crs, matter = query.lon, query.lat, query.crs, query.matter
     check_lon_lat(lon, lat)
     wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
-    day = date or dt.date.today()
-    instant = utc(as_recorded)
+    day = query.date or dt.date.today()
+    instant = utc(query.as_recorded)
     try:
         # From memory when the index is current (no thread, no round trip); else from SQL.
         result = None

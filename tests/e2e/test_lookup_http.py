@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any
 
 import httpx
@@ -138,3 +140,58 @@ def test_the_server_projects_new_events_as_they_are_stored(database_url: str):
     finally:
         writer.close()
         server.stop()
+
+
+def wait_for_memory(server: LiveServer) -> None:
+    """Until the server's lookup index has loaded (it loads in the background at start)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = get(server, "/v1/lookup", **LONGHUA_POINT, date="2017-06-01")
+        if response.headers["x-read-from"] == "memory":
+            return
+        time.sleep(0.2)
+    raise AssertionError("the lookup index never answered")
+
+
+#: An instant after every recording: the register's current beliefs, but asked through SQL.
+LATER = "2999-01-01T00:00:00Z"
+
+
+def test_lookups_from_memory_equal_lookups_from_sql(demo_server: LiveServer):
+    wait_for_memory(demo_server)
+    rng = random.Random(44)
+    for _ in range(40):
+        point = {"lon": rng.uniform(113.8, 114.6), "lat": rng.uniform(22.45, 22.85)}
+        day = f"{rng.randint(2015, 2025)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+        memory = get(demo_server, "/v1/lookup", **point, date=day, matter="elderly-card")
+        sql = get(
+            demo_server, "/v1/lookup", **point, date=day, matter="elderly-card", as_recorded=LATER
+        )
+        assert memory.headers["x-read-from"] == "memory"
+        assert sql.headers["x-read-from"] == "primary"
+        assert memory.status_code == sql.status_code
+        if memory.status_code == 200:
+            a, b = memory.json(), sql.json()
+            assert (a["units"], a["offices"], a["responsible"]) == (
+                b["units"],
+                b["offices"],
+                b["responsible"],
+            )
+
+
+def test_batches_from_memory_equal_batches_from_sql(demo_server: LiveServer):
+    wait_for_memory(demo_server)
+    rng = random.Random(45)
+    points = [
+        {"id": i, "lon": rng.uniform(113.8, 114.6), "lat": rng.uniform(22.45, 22.85)}
+        for i in range(3_000)
+    ]
+    body = {"date": "2016-06-01", "points": points}
+    memory = httpx.post(f"{demo_server.url}/v1/lookup/batch", json=body, timeout=60)
+    sql = httpx.post(
+        f"{demo_server.url}/v1/lookup/batch", json={**body, "as_recorded": LATER}, timeout=60
+    )
+    assert memory.status_code == sql.status_code == 200
+    assert memory.headers["x-read-from"] == "memory"
+    assert memory.json() == sql.json()
+    assert sum(bool(r["units"]) for r in memory.json()["results"]) > 1_000
