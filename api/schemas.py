@@ -272,11 +272,25 @@ class ProjectionStatus(BaseModel):
     lag: int
 
 
+class LookupIndexStatus(BaseModel):
+    """This process's lookups from memory."""
+
+    current: bool = Field(description="Answering from memory now (else lookups use SQL).")
+    position: int | None = Field(description="The read-model position it holds.")
+    unit_versions: int
+    epochs_indexed: int
+    load_seconds: float = Field(description="How long the last load took.")
+    disabled_reason: str = ""
+
+
 class Readiness(BaseModel):
     """Readiness with projection lag."""
 
     status: str
     projection: ProjectionStatus
+    lookup_index: LookupIndexStatus | None = Field(
+        None, description="Null when lookups from memory are off (JL_LOOKUP_INDEX=false)."
+    )
 
 
 class ErrorInfo(BaseModel):

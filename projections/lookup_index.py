@@ -537,6 +537,18 @@ class LookupIndex:
         if self.watch.position != snapshot.position:
             self._wanted.set()  # moved on while loading
 
+    def status(self) -> dict[str, Any]:
+        """What the index holds, for /readyz."""
+        snapshot = self._snapshot
+        return {
+            "current": self.current() is not None,
+            "position": snapshot.position if snapshot else None,
+            "unit_versions": len(snapshot.code) if snapshot else 0,
+            "epochs_indexed": len(snapshot._epochs) if snapshot else 0,
+            "load_seconds": round(self.last_load_seconds, 3),
+            "disabled_reason": self.disabled_reason,
+        }
+
     # Answers ----------------------------------------------------------------------------------
 
     def current(self) -> Snapshot | None:

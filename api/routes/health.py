@@ -31,5 +31,6 @@ def readyz(services: ServicesDep) -> Readiness | JSONResponse:
         {
             "status": "ready",
             "projection": {"position": position, "head": head, "lag": max(head - position, 0)},
+            "lookup_index": services.lookup_index.status() if services.lookup_index else None,
         }
     )
