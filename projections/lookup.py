@@ -159,17 +159,22 @@ class LookupEngine:
             "workstation": WORKSTATION,
             "matter": matter,
         }
+        # Prepared (generic) plans only for current beliefs: PostgreSQL's generic plan for
+        # "recorded @> $instant" misjudges how many rows it keeps and scans the whole range
+        # index (22 ms instead of 0.4 ms per lookup on a 70,000-office register).
+        prepare = as_recorded is None
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            rows = cursor.execute(_units_at_sql(as_recorded), params, prepare=True).fetchall()
+            rows = cursor.execute(_units_at_sql(as_recorded), params, prepare=prepare).fetchall()
             units = sorted((UnitHit(**row) for row in rows), key=lambda h: self._rank(h.level))
             offices: list[OfficeHit] = []
             if units:
                 params["units"] = [u.code for u in units]
-                office_rows = cursor.execute(_offices_sql(as_recorded), params, prepare=True)
+                office_rows = cursor.execute(_offices_sql(as_recorded), params, prepare=prepare)
                 offices = [office_from_row(row) for row in office_rows.fetchall()]
             responsible = None
             if matter is not None:
-                found = cursor.execute(_matter_sql(as_recorded), params, prepare=True).fetchone()
+                matter_rows = cursor.execute(_matter_sql(as_recorded), params, prepare=prepare)
+                found = matter_rows.fetchone()
                 if found is None:
                     raise UnknownMatter(matter, day)
                 matter_row = (found["matter"], found["name"], found["office_kind"], found["level"])
