@@ -87,6 +87,11 @@ class BatchRequest(BaseModel):
     date: IsoDate | None = None
     as_recorded: IsoInstant | None = None
     crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
+    levels: list[str] | None = Field(
+        None,
+        description="Only these levels in each result (default: every level); asking for "
+        "fewer levels makes large batches faster and their answers smaller.",
+    )
     points: list[BatchPoint]
 
 

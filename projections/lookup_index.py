@@ -195,12 +195,17 @@ class Epoch:
 
     # Resolving points -------------------------------------------------------------------------
 
-    def resolve(self, xs: FloatArray, ys: FloatArray) -> Resolved:
-        """Each point's unit per level (version number, -1 for none) and boundary flags."""
+    def resolve(
+        self, xs: FloatArray, ys: FloatArray, wanted: tuple[int, ...] | None = None
+    ) -> Resolved:
+        """Each point's unit per level (version number, -1 for none) and boundary flags, on
+        the `wanted` levels (ranks; all by default: fewer levels, less work)."""
         count = len(self.per_level)
+        wanted = tuple(range(count)) if wanted is None else wanted
         found = np.full((len(xs), count), -1, dtype=np.int64)
         boundary = np.zeros((len(xs), count), dtype=bool)
         clean = np.zeros(len(xs), dtype=bool)
+        through = np.full(len(xs), -1, dtype=np.int64)
         lowest = self.per_level[-1]
         geoms = self.snapshot.geoms
         if lowest is not None and len(xs):
@@ -215,7 +220,7 @@ class Epoch:
             chains = self.chains[gi]
             confirmed = np.ones(len(pi), dtype=bool)
             covered = self.covered() if len(xs) >= MANY_POINTS else None
-            for rank in range(count - 1):
+            for rank in (r for r in wanted if r != count - 1):
                 # An ancestor that covers the lowest unit holds its interior points inside.
                 test = ~covered[gi, rank] if covered is not None else slice(None)
                 confirmed[test] &= shapely.contains_xy(
@@ -229,18 +234,28 @@ class Epoch:
                 pi, chains = pi[away], chains[away]
             found[pi] = chains
             clean[pi] = True
+            through[pi] = chains[:, -1]
         rest = np.flatnonzero(~clean)
         if rest.size:
-            self._by_level(xs[rest], ys[rest], rest, found, boundary)
-        return Resolved(self, found, boundary, clean)
+            self._by_level(xs[rest], ys[rest], rest, found, boundary, wanted)
+        unwanted = [r for r in range(count) if r not in wanted]
+        found[:, unwanted] = -1
+        return Resolved(self, found, boundary, clean, through, wanted)
 
     def _by_level(
-        self, xs: FloatArray, ys: FloatArray, rows: IntArray, found: IntArray, boundary: BoolArray
+        self,
+        xs: FloatArray,
+        ys: FloatArray,
+        rows: IntArray,
+        found: IntArray,
+        boundary: BoolArray,
+        wanted: tuple[int, ...],
     ) -> None:
         """The SQL's rule, level by level: the unit holding the point inside, then lowest code."""
         points = _points(xs, ys)
         geoms = self.snapshot.geoms
-        for rank, index in enumerate(self.per_level):
+        for rank in wanted:
+            index = self.per_level[rank]
             if index is None:
                 continue
             pi, gi = index.tree.query(points)
@@ -292,6 +307,10 @@ class Resolved:
     boundary: BoolArray
     #: Points resolved through their lowest unit's chain: `found[i]` is that member's chain.
     clean: BoolArray
+    #: For clean points, the lowest unit whose chain answered (-1 for the others).
+    through: IntArray
+    #: The levels (ranks) resolved; the others are -1 throughout.
+    wanted: tuple[int, ...]
 
     def units(self, i: int) -> list[UnitHit]:
         """Point `i`'s units, top down."""
@@ -561,15 +580,17 @@ class LookupIndex:
             return None
         return snapshot
 
-    def resolve(self, xs: FloatArray, ys: FloatArray, day: date) -> Resolved | None:
-        """Points resolved on `day`, or None when the caller must ask SQL."""
+    def resolve(
+        self, xs: FloatArray, ys: FloatArray, day: date, wanted: tuple[int, ...] | None = None
+    ) -> Resolved | None:
+        """Points resolved on `day` (on the `wanted` levels), or None when SQL must answer."""
         snapshot = self.current()
         if snapshot is None:
             return None
         context = read_context.get()
         if context is not None:
             context.read_from = "memory"
-        return snapshot.epoch(day).resolve(xs, ys)
+        return snapshot.epoch(day).resolve(xs, ys, wanted)
 
     def lookup(
         self, lon: float, lat: float, day: date, matter: str | None = None

@@ -110,10 +110,11 @@ def office_json(hit: OfficeHit) -> dict[str, Any]:
 def rendered_units(resolved: Resolved) -> list[orjson.Fragment]:
     """Each point's units as ready JSON. Points resolved through the same lowest unit share
     one rendering, kept with the epoch for later requests; the rest are rendered one by one."""
-    rendered: dict[int, orjson.Fragment] = resolved.epoch.memo.setdefault("units_json", {})
-    nowhere = rendered.setdefault(-1, orjson.Fragment(b"[]"))
+    memo_key = ("units_json", resolved.wanted)
+    rendered: dict[int, orjson.Fragment] = resolved.epoch.memo.setdefault(memo_key, {})
+    rendered.setdefault(-1, orjson.Fragment(b"[]"))
     found_any = (resolved.found >= 0).any(axis=1)
-    keys = np.where(resolved.clean, resolved.found[:, -1], -1)
+    keys = resolved.through
     unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     fragments = []
     for key, i in zip(unique.tolist(), first.tolist(), strict=True):
@@ -123,11 +124,9 @@ def rendered_units(resolved: Resolved) -> list[orjson.Fragment]:
             rendered[key] = fragment
         fragments.append(fragment)
     out = [fragments[k] for k in inverse.tolist()]
+    # The rest share the key -1, which renders as []: those holding some unit get their own.
     for i in np.flatnonzero(~resolved.clean & found_any).tolist():
         out[i] = orjson.Fragment(orjson.dumps([unit_json(h) for h in resolved.units(i)]))
-    out_of_reach = ~resolved.clean & ~found_any
-    for i in np.flatnonzero(out_of_reach).tolist():
-        out[i] = nowhere
     return out
 
 
@@ -277,16 +276,29 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
     batch = parse_batch(body, services.settings.max_batch_points)
     day = batch.envelope.date or dt.date.today()
     instant = utc(batch.envelope.as_recorded)
+    scheme = services.settings.level_scheme
+    levels = batch.envelope.levels
+    for index, level in enumerate(levels or []):
+        if level not in scheme:
+            message = f"no level {level!r}; levels are {', '.join(scheme.names)}"
+            raise ApiError(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "unknown_level",
+                message,
+                [{"location": f"body.levels[{index}]", "message": message}],
+            )
+    wanted = tuple(sorted({scheme.rank(level) for level in levels})) if levels else None
     units: list[Any]
     resolved = None
     if services.lookup_index is not None and instant is None:
-        resolved = services.lookup_index.resolve(batch.lons, batch.lats, day)
+        resolved = services.lookup_index.resolve(batch.lons, batch.lats, day, wanted)
     if resolved is not None:
         units = rendered_units(resolved)
     else:
         points = list(zip(batch.lons.tolist(), batch.lats.tolist(), strict=True))
         hits = await run_in_threadpool(services.lookup.batch, points, day, instant)
-        units = [[unit_json(h) for h in found] for found in hits]
+        keep = set(levels) if levels else None
+        units = [[unit_json(h) for h in found if keep is None or h.level in keep] for found in hits]
     results = [
         {"id": point_id, "units": found} for point_id, found in zip(batch.ids, units, strict=True)
     ]

@@ -195,3 +195,26 @@ def test_batches_from_memory_equal_batches_from_sql(demo_server: LiveServer):
     assert memory.headers["x-read-from"] == "memory"
     assert memory.json() == sql.json()
     assert sum(bool(r["units"]) for r in memory.json()["results"]) > 1_000
+
+
+def test_a_batch_can_ask_for_some_levels_only(demo_server: LiveServer):
+    wait_for_memory(demo_server)
+    rng = random.Random(46)
+    points = [
+        {"id": f"p{i}", "lon": rng.uniform(113.8, 114.6), "lat": rng.uniform(22.45, 22.85)}
+        for i in range(2_000)
+    ]
+    url = f"{demo_server.url}/v1/lookup/batch"
+    body = {"date": "2020-06-01", "points": points}
+    everything = httpx.post(url, json=body, timeout=60).json()["results"]
+    for levels in (["grid"], ["district", "community"]):
+        for extra in ({}, {"as_recorded": LATER}):  # memory and SQL alike
+            some = httpx.post(url, json={**body, "levels": levels, **extra}, timeout=60)
+            assert some.status_code == 200
+            assert some.json()["results"] == [
+                {"id": r["id"], "units": [u for u in r["units"] if u["level"] in levels]}
+                for r in everything
+            ]
+    unknown = httpx.post(url, json={**body, "levels": ["grid", "province"]}, timeout=60)
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["details"][0]["location"] == "body.levels[1]"

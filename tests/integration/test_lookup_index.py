@@ -85,6 +85,13 @@ def test_memory_answers_equal_sql_answers_on_the_demo(demo_database: str):
         resolved = snapshot.epoch(days[-1]).resolve(big_x, big_y)
         expected = services.lookup.batch(points, days[-1])
         assert [resolved.units(i) for i in range(len(points))] == expected
+        # Fewer levels: the same units on those levels, nothing else.
+        for wanted in ((4,), (1, 3), (0,)):
+            names = {snapshot.levels.names[r] for r in wanted}
+            resolved = snapshot.epoch(days[-1]).resolve(big_x, big_y, wanted)
+            assert [resolved.units(i) for i in range(len(points))] == [
+                [h for h in hits if h.level in names] for hits in expected
+            ]
     finally:
         services.close()
 
