@@ -24,6 +24,7 @@ while a background thread loads the new position. "As recorded at" always goes t
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import threading
 import time
@@ -104,18 +105,28 @@ class Snapshot:
     _epochs: OrderedDict[int, Epoch] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def _key(self, day: date) -> int:
+        return bisect.bisect_right(self.bounds, day.toordinal()) - 1
+
+    def has_epoch(self, day: date) -> bool:
+        """Whether `day`'s epoch is indexed already (answering costs no indexing)."""
+        return self._key(day) in self._epochs
+
     def epoch(self, day: date) -> Epoch:
         """The index of everything live on `day` (built on first use, then cached)."""
-        key = bisect.bisect_right(self.bounds, day.toordinal()) - 1
-        with self._lock:
-            found = self._epochs.get(key)
-            if found is not None:
+        key = self._key(day)
+        found = self._epochs.get(key)  # no lock on the hot path: OrderedDict calls are atomic
+        if found is not None:
+            with contextlib.suppress(KeyError):  # evicted meanwhile: still valid to use
                 self._epochs.move_to_end(key)
-                return found
-            found = Epoch.build(self, day.toordinal())
-            self._epochs[key] = found
-            while len(self._epochs) > self.max_epochs:
-                self._epochs.popitem(last=False)
+            return found
+        with self._lock:  # one builder at a time; others wait for it rather than build twice
+            found = self._epochs.get(key)
+            if found is None:
+                found = Epoch.build(self, day.toordinal())
+                self._epochs[key] = found
+                while len(self._epochs) > self.max_epochs:
+                    self._epochs.popitem(last=False)
             return found
 
 
@@ -555,6 +566,11 @@ class LookupIndex:
         )
         if self.watch.position != snapshot.position:
             self._wanted.set()  # moved on while loading
+
+    def has_epoch(self, day: date) -> bool:
+        """Whether a lookup on `day` would be answered without indexing first."""
+        snapshot = self._snapshot
+        return snapshot is not None and snapshot.has_epoch(day)
 
     def status(self) -> dict[str, Any]:
         """What the index holds, for /readyz."""

@@ -36,7 +36,7 @@ from api.schemas import (
 from domain.coordinates import to_wgs84
 from jurisdictions.bootstrap import Services
 from projections.lookup import OfficeHit, UnitHit, UnknownMatter
-from projections.lookup_index import Resolved
+from projections.lookup_index import LookupIndex, Resolved
 
 router = APIRouter(tags=["lookup"])
 
@@ -105,6 +105,14 @@ def office_json(hit: OfficeHit) -> dict[str, Any]:
         "location": location,
         "serves": list(hit.serves),
     }
+
+
+def from_memory(
+    index: LookupIndex, batch: ParsedBatch, day: dt.date, wanted: tuple[int, ...] | None
+) -> list[orjson.Fragment] | None:
+    """A batch's units from the lookup index, or None when SQL must answer."""
+    resolved = index.resolve(batch.lons, batch.lats, day, wanted)
+    return None if resolved is None else rendered_units(resolved)
 
 
 def rendered_units(resolved: Resolved) -> list[orjson.Fragment]:
@@ -219,8 +227,12 @@ async def lookup(request: Request) -> Response:
     try:
         # From memory when the index is current (no thread, no round trip); else from SQL.
         result = None
-        if services.lookup_index is not None and instant is None:
-            result = services.lookup_index.lookup(wgs_lon, wgs_lat, day, matter)
+        index = services.lookup_index
+        if index is not None and instant is None:
+            if index.has_epoch(day):
+                result = index.lookup(wgs_lon, wgs_lat, day, matter)
+            else:  # the first lookup of a period indexes it: not on the event loop
+                result = await run_in_threadpool(index.lookup, wgs_lon, wgs_lat, day, matter)
         if result is None:
             result = await run_in_threadpool(
                 services.lookup.lookup, wgs_lon, wgs_lat, day, instant, matter
@@ -288,13 +300,12 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
                 [{"location": f"body.levels[{index}]", "message": message}],
             )
     wanted = tuple(sorted({scheme.rank(level) for level in levels})) if levels else None
-    units: list[Any]
-    resolved = None
-    if services.lookup_index is not None and instant is None:
-        resolved = services.lookup_index.resolve(batch.lons, batch.lats, day, wanted)
-    if resolved is not None:
-        units = rendered_units(resolved)
-    else:
+    units: list[Any] | None = None
+    memory = services.lookup_index
+    if memory is not None and instant is None:
+        # In a thread: shapely releases the GIL, so other requests go on meanwhile.
+        units = await run_in_threadpool(from_memory, memory, batch, day, wanted)
+    if units is None:
         points = list(zip(batch.lons.tolist(), batch.lats.tolist(), strict=True))
         hits = await run_in_threadpool(services.lookup.batch, points, day, instant)
         keep = set(levels) if levels else None
