@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench bench-service soak clean
+.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench bench-service bench-tipg soak clean
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -80,6 +80,16 @@ bench-service: setup
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_service $(BENCH_ARGS)
+
+# OGC items and vector tiles of the grid level against tipg serving the same view from the same
+# database (tipg lives in its own .venv-tipg, made by scripts/ensure_tipg.sh). Needs the demo
+# (`make demo` once); BENCH_ARGS="--duration 8 --connections 16", or "--scratch" to measure on a
+# freshly loaded and ANALYZEd copy instead.
+bench-tipg: setup
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	@bash scripts/ensure_tipg.sh >/dev/null
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_tipg $(BENCH_ARGS)
 
 # A steady lookup load for minutes against the demo (run `make demo` once first): errors,
 # latency percentiles and memory over time. SOAK_ARGS="--minutes 10 --concurrency 16".

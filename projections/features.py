@@ -2,22 +2,36 @@
 
 Collections are the levels (units valid on a date) and the workstations' service areas, which
 are derived, never edited: the union of the communities a workstation serves on that date.
+
+PostgreSQL writes each GeoJSON Feature as text, so a page reaches the client without being
+parsed and re-serialised in Python. Queries with a box find their candidates through the
+spatial index first (a materialised CTE): asked for `level = ...` directly, a planner without
+statistics (autovacuum off) scans every unit of the level instead.
+
+`AnswerCache` holds tiles and pages for one read-model position at a time; the routes key it
+with the position `ReadModelWatch` announces and never use it while that is unknown.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
 
-from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Composed, Literal
 
 from domain.offices import WORKSTATION
-from projections.routing import ConnectionSource
+from projections.freshness import ReadModelWatch
+from projections.routing import ConnectionSource, read_context
 
 SERVICE_AREAS = "workstations"
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -31,16 +45,35 @@ class FeatureQuery:
     offset: int = 0
 
 
-def _unit_filter(query: FeatureQuery) -> Composable:
-    parts: list[Composable] = [SQL("upper_inf(recorded)"), SQL("level = %(level)s")]
-    if query.period is not None:
-        parts.append(SQL("valid && daterange(%(start)s, %(end)s, '[]')"))
-    else:
-        parts.append(SQL("valid @> %(day)s::date"))
-    if query.bbox is not None:
-        parts.append(SQL("geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)"))
-        parts.append(SQL("ST_Intersects(geom, ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326))"))
-    return SQL(" AND ").join(parts)
+@dataclass(frozen=True)
+class FeaturePage:
+    """A page of features: GeoJSON Feature objects joined by commas (UTF-8), and counts."""
+
+    features: bytes
+    returned: int
+    total: int
+
+    def parsed(self) -> list[dict[str, Any]]:
+        """The features as dicts (for callers that edit them)."""
+        return list(json.loads(b"[" + self.features + b"]"))
+
+
+ENVELOPE = SQL("ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)")
+
+#: Properties of a unit feature (dates come out as ISO text, NULL as null).
+UNIT_PROPERTIES = SQL(
+    "json_build_object('code', code, 'name', name, 'name_en', name_en, 'level', level, "
+    "'parent', parent_code, 'valid_from', lower(valid), 'valid_to', upper(valid), "
+    "'provenance', provenance)"
+)
+
+
+def _feature_sql(identifier: Composable, geometry: Composable, properties: Composable) -> Composed:
+    """A GeoJSON Feature as text, built by concatenation (the geometry is not parsed again)."""
+    return SQL(
+        """'{{"type":"Feature","id":' || to_json({})::text || ',"geometry":' """
+        """|| coalesce({}, 'null') || ',"properties":' || {}::text || '}}'"""
+    ).format(identifier, geometry, properties)
 
 
 def _params(query: FeatureQuery, **extra: Any) -> dict[str, Any]:
@@ -63,102 +96,204 @@ class FeatureStore:
     def __init__(self, pool: ConnectionSource) -> None:
         self.pool = pool
 
-    def _rows(self, statement: Composed | SQL, params: dict[str, Any]) -> list[dict[str, Any]]:
-        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            return cursor.execute(statement, params).fetchall()
-
     def extent(self, level: str) -> tuple[list[float] | None, date | None]:
         """Bounding box and first date of a level (or of the service areas)."""
         if level == SERVICE_AREAS:
             statement = SQL(
-                "SELECT ST_XMin(e) AS w, ST_YMin(e) AS s, ST_XMax(e) AS e, ST_YMax(e) AS n, first "
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), first "
                 "FROM (SELECT ST_Extent(u.geom) AS e, min(lower(o.valid)) AS first "
                 "FROM office_versions o JOIN unit_versions u ON u.code = ANY(o.serves) "
                 "WHERE o.kind = %(kind)s AND upper_inf(o.recorded) AND upper_inf(u.recorded)) x"
             )
         else:
             statement = SQL(
-                "SELECT ST_XMin(e) AS w, ST_YMin(e) AS s, ST_XMax(e) AS e, ST_YMax(e) AS n, first "
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), first "
                 "FROM (SELECT ST_Extent(geom) AS e, min(lower(valid)) AS first FROM unit_versions "
                 "WHERE level = %(level)s AND upper_inf(recorded)) x"
             )
-        row = self._rows(statement, {"level": level, "kind": WORKSTATION})[0]
-        if row["w"] is None:
+        with self.pool.connection() as conn:
+            row = conn.execute(statement, {"level": level, "kind": WORKSTATION}).fetchone()
+        if row is None or row[0] is None:
             return None, None
-        return [row["w"], row["s"], row["e"], row["n"]], row["first"]
+        return [row[0], row[1], row[2], row[3]], row[4]
 
     def items(
         self, level: str, query: FeatureQuery, code: str | None = None
     ) -> tuple[list[dict[str, Any]], int]:
-        """GeoJSON features of a collection and how many match in all."""
+        """GeoJSON features of a collection (as dicts) and how many match in all."""
+        page = self.page(level, query, code)
+        return page.parsed(), page.total
+
+    def page(self, level: str, query: FeatureQuery, code: str | None = None) -> FeaturePage:
+        """A page of a collection's features as GeoJSON text, and how many match in all."""
         if level == SERVICE_AREAS:
-            return self._service_areas(query, code)
-        where: Composable = _unit_filter(query)
-        if code is not None:
-            where = SQL("{} AND code = %(code)s").format(where)
-        statement = SQL(
-            "SELECT code, name, name_en, level, parent_code AS parent, lower(valid) AS valid_from, "
-            "upper(valid) AS valid_to, provenance, ST_AsGeoJSON(geom, 7) AS geometry, "
-            "count(*) OVER () AS total FROM unit_versions WHERE {where} "
-            "ORDER BY code, lower(valid) LIMIT %(limit)s OFFSET %(offset)s"
-        ).format(where=where)
-        rows = self._rows(statement, _params(query, level=level, code=code))
-        return [_feature(row, versions=query.period is not None) for row in rows], _total(rows)
+            statement, params = self._service_areas(query, code)
+        else:
+            statement, params = self._units(level, query, code)
+        with self.pool.connection() as conn:
+            rows = conn.execute(statement, params, prepare=True).fetchall()
+        features = b",".join(row[0].encode() for row in rows)
+        return FeaturePage(features, len(rows), int(rows[0][1]) if rows else 0)
+
+    def _units(
+        self, level: str, query: FeatureQuery, code: str | None
+    ) -> tuple[Composed, dict[str, Any]]:
+        statement = _units_sql(query.bbox is not None, query.period is not None, code is not None)
+        return statement, _params(query, level=level, code=code)
 
     def _service_areas(
         self, query: FeatureQuery, code: str | None
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[Composed, dict[str, Any]]:
         day = query.day or (query.period[1] if query.period and query.period[1] else date.today())
         extra = SQL("AND o.code = %(code)s") if code is not None else SQL("")
-        box = (
-            SQL("AND u.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)")
-            if query.bbox is not None
-            else SQL("")
+        box = SQL("AND u.geom && {}").format(ENVELOPE) if query.bbox is not None else SQL("")
+        properties = SQL(
+            "json_build_object('code', o.code, 'name', o.name, 'street', o.unit_code, "
+            "'serves', o.serves, 'valid_from', lower(o.valid), 'valid_to', upper(o.valid))"
+        )
+        feature = _feature_sql(
+            SQL("o.code"), SQL("ST_AsGeoJSON(ST_Multi(ST_Union(u.geom)), 7)"), properties
         )
         statement = SQL(
-            "SELECT o.code, o.name, o.unit_code AS street, o.serves, lower(o.valid) AS valid_from, "
-            "upper(o.valid) AS valid_to, ST_AsGeoJSON(ST_Multi(ST_Union(u.geom)), 7) AS geometry, "
-            "count(*) OVER () AS total "
+            "SELECT {feature}, count(*) OVER () "
             "FROM office_versions o JOIN unit_versions u ON u.code = ANY(o.serves) "
             "WHERE o.kind = {kind} AND o.valid @> %(day)s::date AND upper_inf(o.recorded) "
             "AND u.valid @> %(day)s::date AND upper_inf(u.recorded) {extra} {box} "
             "GROUP BY o.code, o.name, o.unit_code, o.serves, o.valid "
             "ORDER BY o.code LIMIT %(limit)s OFFSET %(offset)s"
-        ).format(kind=Literal(WORKSTATION), extra=extra, box=box)
+        ).format(feature=feature, kind=Literal(WORKSTATION), extra=extra, box=box)
         params = _params(query, code=code)
         params["day"] = day
-        rows = self._rows(statement, params)
-        return [_feature(row, versions=False) for row in rows], _total(rows)
+        return statement, params
 
     def tile(self, level: str, day: date, z: int, x: int, y: int) -> bytes:
         """One Mapbox vector tile of a level on a date (layer named after the level)."""
-        statement = SQL(
-            "WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS g), "
-            "tile AS ("
-            "  SELECT ST_AsMVTGeom(ST_Transform(u.geom, 3857), bounds.g, 4096, 64, true) AS geom, "
-            "    u.code, u.name, u.level, u.parent_code AS parent, lower(u.valid)::text AS "
-            "valid_from, "
-            "    coalesce(upper(u.valid)::text, '') AS valid_to "
-            "  FROM unit_versions u, bounds "
-            "  WHERE u.level = %(level)s AND u.valid @> %(day)s::date AND upper_inf(u.recorded) "
-            "    AND u.geom && ST_Transform(bounds.g, 4326)) "
-            "SELECT ST_AsMVT(tile.*, {layer}, 4096, 'geom') AS mvt FROM tile WHERE geom IS NOT NULL"
-        ).format(layer=Literal(level))
         params = {"z": z, "x": x, "y": y, "level": level, "day": day}
         with self.pool.connection() as conn:
-            row = conn.execute(statement, params, prepare=True).fetchone()
+            row = conn.execute(_tile_sql(level), params, prepare=True).fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
 
 
-def _total(rows: list[dict[str, Any]]) -> int:
-    total = int(rows[0].pop("total")) if rows else 0
-    for row in rows[1:]:
-        row.pop("total")
-    return total
+# Statements (composed once per shape: composing costs about as much as a small query) ------
 
 
-def _feature(row: dict[str, Any], *, versions: bool) -> dict[str, Any]:
-    geometry = json.loads(row.pop("geometry")) if row.get("geometry") else None
-    identifier = row["code"] if not versions else f"{row['code']}@{row['valid_from']}"
-    properties = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items()}
-    return {"type": "Feature", "id": identifier, "geometry": geometry, "properties": properties}
+@lru_cache(maxsize=16)
+def _units_sql(boxed: bool, versions: bool, by_code: bool) -> Composed:
+    """Features of one level: with a box or not, over a period or on a day, one code or all."""
+    time = (
+        SQL("valid && daterange(%(start)s, %(end)s, '[]')")
+        if versions
+        else SQL("valid @> %(day)s::date")
+    )
+    identifier = SQL("code || '@' || lower(valid)::text") if versions else SQL("code")
+    feature = _feature_sql(identifier, SQL("ST_AsGeoJSON(geom, 7)"), UNIT_PROPERTIES)
+    same_code = SQL("AND code = %(code)s") if by_code else SQL("")
+    if not boxed:
+        return SQL(
+            "SELECT {feature}, count(*) OVER () FROM unit_versions "
+            "WHERE upper_inf(recorded) AND level = %(level)s AND {time} {code} "
+            "ORDER BY code, lower(valid) LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(feature=feature, time=time, code=same_code)
+    # The box picks the candidates through the spatial index; the level filters them.
+    return SQL(
+        "WITH boxed AS MATERIALIZED (SELECT code, name, name_en, level, parent_code, valid, "
+        "provenance, geom FROM unit_versions WHERE upper_inf(recorded) AND {time} "
+        "AND geom && {envelope}) "
+        "SELECT {feature}, count(*) OVER () FROM boxed "
+        "WHERE level = %(level)s {code} AND ST_Intersects(geom, {envelope}) "
+        "ORDER BY code, lower(valid) LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(feature=feature, time=time, code=same_code, envelope=ENVELOPE)
+
+
+@lru_cache(maxsize=16)
+def _tile_sql(level: str) -> Composed:
+    """A Mapbox vector tile of `level` (the layer's name)."""
+    return SQL(
+        "WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS g), "
+        # Candidates through the spatial index, whatever the statistics say (see above).
+        "boxed AS MATERIALIZED ("
+        "  SELECT u.code, u.name, u.level, u.parent_code, u.valid, u.geom "
+        "  FROM unit_versions u, bounds WHERE upper_inf(u.recorded) "
+        "    AND u.valid @> %(day)s::date AND u.geom && ST_Transform(bounds.g, 4326)), "
+        # Materialised so that ST_AsMVTGeom runs once per unit, not again for the filter.
+        "tile AS MATERIALIZED ("
+        "  SELECT ST_AsMVTGeom(ST_Transform(b.geom, 3857), bounds.g, 4096, 64, true) AS geom, "
+        "    b.code, b.name, b.level, b.parent_code AS parent, "
+        "    lower(b.valid)::text AS valid_from, "
+        "    coalesce(upper(b.valid)::text, '') AS valid_to "
+        "  FROM boxed b, bounds WHERE b.level = %(level)s) "
+        "SELECT ST_AsMVT(tile.*, {layer}, 4096, 'geom') FROM tile WHERE geom IS NOT NULL"
+    ).format(layer=Literal(level))
+
+
+# Caching ---------------------------------------------------------------------------------------
+
+
+def cacheable_position(watch: ReadModelWatch, needed_position: Callable[[], int]) -> int | None:
+    """The position answers may be cached under for this request, or None: not while the watch
+    does not know it, nor when the request must see something newer (its `X-Min-Position`, or
+    this process's last write) than the watch has heard of yet."""
+    position = watch.position
+    if position is None or needed_position() > position:
+        return None
+    return position
+
+
+def read_at_least(position: int) -> None:
+    """This request's reads must see `position` (a replica answers only once it has replayed
+    that far), so that what it stores under `position` is never older."""
+    context = read_context.get()
+    if context is not None:
+        context.min_position = max(context.min_position, position)
+
+
+class AnswerCache(Generic[V]):
+    """Answers read at one read-model position, least recently used dropped beyond a size.
+
+    It holds a single position: a `get` at any other position misses, a `put` from an older one
+    is refused and one from a newer position empties the cache first. Thread-safe (hits come
+    from the event loop, fills from the thread pool).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self._position = -1
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, position: int, key: Hashable) -> V | None:
+        """The answer stored for `key` at `position`, if any."""
+        with self._lock:
+            entry = self._entries.get(key) if position == self._position else None
+            if entry is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[0]
+
+    def put(self, position: int, key: Hashable, value: V, size: int) -> None:
+        """Keep `value` (about `size` bytes), read at `position` or later."""
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if position < self._position:
+                return
+            if position > self._position:
+                self._entries.clear()
+                self._bytes = 0
+                self._position = position
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._entries[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)

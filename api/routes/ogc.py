@@ -8,17 +8,26 @@ every version valid at some time within it, each with its own id ``code@valid_fr
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.params import DATETIME_PATTERN
 from api.routes.units import parse_bbox
 from jurisdictions.bootstrap import Services
-from projections.features import SERVICE_AREAS, FeatureQuery
+from projections.features import (
+    SERVICE_AREAS,
+    AnswerCache,
+    FeaturePage,
+    FeatureQuery,
+    cacheable_position,
+    read_at_least,
+)
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
 
@@ -202,12 +211,39 @@ def parse_datetime(
     return one(text), None
 
 
+def items_cache(services: Services) -> AnswerCache[FeaturePage]:
+    """This process's cache of item pages (made on first use, sized by the settings)."""
+    cache: AnswerCache[FeaturePage] | None = services.extras.get("items_cache")
+    if cache is None:
+        made = AnswerCache[FeaturePage](services.settings.items_cache_mib * 1024 * 1024)
+        cache = services.extras.setdefault("items_cache", made)
+    return cache
+
+
+async def _page(
+    services: Services, collection_id: str, query: FeatureQuery
+) -> tuple[FeaturePage, str]:
+    """From the cache while the read-model position is known, else from the database; and
+    which it was (the X-Cache header: hit, miss, or off when no cache may be used)."""
+    position = cacheable_position(services.watch, services.reads.needed_position)
+    if position is None:
+        return await run_in_threadpool(services.features.page, collection_id, query), "off"
+    cache, key = items_cache(services), (collection_id, query)
+    page = cache.get(position, key)
+    if page is not None:
+        return page, "hit"
+    read_at_least(position)
+    page = await run_in_threadpool(services.features.page, collection_id, query)
+    cache.put(position, key, page, len(page.features) + 200)
+    return page, "miss"
+
+
 @router.get(
     "/collections/{collection_id}/items",
     summary="Features of a collection",
     responses=_documented(GEOJSON),
 )
-def items(
+async def items(
     request: Request,
     services: ServicesDep,
     collection_id: str,
@@ -217,39 +253,45 @@ def items(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> JSONResponse:
-    """Paged with `limit` and `offset`; a `next` link while more remain."""
+) -> Response:
+    """Paged with `limit` and `offset`; a `next` link while more remain.
+
+    Pages are kept in memory per process for the current read-model position (see
+    api/routes/tiles.py); the features arrive as GeoJSON text and are not parsed here.
+    """
     _check_collection(services, collection_id)
     day, period = parse_datetime(datetime)
     query = FeatureQuery(day=day, period=period, bbox=parse_bbox(bbox), limit=limit, offset=offset)
-    features, total = services.features.items(collection_id, query)
+    page, cached = await _page(services, collection_id, query)
     base = _base(request)
-    self_url = str(request.url)
     links = [
-        {"href": self_url, "rel": "self", "type": GEOJSON},
+        {"href": str(request.url), "rel": "self", "type": GEOJSON},
         {
             "href": f"{base}/collections/{collection_id}",
             "rel": "collection",
             "type": "application/json",
         },
     ]
-    if offset + len(features) < total:
-        nxt = request.url.include_query_params(offset=offset + len(features), limit=limit)
+    if offset + page.returned < page.total:
+        nxt = request.url.include_query_params(offset=offset + page.returned, limit=limit)
         links.append({"href": str(nxt), "rel": "next", "type": GEOJSON})
-    return _json(
-        {
-            "type": "FeatureCollection",
-            "features": features,
-            "numberMatched": total,
-            "numberReturned": len(features),
-            "timeStamp": dt.datetime.now(dt.UTC)
-            .replace(microsecond=0)
-            .isoformat()
-            .replace("+00:00", "Z"),
-            "links": links,
-        },
-        GEOJSON,
+    stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    tail = {
+        "numberMatched": page.total,
+        "numberReturned": page.returned,
+        "timeStamp": stamp,
+        "links": links,
+    }
+    # The features are spliced in as they came from PostgreSQL; the rest is small.
+    body = b"".join(
+        (
+            b'{"type":"FeatureCollection","features":[',
+            page.features,
+            b"],",
+            json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:].encode(),
+        )
     )
+    return Response(body, media_type=GEOJSON, headers={"X-Cache": cached})
 
 
 @router.get(

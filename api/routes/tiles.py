@@ -1,4 +1,10 @@
-"""Mapbox vector tiles of a level on a date, built by PostGIS (ST_AsMVT)."""
+"""Mapbox vector tiles of a level on a date, built by PostGIS (ST_AsMVT).
+
+Tiles are kept in memory per process (`AnswerCache`, `JL_TILE_CACHE_MIB`) for the read-model
+position `ReadModelWatch` announces; the handler is `async` so that a hit never waits for the
+thread pool. While the position is unknown, or the request must see a write the watch has not
+heard of yet, every tile comes from the database.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,28 @@ import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.params import DateQuery
 from api.routes.units import check_level
+from jurisdictions.bootstrap import Services
+from projections.features import AnswerCache, cacheable_position, read_at_least
 
 router = APIRouter(tags=["tiles"])
 
 MVT = "application/vnd.mapbox-vector-tile"
+TileKey = tuple[str, dt.date, int, int, int]
+
+
+def tile_cache(services: Services) -> AnswerCache[bytes]:
+    """This process's tile cache (made on first use, sized by the settings)."""
+    cache: AnswerCache[bytes] | None = services.extras.get("tile_cache")
+    if cache is None:
+        made = AnswerCache[bytes](services.settings.tile_cache_mib * 1024 * 1024)
+        cache = services.extras.setdefault("tile_cache", made)
+    return cache
 
 
 @router.get(
@@ -28,7 +47,7 @@ MVT = "application/vnd.mapbox-vector-tile"
         **ERROR_RESPONSES,
     },
 )
-def tile(
+async def tile(
     request: Request,
     services: ServicesDep,
     level: str,
@@ -51,12 +70,22 @@ def tile(
             [{"location": "path.x", "message": "out of range"}],
         )
     day = date or dt.date.today()
-    position = services.worker.position()
-    etag = (
-        '"' + hashlib.sha1(f"{position}/{level}/{day}/{z}/{x}/{y}".encode()).hexdigest()[:20] + '"'
-    )
+    position = cacheable_position(services.watch, services.reads.needed_position)
+    tagged = position if position is not None else await run_in_threadpool(services.worker.position)
+    etag = '"' + hashlib.sha1(f"{tagged}/{level}/{day}/{z}/{x}/{y}".encode()).hexdigest()[:20] + '"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    content = services.features.tile(level, day, z, x, y)
+    key: TileKey = (level, day, z, x, y)
+    cache = tile_cache(services)
+    content = cache.get(position, key) if position is not None else None
+    # Says whether memory answered (hit), or the database because the entry was missing or
+    # no cache may be used now (off).
+    headers["X-Cache"] = "off" if position is None else "hit" if content is not None else "miss"
+    if content is None:
+        if position is not None:
+            read_at_least(position)
+        content = await run_in_threadpool(services.features.tile, level, day, z, x, y)
+        if position is not None:
+            cache.put(position, key, content, len(content) + 200)
     return Response(content=content, media_type=MVT, headers=headers)

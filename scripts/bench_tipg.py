@@ -1,0 +1,547 @@
+"""OGC API items and vector tiles of the grid level: our server against tipg on the same rows.
+
+tipg (developmentseed's OGC Features and Tiles server, asyncpg, installed apart in
+`.venv-tipg` by `scripts/ensure_tipg.sh`) serves the view ``layer_grid`` (today's grids, as
+currently recorded: the rows our `/ogc/collections/grid/items` and `/tiles/grid/...` answer
+with no date). Both run under uvicorn with one worker on free 127.0.0.1 ports against the same
+database; wrk sends both the same requests:
+
+- OGC items: GeoJSON ``items?bbox=...&limit=...`` for random boxes inside Shenzhen;
+- vector tiles: every Web Mercator tile of zooms 11-15 that touches Shenzhen.
+
+Each figure is measured twice: cold (one pass over the paths, each asked once, so no cache in
+either server can help; the pass times itself) and warm (random requests over the same paths
+again). Each repeat starts a fresh server of ours (empty caches); tipg runs throughout. The
+target is 2x tipg's requests per second, the ratio taken within the same run.
+
+Usage: ``python -m scripts.bench_tipg [--database-url URL | --scratch] [--duration 8]
+[--connections 16] [--repeats 2] [--output FILE]``. The database must hold the demo and the
+``layer_grid`` view (`jurisdictions migrate` makes it); it is only read. `--scratch` loads the
+demo into a scratch database instead, ANALYZEs it and drops it afterwards. wrk (`apt-get install
+-y wrk`) must be on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import psycopg
+import shapely
+from psycopg.sql import SQL
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+
+from jurisdictions.settings import DEFAULT_DATABASE_URL
+from scripts.bench_read_model import scratch_database
+from scripts.bench_service import free_port, live_server, load_demo_into, points_inside
+
+ROOT = Path(__file__).resolve().parent.parent
+LEVEL = "grid"
+TIPG_TABLE = "public.layer_grid"
+#: Our tiles carry these attributes; tipg is asked for the same ones.
+TILE_PROPERTIES = "code,name,level,parent_code,valid_from,valid_to"
+TILE_ZOOMS = (11, 12, 13, 14, 15)
+#: Zoom 16 tiles and a second seed of boxes warm both servers and PostgreSQL before the
+#: measured runs without touching any measured path (so our caches stay cold for them).
+PRIME_ZOOM = 16
+ITEM_PATHS = 3_000
+ITEM_LIMITS = (10, 20, 50)
+COLUMNS = ("figure", "ours req/s (p50/p99)", "tipg req/s (p50/p99)", "ratio", "target", "verdict")
+
+
+# Paths -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The same requests for both servers (index i of each list is the same question)."""
+
+    ours: list[str]
+    tipg: list[str]
+
+
+def city_area(url: str) -> BaseGeometry:
+    """Today's city level (Shenzhen), as one geometry."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(SQL("SELECT ST_AsBinary(geom) FROM layer_city")).fetchall()
+    if not rows:
+        raise SystemExit("no rows in layer_city: load the demo (jurisdictions up) first")
+    return shapely.union_all(shapely.from_wkb([bytes(r[0]) for r in rows]))
+
+
+def item_paths(city: BaseGeometry, count: int, seed: int) -> Paths:
+    """Random boxes (about 1-4 km across) centred inside the city, with a random page size."""
+    rng = random.Random(seed)
+    ours, tipg = [], []
+    for lon, lat in points_inside(city, count, rng):
+        half = rng.uniform(0.005, 0.02)
+        bbox = f"{lon - half:.5f},{lat - half:.5f},{lon + half:.5f},{lat + half:.5f}"
+        query = urlencode({"bbox": bbox, "limit": rng.choice(ITEM_LIMITS)}, safe=",")
+        ours.append(f"/ogc/collections/{LEVEL}/items?{query}")
+        tipg.append(f"/collections/{TIPG_TABLE}/items?{query}")
+    return Paths(ours, tipg)
+
+
+def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """West, south, east, north (degrees) of a Web Mercator tile."""
+    n = 2**z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
+
+
+def tiles_over(city: BaseGeometry, zooms: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """Every tile of these zooms that touches the city."""
+    west, south, east, north = city.bounds
+    shapely.prepare(city)
+    found = []
+    for z in zooms:
+        n = 2**z
+        x0, x1 = int((west + 180) / 360 * n), int((east + 180) / 360 * n)
+
+        def row(lat: float, n: int = n) -> int:
+            rad = math.radians(lat)
+            return int((1 - math.asinh(math.tan(rad)) / math.pi) / 2 * n)
+
+        for x in range(x0, x1 + 1):
+            for y in range(row(north), row(south) + 1):
+                if city.intersects(box(*tile_bounds(z, x, y))):
+                    found.append((z, x, y))
+    return found
+
+
+def tile_paths(tiles: list[tuple[int, int, int]]) -> Paths:
+    return Paths(
+        [f"/tiles/{LEVEL}/{z}/{x}/{y}.mvt" for z, x, y in tiles],
+        [
+            f"/collections/{TIPG_TABLE}/tiles/WebMercatorQuad/{z}/{x}/{y}"
+            f"?properties={TILE_PROPERTIES}"
+            for z, x, y in tiles
+        ],
+    )
+
+
+# tipg ------------------------------------------------------------------------------------------
+
+
+def ensure_tipg() -> Path:
+    """The python of `.venv-tipg` (installed by scripts/ensure_tipg.sh when missing)."""
+    done = subprocess.run(
+        ["bash", "scripts/ensure_tipg.sh"], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    return ROOT / done.stdout.strip().splitlines()[-1]
+
+
+@contextmanager
+def tipg_server(python: Path, database_url: str, log: Path) -> Iterator[str]:
+    """tipg under uvicorn (one worker) on a free port, serving only ``layer_grid``."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_URL": database_url,
+        "TIPG_DB_TABLES": json.dumps([TIPG_TABLE]),
+        "TIPG_DB_FUNCTIONS": "[]",
+        # `code` identifies a grid (the view has no primary key to find).
+        "TIPG_TABLE_CONFIG__public_layer_grid__PK": "code",
+        # Same tile buffer as ours, and no cap on features per tile (ours has none).
+        "TIPG_TILE_BUFFER": "64",
+        "TIPG_MAX_FEATURES_PER_TILE": "100000",
+        # Same pool ceiling as our read pool (JL_READ_POOL_MAX default).
+        "DB_MAX_CONN_SIZE": "10",
+    }
+    command = [str(python), "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1", "--log-level", "info"]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"tipg exited early:\n{log.read_text()}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"tipg did not start:\n{log.read_text()}")
+                try:
+                    if httpx.get(f"{url}/collections/{TIPG_TABLE}", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.3)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# Sanity: both answer the same content ----------------------------------------------------------
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    shift = value = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, i
+        shift += 7
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, bytes | int]]:
+    """Top-level protobuf fields (number, value) of a message."""
+    i = 0
+    while i < len(data):
+        key, i = _varint(data, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(data, i)
+            yield number, value
+        elif wire == 2:
+            length, i = _varint(data, i)
+            yield number, data[i : i + length]
+            i += length
+        elif wire in (1, 5):
+            i += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+
+
+def mvt_features(tile: bytes) -> int:
+    """How many features a Mapbox vector tile holds (all layers)."""
+    count = 0
+    for number, layer in _fields(tile):
+        if number == 3 and isinstance(layer, bytes):
+            count += sum(1 for n, _ in _fields(layer) if n == 2)
+    return count
+
+
+def sanity(ours: str, tipg: str, items: Paths, tiles: Paths) -> list[str]:
+    """Compare a few answers: matched counts and feature ids of items, features per tile."""
+    lines = []
+    with httpx.Client(timeout=60) as client:
+        for a, b in list(zip(items.ours, items.tipg, strict=True))[:5]:
+            mine, theirs = client.get(ours + a).json(), client.get(tipg + b).json()
+            same_ids = [f["id"] for f in mine["features"]] == [f["id"] for f in theirs["features"]]
+            lines.append(
+                f"items {a.partition('?')[2]}: matched {mine['numberMatched']} vs "
+                f"{theirs['numberMatched']}, returned {mine['numberReturned']} vs "
+                f"{theirs['numberReturned']}, same ids in order: {same_ids}"
+            )
+        by_zoom: dict[str, tuple[str, str]] = {}
+        for a, b in zip(tiles.ours, tiles.tipg, strict=True):
+            by_zoom.setdefault(a.split("/")[3], (a, b))
+        for a, b in by_zoom.values():
+            mine_tile, theirs_tile = client.get(ours + a), client.get(tipg + b)
+            lines.append(
+                f"tile {a.removeprefix('/tiles/')}: {mvt_features(mine_tile.content)} vs "
+                f"{mvt_features(theirs_tile.content)} features, {len(mine_tile.content):,} vs "
+                f"{len(theirs_tile.content):,} bytes"
+            )
+    return lines
+
+
+# wrk -------------------------------------------------------------------------------------------
+
+LUA = """
+local paths = {
+%(paths)s
+}
+local n = #paths
+local sequential = %(sequential)s
+local sent, received = 0, 0
+local started = nil
+-- wrk's own duration is the -d it sleeps, also when the thread stops early: a pass times itself
+-- (wall clock through date(1), twice per run).
+local function now()
+  local pipe = io.popen("date +%%s.%%N")
+  local text = pipe:read("*l")
+  pipe:close()
+  return text
+end
+math.randomseed(20151226)
+request = function()
+  if started == nil then
+    started = now()
+  end
+  sent = sent + 1
+  if sequential then
+    return wrk.format("GET", paths[((sent - 1) %% n) + 1])
+  end
+  return wrk.format("GET", paths[math.random(n)])
+end
+response = function(status, headers, body)
+  received = received + 1
+  if sequential and received == n then
+    io.write("WRK_PASS " .. received .. " " .. started .. " " .. now() .. "\\n")
+    wrk.thread:stop()
+  end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK_RESULT %%d %%d %%d %%d %%d %%d\\n", summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(99), e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def text(self) -> str:
+        return f"{self.rate:,.0f}/s (p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms)"
+
+
+def run_wrk(
+    url: str, paths: list[str], *, sequential: bool, seconds: int, connections: int, workdir: Path
+) -> WrkResult:
+    """Sequential: each path once (stops after the last answer or at `seconds`); otherwise
+    random paths for `seconds`."""
+    assert url.startswith("http://127.0.0.1:"), "load only ever goes to this machine"
+    script = workdir / f"wrk-{time.monotonic_ns()}.lua"
+    script.write_text(
+        LUA
+        % {
+            "paths": ",\n".join(json.dumps(p) for p in paths),
+            "sequential": "true" if sequential else "false",
+        }
+    )
+    command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s"]
+    done = subprocess.run(
+        [*command, "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 90,
+    )
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("WRK_RESULT"))
+    requests, micros, p50, p99, status, errors = (int(v) for v in line.split()[1:])
+    elapsed = micros / 1e6
+    passed = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_PASS")), None)
+    if passed is not None:  # the pass ended before the time did: count it, timed by itself
+        count, start, end = passed.split()[1:]
+        requests, elapsed = int(count), float(end) - float(start)
+    return WrkResult(requests, elapsed, p50 / 1000, p99 / 1000, status + errors)
+
+
+# Main ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    figure: str
+    ours: WrkResult
+    tipg: WrkResult
+    notes: str
+
+    @property
+    def ratio(self) -> float:
+        return self.ours.rate / self.tipg.rate
+
+    def line(self) -> str:
+        verdict = "meets" if self.ratio >= 2.0 else f"MISSES by {1 - self.ratio / 2.0:.0%}"
+        return (
+            f"| {self.figure} | {self.ours.text()} | {self.tipg.text()} | {self.ratio:.2f}x | "
+            f">= 2.0 | {verdict} | {self.notes} |"
+        )
+
+
+def data_size(url: str) -> list[str]:
+    """What is served, and whether the planner has statistics (autovacuum may be off)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            SQL(
+                "SELECT (SELECT count(*) FROM layer_grid), (SELECT count(*) FROM unit_versions), "
+                "pg_size_pretty(pg_database_size(current_database())), current_date, "
+                "current_setting('autovacuum'), (SELECT coalesce(last_analyze, last_autoanalyze) "
+                "FROM pg_stat_user_tables WHERE relname = 'unit_versions')"
+            )
+        ).fetchone()
+    assert row is not None
+    grids, versions, size, today, autovacuum, analyzed = row
+    return [
+        f"data: {grids:,} grids in layer_grid on {today} (of {versions:,} unit versions), {size}",
+        f"planner statistics of unit_versions: {analyzed or 'none'} (autovacuum {autovacuum})",
+    ]
+
+
+PHASES = (("cold (first pass)", True), ("warm (random again)", False))
+Pair = tuple[WrkResult, WrkResult]
+
+
+def measure(
+    paths: Paths, ours: str, tipg: str, args: argparse.Namespace, workdir: Path
+) -> list[Pair]:
+    """Cold: one pass over the paths; warm: random over them again. Ours, then tipg."""
+    results = []
+    for _, sequential in PHASES:
+        pair = []
+        for url, own in ((ours, paths.ours), (tipg, paths.tipg)):
+            result = run_wrk(
+                url,
+                own,
+                sequential=sequential,
+                seconds=args.duration,
+                connections=args.connections,
+                workdir=workdir,
+            )
+            if result.errors:
+                print(f"  ! {url}: {result.errors} errors or bad statuses", flush=True)
+            pair.append(result)
+        mine, theirs = pair
+        print(f"    {mine.text()} vs {theirs.text()}: {mine.rate / theirs.rate:.2f}x", flush=True)
+        results.append((mine, theirs))
+    return results
+
+
+def best_rows(figure: str, paths: Paths, repeats: list[list[Pair]]) -> list[Row]:
+    """Per phase: each server's best repeat (the machine is shared; the best is the least
+    disturbed), with every repeat's ratio in the notes."""
+    rows = []
+    for index, (phase, sequential) in enumerate(PHASES):
+        pairs = [repeat[index] for repeat in repeats]
+        mine = max((p[0] for p in pairs), key=lambda r: r.rate)
+        theirs = max((p[1] for p in pairs), key=lambda r: r.rate)
+        ratios = ", ".join(f"{p[0].rate / p[1].rate:.2f}x" for p in pairs)
+        counted = f"{mine.requests:,} vs {theirs.requests:,} requests"
+        if sequential:
+            counted += f" of {len(paths.ours):,} paths"
+        errors = sum(p[0].errors + p[1].errors for p in pairs)
+        notes = f"best of {len(pairs)}; {counted}; each repeat: {ratios}; {errors} errors"
+        rows.append(Row(f"{figure}, {phase}", mine, theirs, notes))
+    return rows
+
+
+def run(args: argparse.Namespace, url: str, python: Path, facts: list[str]) -> list[Row]:
+    """tipg for the whole run; a fresh server of ours per repeat (its caches start empty)."""
+    facts += data_size(url)
+    city = city_area(url)
+    items = item_paths(city, ITEM_PATHS, seed=7)
+    tiles = tiles_over(city, TILE_ZOOMS)
+    random.Random(11).shuffle(tiles)
+    tile_set = tile_paths(tiles)
+    prime_items = item_paths(city, 500, seed=8)
+    prime_tiles = tile_paths(tiles_over(city, (PRIME_ZOOM,))[:500])
+    workdir = Path(tempfile.mkdtemp(prefix="bench_tipg_"))
+    logs = ROOT / "artifacts"
+    logs.mkdir(exist_ok=True)
+    item_runs, tile_runs = [], []
+    try:
+        with tipg_server(python, url, logs / "bench-tipg-tipg.log") as tipg:
+            for repeat in range(args.repeats):
+                print(f"repeat {repeat + 1} of {args.repeats}: a fresh server of ours", flush=True)
+                with live_server(url, 1, logs / "bench-tipg-ours.log") as (ours, _):
+                    if repeat == 0:
+                        print("sanity check (ours vs tipg):", flush=True)
+                        checks = sanity(ours, tipg, items, tile_set)
+                        for line in checks:
+                            print(f"  {line}", flush=True)
+                        facts += [f"check: {line}" for line in checks]
+                    # Warm PostgreSQL, both pools and plans on paths never measured.
+                    for prime in (prime_items, prime_tiles):
+                        for server, own in ((ours, prime.ours), (tipg, prime.tipg)):
+                            run_wrk(
+                                server,
+                                own,
+                                sequential=False,
+                                seconds=2,
+                                connections=4,
+                                workdir=workdir,
+                            )
+                    print("  OGC items", flush=True)
+                    item_runs.append(measure(items, ours, tipg, args, workdir))
+                    print("  vector tiles", flush=True)
+                    tile_runs.append(measure(tile_set, ours, tipg, args, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    zooms = f"z{TILE_ZOOMS[0]}-{TILE_ZOOMS[-1]}"
+    return best_rows("OGC items (GeoJSON, bbox)", items, item_runs) + best_rows(
+        f"vector tiles {zooms}", tile_set, tile_runs
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--database-url", help="a database with the demo loaded (only read)")
+    parser.add_argument(
+        "--scratch",
+        action="store_true",
+        help="load the demo into a scratch database on DATABASE_URL's server, ANALYZE it (as "
+        "autovacuum would), measure there and drop it",
+    )
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (at most)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=2, help="fresh servers of ours in a row")
+    parser.add_argument("--output", type=Path, help="also write the table (markdown) here")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    url = args.database_url or os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    print("tipg environment ...", flush=True)
+    python = ensure_tipg()
+    version = subprocess.run(
+        [str(python), "-c", "import tipg, uvicorn; print(tipg.__version__, uvicorn.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    facts = [
+        f"machine: {os.cpu_count()} cores, shared by both servers, PostgreSQL and wrk",
+        (
+            f"tipg {version[0]} (uvicorn {version[1]}, 1 worker) on {TIPG_TABLE}; ours: "
+            "`jurisdictions serve` (1 worker); wrk: 1 thread, "
+            f"{args.connections} connections, at most {args.duration} s per run"
+        ),
+    ]
+    if args.scratch:
+        with scratch_database(url, "jl_bench_tipg") as scratch:
+            print("loading the Shenzhen demo into a scratch database ...", flush=True)
+            facts.append(f"scratch database: demo loaded in {load_demo_into(scratch):.0f} s")
+            with psycopg.connect(scratch, autocommit=True) as conn:
+                conn.execute(SQL("VACUUM ANALYZE"))
+            rows = run(args, scratch, python, facts)
+    else:
+        rows = run(args, url, python, facts)
+    table = [
+        "| " + " | ".join((*COLUMNS, "notes")) + " |",
+        "|---" * (len(COLUMNS) + 1) + "|",
+        *(row.line() for row in rows),
+    ]
+    text = "\n".join(f"- {fact}" for fact in facts) + "\n\n" + "\n".join(table)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
