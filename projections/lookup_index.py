@@ -59,6 +59,10 @@ LOGGER = logging.getLogger(__name__)
 #: From this many points on, a lookup uses the epoch's precomputed coverage of ancestors.
 MANY_POINTS = 1_000
 
+#: A period is indexed once single lookups have asked about it this often: one asked about
+#: now and then (a historian's random dates) is cheaper in SQL than indexed and evicted.
+BUILD_AFTER = 3
+
 #: Day ordinal standing for "open" (no end).
 OPEN = date.max.toordinal() + 1
 
@@ -103,6 +107,7 @@ class Snapshot:
     bounds: list[int]
     max_epochs: int
     _epochs: OrderedDict[int, Epoch] = field(default_factory=OrderedDict)
+    _asked: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _key(self, day: date) -> int:
@@ -111,6 +116,16 @@ class Snapshot:
     def has_epoch(self, day: date) -> bool:
         """Whether `day`'s epoch is indexed already (answering costs no indexing)."""
         return self._key(day) in self._epochs
+
+    def hot_epoch(self, day: date, *, eager: bool) -> Epoch | None:
+        """`day`'s epoch if indexed, or worth indexing now: `eager` (a large batch pays for
+        it), or asked about `BUILD_AFTER` times. None: answer this one from SQL."""
+        key = self._key(day)
+        if key not in self._epochs:
+            asked = self._asked[key] = self._asked.get(key, 0) + 1
+            if not eager and asked < BUILD_AFTER:
+                return None
+        return self.epoch(day)
 
     def epoch(self, day: date) -> Epoch:
         """The index of everything live on `day` (built on first use, then cached)."""
@@ -603,10 +618,13 @@ class LookupIndex:
         snapshot = self.current()
         if snapshot is None:
             return None
+        epoch = snapshot.hot_epoch(day, eager=len(xs) >= MANY_POINTS)
+        if epoch is None:
+            return None
         context = read_context.get()
         if context is not None:
             context.read_from = "memory"
-        return snapshot.epoch(day).resolve(xs, ys, wanted)
+        return epoch.resolve(xs, ys, wanted)
 
     def lookup(
         self, lon: float, lat: float, day: date, matter: str | None = None

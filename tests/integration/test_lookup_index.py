@@ -14,7 +14,8 @@ import shapely
 from domain.requests import parse_change_set
 from jurisdictions.bootstrap import Services, build_services
 from jurisdictions.settings import Settings
-from projections.lookup_index import LookupIndex, Snapshot, load_snapshot
+from projections.lookup import LookupResult
+from projections.lookup_index import BUILD_AFTER, LookupIndex, Snapshot, load_snapshot
 from tests import scenario
 
 pytestmark = pytest.mark.db
@@ -96,6 +97,14 @@ def test_memory_answers_equal_sql_answers_on_the_demo(demo_database: str):
         services.close()
 
 
+def warm(index: LookupIndex, lon: float, lat: float, day: date) -> LookupResult | None:
+    """Ask until the period is indexed (or the index declines for another reason)."""
+    for _ in range(BUILD_AFTER - 1):
+        if (found := index.lookup(lon, lat, day)) is not None:
+            return found
+    return index.lookup(lon, lat, day)
+
+
 def test_the_index_answers_only_when_current_and_follows_edits(settings: Settings):
     services = build_services(settings)
     index = services.lookup_index
@@ -107,6 +116,9 @@ def test_the_index_answers_only_when_current_and_follows_edits(settings: Setting
         index.start()
         assert index.wait_current(30)
         day = date(2017, 6, 1)
+        # A period asked about once or twice is answered by SQL; then it is indexed.
+        for _ in range(BUILD_AFTER - 1):
+            assert index.lookup(114.05, 22.55, day, matter="elderly-card") is None
         found = index.lookup(114.05, 22.55, day, matter="elderly-card")
         assert found is not None
         assert [u.code for u in found.units] == ["C", "D1", "S3", "M2"]
@@ -126,9 +138,9 @@ def test_the_index_answers_only_when_current_and_follows_edits(settings: Setting
         answer = index.lookup(114.05, 22.55, later)
         assert answer is None or answer.units[-1].name == "M2 renamed"
         assert index.wait_current(30)
-        answer = index.lookup(114.05, 22.55, later)
+        answer = warm(index, 114.05, 22.55, later)
         assert answer is not None and answer.units[-1].name == "M2 renamed"
-        before = index.lookup(114.05, 22.55, day)
+        before = warm(index, 114.05, 22.55, day)
         assert before is not None and before.units[-1].name != "M2 renamed"
 
         # A read that must see a position the index has not reached goes to SQL.
