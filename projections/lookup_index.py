@@ -188,6 +188,7 @@ class Epoch:
             order = np.argsort(np.array(codes, dtype=object), kind="stable")
             code_rank = np.empty(len(members), dtype=np.int64)
             code_rank[order] = np.arange(len(members))
+            shapely.prepare(snapshot.geoms[members])  # idempotent: shared with other epochs
             tree = shapely.STRtree(snapshot.geoms[members])
             per_level.append(LevelIndex(members, tree, code_rank))
             by_code.update(zip(codes, members.tolist(), strict=True))
@@ -443,8 +444,7 @@ def load_snapshot(
     level = np.array([ranks[u[0]] for u in units], dtype=np.int64)
     start = np.array([_ordinal(u[4]) for u in units], dtype=np.int64)
     end = np.array([_ordinal(u[5]) for u in units], dtype=np.int64)
-    geoms = shapely.from_wkb([bytes(u[6]) for u in units])
-    shapely.prepare(geoms)
+    geoms = shapely.from_wkb([bytes(u[6]) for u in units])  # prepared per epoch, when used
     hits = [UnitHit(u[0], u[1], u[2], u[4], u[5], False) for u in units]
     boundary_hits = [UnitHit(u[0], u[1], u[2], u[4], u[5], True) for u in units]
 
