@@ -479,7 +479,7 @@ def split_body(
         # The street with the most communities, so that about ten can leave and some stay.
         street = max(streets, key=lambda s: sum(len(x) for x in streets[s]))
         moved: list[str] = []
-        for serves in streets[street]:
+        for serves in streets[street][:-1]:  # at least one workstation's communities stay
             if len(moved) >= communities_wanted:
                 break
             moved.extend(serves)
