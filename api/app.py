@@ -80,7 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     app.include_router(health.router)
-    reads = [Depends(require_reader)]
+    # Open reads (the default) need no per-request dependency at all; closed ones check tokens.
+    reads = [Depends(require_reader)] if settings.reads_require_token else []
     for module in (lookup, units, changesets, imports, ogc, tiles):
         app.include_router(module.router, dependencies=reads)
     app.include_router(maps.router, dependencies=reads)

@@ -737,3 +737,39 @@ def test_cors_is_off_by_default_and_configurable(api: Api, database_url: str):
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
     finally:
         server.stop()
+
+
+def test_closed_reads_need_a_token(databases: DatabaseFactory):
+    url = databases.fresh()
+    services = build_services(Settings(database_url=url, run_projection=False))
+    try:
+        scenario.build(services.register)
+        services.worker.catch_up()
+        _, reader = services.tokens.create("reader", "Some App")
+    finally:
+        services.close()
+    server = LiveServer(url, JL_READS_REQUIRE_TOKEN="true")
+    try:
+        point = {"lon": 114.05, "lat": 22.55, "date": "2017-06-01"}
+        anonymous = httpx.get(f"{server.url}/v1/lookup", params=point, timeout=10)
+        assert anonymous.status_code == 401
+        assert anonymous.json()["error"]["code"] == "unauthorized"
+        bad = httpx.get(
+            f"{server.url}/v1/lookup",
+            params=point,
+            headers={"Authorization": "Bearer not-a-token"},
+            timeout=10,
+        )
+        assert bad.status_code == 401
+        allowed = httpx.get(
+            f"{server.url}/v1/lookup",
+            params=point,
+            headers={"Authorization": f"Bearer {reader}"},
+            timeout=10,
+        )
+        assert allowed.status_code == 200
+        assert [u["code"] for u in allowed.json()["units"]] == ["C", "D1", "S3", "M2"]
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    finally:
+        server.stop()
+        databases.drop(url)
