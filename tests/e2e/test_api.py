@@ -750,7 +750,7 @@ def test_closed_reads_need_a_token(databases: DatabaseFactory):
         services.close()
     server = LiveServer(url, JL_READS_REQUIRE_TOKEN="true")
     try:
-        point = {"lon": 114.05, "lat": 22.55, "date": "2017-06-01"}
+        point: dict[str, str | float] = {"lon": 114.05, "lat": 22.55, "date": "2017-06-01"}
         anonymous = httpx.get(f"{server.url}/v1/lookup", params=point, timeout=10)
         assert anonymous.status_code == 401
         assert anonymous.json()["error"]["code"] == "unauthorized"
