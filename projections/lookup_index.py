@@ -245,14 +245,19 @@ class Epoch:
             keep = self.chain_usable[gi]
             pi, gi = pi[keep], gi[keep]
             chains = self.chains[gi]
+            # Each ancestor must hold the point inside; one that covers the lowest unit does
+            # so by construction. All (point, level) tests go to GEOS in a single call.
+            ranks = np.array([r for r in wanted if r != count - 1], dtype=np.int64)
             confirmed = np.ones(len(pi), dtype=bool)
-            covered = self.covered() if len(xs) >= MANY_POINTS else None
-            for rank in (r for r in wanted if r != count - 1):
-                # An ancestor that covers the lowest unit holds its interior points inside.
-                test = ~covered[gi, rank] if covered is not None else slice(None)
-                confirmed[test] &= shapely.contains_xy(
-                    geoms[chains[test, rank]], xs[pi[test]], ys[pi[test]]
+            if ranks.size:
+                if len(xs) >= MANY_POINTS:
+                    rows, columns = np.nonzero(~self.covered()[gi][:, ranks])
+                else:
+                    rows, columns = np.divmod(np.arange(len(pi) * ranks.size), ranks.size)
+                inside = shapely.contains_xy(
+                    geoms[chains[rows, ranks[columns]]], xs[pi[rows]], ys[pi[rows]]
                 )
+                confirmed[rows[~inside]] = False
             pi, chains = pi[confirmed], chains[confirmed]
             if self.overlaps is not None:  # in a sliver two siblings share: level by level
                 near, _ = self.overlaps.query(points[pi], predicate="intersects")
