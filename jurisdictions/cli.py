@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from jurisdictions.settings import Settings, get_settings
+from projections.maintenance import tidy_read_model
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -86,6 +88,19 @@ def _catch_up(services, batch_size: int | None = None) -> None:  # type: ignore[
     with services.worker.exclusive(wait=True), progress_bar("projecting", "event") as update:
         count = services.worker.catch_up(update, batch_size)
     print(f"projections: {count} events applied, at {services.worker.position()}", file=sys.stderr)
+    if count >= BULK_EVENTS:
+        _tidy(services)
+
+
+#: From this many events projected at once, the CLI vacuums and analyses the read model.
+BULK_EVENTS = 5_000
+
+
+def _tidy(services) -> None:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    tidy_read_model(services.settings.conninfo)
+    elapsed = time.perf_counter() - started
+    print(f"read model vacuumed and analysed in {elapsed:.1f} s", file=sys.stderr)
 
 
 def cmd_project(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,6 +128,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         with progress_bar("rebuilding", "event") as update:
             count = services.worker.rebuild(update, batch_size=args.batch_size)
         print(f"rebuilt the read model from {count} events", file=sys.stderr)
+        _tidy(services)
     finally:
         services.close()
     return 0

@@ -46,6 +46,7 @@ from shapely.geometry.base import BaseGeometry
 
 from jurisdictions.bootstrap import build_services
 from jurisdictions.settings import DEFAULT_DATABASE_URL, Settings
+from projections.maintenance import tidy_read_model
 from scripts.bench_read_model import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +110,7 @@ def load_demo_into(url: str) -> float:
         started = time.perf_counter()
         load_demo(services.register)
         services.worker.catch_up()
+        tidy_read_model(url)  # as `jurisdictions demo` does after a bulk load
         return time.perf_counter() - started
     finally:
         services.close()

@@ -616,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     from jurisdictions.bootstrap import build_services
     from jurisdictions.cli import progress_bar
     from jurisdictions.settings import Settings
+    from projections.maintenance import tidy_read_model
 
     args = build_parser().parse_args(argv)
     config = config_from(args)
@@ -652,6 +653,7 @@ def main(argv: list[str] | None = None) -> int:
             with services.worker.exclusive(wait=True), progress_bar("projecting", "event") as up:
                 count = services.worker.catch_up(up, 5000)
             print(f"projections: {count} events applied", file=sys.stderr)
+            tidy_read_model(settings.conninfo)
     finally:
         services.close()
     return 0
