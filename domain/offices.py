@@ -122,8 +122,8 @@ class Office(Aggregate):
         """The communities a workstation serves on `day`."""
         return self.serves.value_on(day) or () if self.open_on(day) else ()
 
-    def versions(self) -> list[OfficeVersion]:
-        """Every version of the office in date order."""
+    def versions(self, since: date | None = None) -> list[OfficeVersion]:
+        """Every version of the office in date order (from `since` on, as `Unit.versions`)."""
         attributes = {"name": self.names, "unit": self.unit, "serves": self.serves}
         return [
             OfficeVersion(
@@ -135,5 +135,5 @@ class Office(Aggregate):
                 serves=tuple(state["serves"] or ()),
                 period=period,
             )
-            for period, state in combine(self.existence, attributes)  # type: ignore[arg-type]
+            for period, state in combine(self.existence, attributes, since)  # type: ignore[arg-type]
         ]

@@ -98,6 +98,10 @@ class DatedValue(Generic[T]):
             return self._segments[index].value
         return None
 
+    def starts(self) -> list[date]:
+        """The segments' first days, in order (for bisecting)."""
+        return self._starts
+
     def segments(self) -> list[Segment[T]]:
         """The stretches in date order, adjacent equal values merged."""
         return list(self._segments)
@@ -144,26 +148,36 @@ def _merge_equal_neighbours(segments: list[Segment[T]]) -> Iterator[Segment[T]]:
         yield current
 
 
-def boundaries(*values: DatedValue[Any]) -> list[date]:
-    """Every date at which any of `values` starts or ends a segment, sorted."""
-    days: set[date] = set()
+def boundaries(*values: DatedValue[Any], since: date | None = None) -> list[date]:
+    """Every date at which any of `values` starts or ends a segment, sorted; with `since`,
+    only the dates after it, and `since` itself first."""
+    days: set[date] = set() if since is None else {since}
     for value in values:
-        for segment in value.segments():
-            days.add(segment.period.start)
-            if segment.period.end is not None:
-                days.add(segment.period.end)
+        segments = value.segments()
+        if since is not None:  # skip the history wholly before `since`
+            first = bisect.bisect_right(value.starts(), since) - 1
+            segments = segments[max(first, 0) :]
+        for segment in segments:
+            start, end = segment.period.start, segment.period.end
+            if since is None or start > since:
+                days.add(start)
+            if end is not None and (since is None or end > since):
+                days.add(end)
     return sorted(days)
 
 
 def combine(
-    existence: DatedValue[bool], values: dict[str, DatedValue[Any]]
+    existence: DatedValue[bool], values: dict[str, DatedValue[Any]], since: date | None = None
 ) -> list[tuple[Period, dict[str, Any]]]:
     """The periods over which something exists and none of `values` changes, with the values.
 
     This is how an aggregate's attribute histories become its list of versions: one version
-    per stretch of days on which nothing about it changed.
+    per stretch of days on which nothing about it changed. With `since`, only the periods
+    from that day on, in time proportional to them rather than to the whole history (the
+    projection refolds only what an event dated `since` can change); `since` must begin one
+    of the periods, or a stretch outside them all, for these to be exactly the full fold's.
     """
-    days = boundaries(existence, *values.values())
+    days = boundaries(existence, *values.values(), since=since)
     out: list[tuple[Period, dict[str, Any]]] = []
     for start, end in zip(days, [*days[1:], None], strict=True):
         if existence.value_on(start) is not True:

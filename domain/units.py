@@ -213,8 +213,11 @@ class Unit(Aggregate):
 
     # Queries -------------------------------------------------------------------------------
 
-    def versions(self) -> list[UnitVersion]:
-        """Every version of the unit in date order; the valid-time history in full."""
+    def versions(self, since: date | None = None) -> list[UnitVersion]:
+        """Every version of the unit in date order; the valid-time history in full, or from
+        `since` on (a day that begins a version or a gap; see `timeline.combine`)."""
+        if since is not None:
+            return self._fold_versions(since)
         cached = self.__dict__.get("_versions")
         if cached is not None and cached[0] == self.version:
             return list(cached[1])
@@ -222,7 +225,7 @@ class Unit(Aggregate):
         self.__dict__["_versions"] = (self.version, tuple(versions))
         return versions
 
-    def _fold_versions(self) -> list[UnitVersion]:
+    def _fold_versions(self, since: date | None = None) -> list[UnitVersion]:
         attributes = {"names": self.names, "parent": self.parent, "geometry": self.geometry}
         return [
             UnitVersion(
@@ -235,7 +238,7 @@ class Unit(Aggregate):
                 period=period,
                 provenance=self.provenance,
             )
-            for period, state in combine(self.existence, attributes)  # type: ignore[arg-type]
+            for period, state in combine(self.existence, attributes, since)  # type: ignore[arg-type]
             if state["names"] is not None and state["geometry"] is not None
         ]
 

@@ -3,12 +3,14 @@
 For an event of a versioned aggregate (unit, office, catalogue) the effect is the difference
 between the aggregate's versions just before and just after the event: versions no longer
 believed are closed in recorded time, new ones opened. Computing it from the aggregate's own
-fold (`versions()`) means the read model can never disagree with the domain about what held on
-a date. History, lineage and the change-set log are appended as they come.
+fold (`versions()`, from the event's date on) means the read model can never disagree with the
+domain about what held on a date. History, lineage and the change-set log are appended as they
+come.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
@@ -35,8 +37,17 @@ from projections.read_model import (
 )
 
 Versioned = Unit | Office | Catalogue
-#: Rows of an aggregate's versions (those that may change from a date on, or all).
+#: Rows of an aggregate's versions: all of them (None), or those starting on or after a day
+#: that begins a version or a gap (see `AggregateTimelines.advance`).
 Rows = Callable[[Any, "date | None"], list[VersionRow]]
+
+#: Events that change nothing an aggregate's versions are folded from (children, offices and
+#: lineage of a unit): their rows are the rows before, so they are not folded at all.
+UNVERSIONED: frozenset[type[Any]] = frozenset({Unit.ChildrenRevised})
+
+
+def _end_or_max(row: VersionRow) -> date:
+    return date.max if row.end is None else row.end
 
 
 class AggregateTimelines:
@@ -56,10 +67,11 @@ class AggregateTimelines:
     ) -> tuple[list[VersionRow], list[VersionRow], Any]:
         """The rows an event may change, just before and just after it; and the aggregate.
 
-        An event effective on day D leaves every version that ended before D as it was, so for
-        date-ordered rows only the tail from D on is compared (history then costs little per
-        event). The rows after one event are kept for the next one of that aggregate, and the
-        cached aggregate is advanced in place: no copy of its history is made.
+        An event effective on day D leaves every day before D as it was, so for date-ordered
+        rows every version that ended before D stays, and the first one reaching D keeps its
+        start: only the tail from that start (or D) on is folded again and compared, and
+        history costs little per event. The rows after one event are kept for the next one of
+        that aggregate, and the cached aggregate is advanced in place: no copy of its history.
         """
         aggregate_id = event.originator_id
         cached = self._cache.pop(aggregate_id, None)
@@ -69,16 +81,24 @@ class AggregateTimelines:
         else:
             current, before = cached
         advanced = event.mutate(current)
+        if type(event) in UNVERSIONED:
+            self._keep(aggregate_id, advanced, before)
+            return [], [], advanced
         since = getattr(event, "effective", None) if ordered else None
-        keep = 0
-        if since is not None:
-            while keep < len(before) and (end := before[keep].end) is not None and end < since:
-                keep += 1
-        changed_after = rows(advanced, since)
-        self._cache[aggregate_id] = (advanced, before[:keep] + changed_after)
+        if since is None:
+            keep, after = 0, rows(advanced, None)
+        else:
+            # Ends increase along date-ordered rows (only the last may be open).
+            keep = bisect.bisect_left(before, since, key=_end_or_max)
+            tail_start = min(before[keep].start, since) if keep < len(before) else since
+            after = rows(advanced, tail_start)
+        self._keep(aggregate_id, advanced, before[:keep] + after if keep else after)
+        return before[keep:], after, advanced
+
+    def _keep(self, aggregate_id: UUID, aggregate: Any, rows: list[VersionRow]) -> None:
+        self._cache[aggregate_id] = (aggregate, rows)
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
-        return before[keep:], changed_after, advanced
 
     def _load(self, aggregate_id: UUID, version: int) -> Any:
         if version < 1:
@@ -86,15 +106,11 @@ class AggregateTimelines:
         return self.register.repository.get(aggregate_id, version=version)
 
 
-def _unit_rows(unit: Unit | None, since: date | None) -> list[VersionRow]:
+def _unit_rows(unit: Unit | None, start: date | None) -> list[VersionRow]:
     if unit is None:
         return []
-    return [_unit_row(str(unit.id), v) for v in unit.versions() if _reaches(v.period.end, since)]
-
-
-def _reaches(end: date | None, since: date | None) -> bool:
-    """Whether a version ending at `end` may be changed by an event effective on `since`."""
-    return since is None or end is None or end >= since
+    unit_id = str(unit.id)
+    return [_unit_row(unit_id, v) for v in unit.versions(start)]
 
 
 def _unit_row(unit_id: str, v: UnitVersion) -> VersionRow:
@@ -115,10 +131,10 @@ def _unit_row(unit_id: str, v: UnitVersion) -> VersionRow:
     )
 
 
-def _office_rows(office: Office | None, since: date | None) -> list[VersionRow]:
+def _office_rows(office: Office | None, start: date | None) -> list[VersionRow]:
     if office is None:
         return []
-    return [_office_row(v) for v in office.versions() if _reaches(v.period.end, since)]
+    return [_office_row(v) for v in office.versions(start)]
 
 
 def _office_row(v: OfficeVersion) -> VersionRow:
@@ -170,17 +186,18 @@ def _difference(
     before: list[VersionRow], after: list[VersionRow]
 ) -> tuple[tuple[VersionRow, ...], tuple[VersionRow, ...]]:
     """Rows no longer believed, and rows newly believed (by content, in a linear pass)."""
-    old = {_fingerprint(r) for r in before}
-    new = {_fingerprint(r) for r in after}
+    if not before or not after:
+        return tuple(before), tuple(after)
+    if len(before) * len(after) <= 16:
+        # A few rows each, the usual tail: comparing them is cheaper than hashing them.
+        closed = tuple(r for r in before if r not in after)
+        return closed, tuple(r for r in after if r not in before)
+    old = {r.identity for r in before}
+    new = {r.identity for r in after}
     return (
-        tuple(r for r in before if _fingerprint(r) not in new),
-        tuple(r for r in after if _fingerprint(r) not in old),
+        tuple(r for r in before if r.identity not in new),
+        tuple(r for r in after if r.identity not in old),
     )
-
-
-def _fingerprint(row: VersionRow) -> tuple[Any, ...]:
-    values = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in row.values.items())
-    return (row.table.name, row.key, row.start, row.end, values)
 
 
 class RegisterProjection:
