@@ -22,7 +22,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier, Placeholder
+from psycopg.sql import SQL, Composed, Identifier
 
 from projections.freshness import READ_MODEL_CHANNEL
 
@@ -30,13 +30,13 @@ from projections.freshness import READ_MODEL_CHANNEL
 @dataclass(frozen=True, eq=False)
 class VersionTable:
     """A bitemporal table: one row per version of a thing, valid over `valid`,
-    believed over `recorded`. `key` identifies the thing; `expressions` wraps values that need
-    a conversion in SQL (geometry from WKB)."""
+    believed over `recorded`. `key` identifies the thing; `geometries` are the columns given as
+    hex WKB or WKT in lon/lat (EPSG:4326)."""
 
     name: str
     key: str
     columns: tuple[str, ...]
-    expressions: dict[str, str] = field(default_factory=dict)
+    geometries: frozenset[str] = frozenset()
 
     @cached_property
     def close_sql(self) -> Composed:
@@ -62,23 +62,36 @@ class VersionTable:
         ).format(table=Identifier(self.name), key=Identifier(self.key))
 
     @cached_property
-    def open_sql(self) -> Composed:
-        """Insert a version believed from `at` (until `until`, or for now)."""
-        values = [
-            SQL(self.expressions.get(column, "{}")).format(Placeholder(column))
-            for column in self.columns
-        ]
-        return SQL(
-            "INSERT INTO {table} ({key}, {columns}, valid, recorded, change_set, position) "
-            "VALUES (%(key)s, {values}, daterange(%(start)s, %(end)s), tstzrange(%(at)s, "
-            "%(until)s), "
-            "%(change_set)s, %(position)s)"
-        ).format(
-            table=Identifier(self.name),
-            key=Identifier(self.key),
-            columns=SQL(", ").join(Identifier(c) for c in self.columns),
-            values=SQL(", ").join(values),
+    def copy_sql(self) -> Composed:
+        """Insert versions (rows of `copy_row`), in COPY's text format: one statement per
+        table and batch, no per-row statement for the server to execute."""
+        columns = (self.key, *self.columns, "valid", "recorded", "change_set", "position")
+        return SQL("COPY {table} ({columns}) FROM STDIN").format(
+            table=Identifier(self.name), columns=SQL(", ").join(Identifier(c) for c in columns)
         )
+
+    def copy_row(
+        self, row: VersionRow, at: datetime, until: datetime | None, change_set: str, position: int
+    ) -> tuple[Any, ...]:
+        """A version believed from `at` (until `until`, or for now), as `copy_sql` reads it.
+
+        Ranges are written as their canonical text (``[start,end)``), geometries as EWKB/EWKT
+        (``SRID=4326;`` in front): what the server parses is what ``daterange(..)`` and
+        ``ST_GeomFromWKB(.., 4326)`` would have built, without a function call per row.
+        """
+        values = row.values
+        return (
+            row.key,
+            *(_with_srid(values[c]) if c in self.geometries else values[c] for c in self.columns),
+            f"[{row.start.isoformat()},{'' if row.end is None else row.end.isoformat()})",
+            f"[{at.isoformat()},{'' if until is None else until.isoformat()})",
+            change_set,
+            position,
+        )
+
+
+def _with_srid(geometry: str | None) -> str | None:
+    return None if geometry is None else "SRID=4326;" + geometry
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,26 +102,29 @@ class AppendTable:
     columns: tuple[str, ...]
 
     @cached_property
-    def insert_sql(self) -> Composed:
-        """Insert one fact."""
-        return SQL("INSERT INTO {table} ({columns}) VALUES ({values})").format(
+    def copy_sql(self) -> Composed:
+        """Insert facts (rows of `copy_row`), in COPY's text format."""
+        return SQL("COPY {table} ({columns}) FROM STDIN").format(
             table=Identifier(self.name),
             columns=SQL(", ").join(Identifier(c) for c in self.columns),
-            values=SQL(", ").join(Placeholder(c) for c in self.columns),
         )
+
+    def copy_row(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        """One fact, as `copy_sql` reads it."""
+        return tuple(values[c] for c in self.columns)
 
 
 UNIT_VERSIONS = VersionTable(
     "unit_versions",
     "unit_id",
     ("code", "level", "name", "name_en", "parent_code", "geom", "provenance"),
-    {"geom": "ST_GeomFromWKB(decode({}, 'hex'), 4326)"},
+    frozenset({"geom"}),
 )
 OFFICE_VERSIONS = VersionTable(
     "office_versions",
     "code",
     ("kind", "name", "unit_code", "address", "address_text", "serves"),
-    {"address": "ST_GeomFromText({}, 4326)"},
+    frozenset({"address"}),
 )
 MATTER_VERSIONS = VersionTable("matter_versions", "matter", ("name", "office_kind", "level"))
 UNIT_EVENTS = AppendTable(
@@ -170,6 +186,12 @@ class VersionRow:
     end: date | None
     values: dict[str, Any]
 
+    @cached_property
+    def identity(self) -> tuple[Any, ...]:
+        """The row by content (lists as tuples): rows of equal identity are one version."""
+        values = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in self.values.items())
+        return (self.table.name, self.key, self.start, self.end, values)
+
 
 @dataclass(frozen=True)
 class EventEffects:
@@ -195,14 +217,16 @@ class EventEffects:
 class ReadModelView(PostgresTrackingRecorder):
     """Writes batches of event effects together with the tracking record."""
 
-    def apply(self, effects: Sequence[EventEffects | None], tracking: Tracking) -> None:
+    def apply(
+        self, effects: Sequence[EventEffects | None] | BatchWrites, tracking: Tracking
+    ) -> None:
         """Apply the effects of consecutive events and record `tracking`, atomically.
 
-        The batch is first reduced to its net effect (`BatchWrites`), so a version opened and
-        closed within one batch is written once, already closed, and each kind of statement
-        goes to the server once per table, pipelined.
+        The batch is first reduced to its net effect (`BatchWrites`; a caller that writes on
+        another thread passes it already reduced), so a version opened and closed within one
+        batch is written once, already closed, and each table gets one COPY.
         """
-        writes = BatchWrites.of(effects)
+        writes = effects if isinstance(effects, BatchWrites) else BatchWrites.of(effects)
         with self.datastore.transaction(commit=True) as cursor:
             writes.write(cursor)
             self._insert_tracking(cursor, tracking)
@@ -232,14 +256,14 @@ class BatchWrites:
     """The net writes of consecutive events, grouped by statement."""
 
     closes: dict[VersionTable, list[dict[str, Any]]] = field(default_factory=dict)
-    inserts: dict[VersionTable, list[dict[str, Any]]] = field(default_factory=dict)
-    appends: dict[AppendTable, list[dict[str, Any]]] = field(default_factory=dict)
+    inserts: dict[VersionTable, list[tuple[Any, ...]]] = field(default_factory=dict)
+    appends: dict[AppendTable, list[tuple[Any, ...]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, effects: Sequence[EventEffects | None]) -> BatchWrites:
         """Fold the events' effects in order into net writes."""
         writes = cls()
-        opened: dict[tuple[str, str, date, date | None], tuple[VersionTable, dict[str, Any]]] = {}
+        opened: dict[tuple[str, str, date, date | None], tuple[VersionRow, EventEffects]] = {}
         for item in effects:
             if item is None:
                 continue
@@ -255,38 +279,38 @@ class BatchWrites:
                         "at": item.recorded_at,
                     }
                     writes.closes.setdefault(row.table, []).append(params)
-                elif earlier[1]["at"] < item.recorded_at:
-                    earlier[1]["until"] = item.recorded_at
-                    writes.inserts.setdefault(row.table, []).append(earlier[1])
+                elif earlier[1].recorded_at < item.recorded_at:
+                    writes._insert(earlier[0], earlier[1], until=item.recorded_at)
                 # else: superseded at the instant it was recorded, never believed: no row.
             for row in item.opened:
-                key = (row.table.name, row.key, row.start, row.end)
-                params = {
-                    "key": row.key,
-                    "start": row.start,
-                    "end": row.end,
-                    "at": item.recorded_at,
-                    "until": None,
-                    "change_set": item.change_set,
-                    "position": item.position,
-                    **row.values,
-                }
-                opened[key] = (row.table, params)
+                opened[(row.table.name, row.key, row.start, row.end)] = (row, item)
             for append_table, values in item.appended:
-                writes.appends.setdefault(append_table, []).append(values)
-        for version_table, params in opened.values():
-            writes.inserts.setdefault(version_table, []).append(params)
+                writes.appends.setdefault(append_table, []).append(append_table.copy_row(values))
+        for row, item in opened.values():
+            writes._insert(row, item, until=None)
         return writes
 
+    def _insert(self, row: VersionRow, opener: EventEffects, until: datetime | None) -> None:
+        self.inserts.setdefault(row.table, []).append(
+            row.table.copy_row(row, opener.recorded_at, until, opener.change_set, opener.position)
+        )
+
     def write(self, cursor: Cursor[DictRow]) -> None:
-        """Closes first: a version closed here may overlap, in valid time, one inserted here."""
-        for table, rows in self.closes.items():
-            cursor.executemany(table.close_sql, rows)
-            cursor.executemany(table.drop_sql, rows)
-        for table, rows in self.inserts.items():
-            cursor.executemany(table.open_sql, rows)
-        for append_table, rows in self.appends.items():
-            cursor.executemany(append_table.insert_sql, rows)
+        """Closes first: a version closed here may overlap, in valid time, one inserted here.
+
+        Inserts go by COPY, one per table: in a rebuild nearly every write is an insert.
+        """
+        for table, params in self.closes.items():
+            cursor.executemany(table.close_sql, params)
+            cursor.executemany(table.drop_sql, params)
+        copies: list[tuple[Composed, list[tuple[Any, ...]]]] = [
+            *((t.copy_sql, rows) for t, rows in self.inserts.items()),
+            *((t.copy_sql, rows) for t, rows in self.appends.items()),
+        ]
+        for statement, rows in copies:
+            with cursor.copy(statement) as copy:
+                for values in rows:
+                    copy.write_row(values)
 
 
 def announce(cursor: Cursor[DictRow], position: int) -> None:
