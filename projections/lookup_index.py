@@ -531,11 +531,13 @@ class LookupIndex:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def wait_current(self, timeout: float) -> bool:
-        """Block until the snapshot matches the announced position (tests, benchmarks)."""
+    def wait_current(self, timeout: float, at_least: int = 0) -> bool:
+        """Block until the snapshot matches the announced position, and that position is
+        `at_least` (a write just made: its NOTIFY may still be on the way)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.current() is not None:
+            snapshot = self.current()
+            if snapshot is not None and snapshot.position >= at_least:
                 return True
             time.sleep(0.02)
         return False

@@ -137,7 +137,7 @@ def test_the_index_answers_only_when_current_and_follows_edits(settings: Setting
         later = date(2019, 1, 1)
         answer = index.lookup(114.05, 22.55, later)
         assert answer is None or answer.units[-1].name == "M2 renamed"
-        assert index.wait_current(30)
+        assert index.wait_current(30, at_least=services.worker.position())
         answer = warm(index, 114.05, 22.55, later)
         assert answer is not None and answer.units[-1].name == "M2 renamed"
         before = warm(index, 114.05, 22.55, day)
