@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from jurisdictions.settings import Settings, get_settings
-from projections.maintenance import tidy_read_model
+from projections.maintenance import BULK_EVENTS, tidy_read_model
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -90,10 +90,6 @@ def _catch_up(services, batch_size: int | None = None) -> None:  # type: ignore[
     print(f"projections: {count} events applied, at {services.worker.position()}", file=sys.stderr)
     if count >= BULK_EVENTS:
         _tidy(services)
-
-
-#: From this many events projected at once, the CLI vacuums and analyses the read model.
-BULK_EVENTS = 5_000
 
 
 def _tidy(services) -> None:  # type: ignore[no-untyped-def]

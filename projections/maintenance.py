@@ -14,6 +14,9 @@ from psycopg.sql import SQL, Identifier
 
 from projections.read_model import READ_MODEL_TABLES
 
+#: From this many events projected at once, the writer vacuums and analyses the read model.
+BULK_EVENTS = 5_000
+
 
 def tidy_read_model(conninfo: str) -> None:
     """VACUUM (ANALYZE) every read-model table; readers are never blocked by it."""

@@ -24,6 +24,7 @@ import psycopg
 from eventsourcing.persistence import Tracking
 
 from domain.register import JurisdictionRegister
+from projections.maintenance import BULK_EVENTS, tidy_read_model
 from projections.projection import RegisterProjection
 from projections.read_model import BatchWrites, EventEffects, ReadModelView
 
@@ -143,7 +144,8 @@ class ProjectionWorker:
                 with self.exclusive(wait=False, stop=stop) as listener:
                     backoff = 0.5
                     while not stop.is_set():
-                        self.catch_up()
+                        if self.catch_up() >= BULK_EVENTS:  # e.g. starting far behind
+                            tidy_read_model(self.conninfo)
                         _wait_for_notify(listener, idle_wait)
             except ProjectionBusy:
                 stop.wait(2.0)
