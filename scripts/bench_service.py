@@ -171,31 +171,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(database_url: str, workers: int, log: Path) -> Iterator[tuple[str, int]]:
-    """The real service (`jurisdictions serve`) on a free 127.0.0.1 port: (url, pid)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DATABASE_URL": database_url}
-    command = [sys.executable, "-m", "jurisdictions.cli", "serve"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+def serving(
+    what: str, command: list[str], env: dict[str, str], log: Path, ready: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, output to `log`, once `ready` (a URL) answers 200; stopped after."""
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             deadline = time.monotonic() + 60
             while True:
                 if process.poll() is not None:
-                    raise RuntimeError(f"server exited early:\n{log.read_text()}")
+                    raise RuntimeError(f"{what} exited early:\n{log.read_text()}")
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+                    raise RuntimeError(f"{what} did not start:\n{log.read_text()}")
                 try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    if httpx.get(ready, timeout=2).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
                 time.sleep(0.2)
-            if workers > 1:  # every worker must be up, not only the first one
-                wait_for_processes(process.pid, workers + 1)
-            yield url, process.pid
+            yield process
         finally:
             process.terminate()
             try:
@@ -203,6 +198,20 @@ def live_server(database_url: str, workers: int, log: Path) -> Iterator[tuple[st
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def live_server(database_url: str, workers: int, log: Path) -> Iterator[tuple[str, int]]:
+    """The real service (`jurisdictions serve`) on a free 127.0.0.1 port: (url, pid)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "jurisdictions.cli", "serve"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    with serving("server", command, env, log, f"{url}/healthz") as process:
+        if workers > 1:  # every worker must be up, not only the first one
+            wait_for_processes(process.pid, workers + 1)
+        yield url, process.pid
 
 
 def descendants(pid: int) -> list[int]:
@@ -270,6 +279,20 @@ class WrkResult:
     def rate(self) -> float:
         return self.requests / self.seconds
 
+    @property
+    def errors(self) -> int:
+        return self.bad_status + self.socket_errors
+
+    def text(self) -> str:
+        return f"{self.rate:,.0f}/s (p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms)"
+
+
+def parse_wrk(stdout: str) -> WrkResult:
+    """The figures `LUA_DONE` printed."""
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("WRK_RESULT"))
+    requests, micros, p50, p99, status, errors = (int(v) for v in line.split()[1:])
+    return WrkResult(requests, micros / 1e6, p50 / 1000, p99 / 1000, status, errors)
+
 
 def lua_script(paths: list[str]) -> str:
     table = ",\n".join(json.dumps(p) for p in paths)
@@ -295,9 +318,7 @@ def run_wrk(url: str, paths: list[str], connections: int, seconds: int, workdir:
         check=True,
         timeout=seconds + 60,
     )
-    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("WRK_RESULT"))
-    requests, micros, p50, p99, status, errors = (int(v) for v in line.split()[1:])
-    return WrkResult(requests, micros / 1e6, p50 / 1000, p99 / 1000, status, errors)
+    return parse_wrk(done.stdout)
 
 
 def lookup_paths(city: BaseGeometry, count: int) -> list[str]:
@@ -328,16 +349,13 @@ def measure_single(
         if result.bad_status or result.socket_errors:
             print(f"  ! {name}: {result.bad_status} bad statuses, {result.socket_errors} errors")
 
-    def rate(r: WrkResult) -> str:
-        return f"{r.rate:,.0f}/s (p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms)"
-
     c = args.connections
     return [
         Row(
             "1. GET /v1/lookup vs /healthz, requests/s",
             workers,
-            rate(lookup),
-            rate(health),
+            lookup.text(),
+            health.text(),
             lookup.rate / health.rate,
             ">= 0.5",
             f"{c} connections, best of {args.rounds} alternating {args.duration}s runs, "
@@ -347,8 +365,8 @@ def measure_single(
         Row(
             "1b. the same lookups through SQL (as_recorded) vs /healthz",
             workers,
-            rate(sql),
-            rate(health),
+            sql.text(),
+            health.text(),
             sql.rate / health.rate,
             "",
             "as_recorded always reads PostgreSQL (what the register knew then)",

@@ -24,6 +24,7 @@ demo into a scratch database instead, ANALYZEs it and drops it afterwards. wrk (
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -48,7 +49,16 @@ from shapely.geometry.base import BaseGeometry
 
 from jurisdictions.settings import DEFAULT_DATABASE_URL
 from scripts.bench_read_model import scratch_database
-from scripts.bench_service import free_port, live_server, load_demo_into, points_inside
+from scripts.bench_service import (
+    LUA_DONE,
+    WrkResult,
+    free_port,
+    live_server,
+    load_demo_into,
+    parse_wrk,
+    points_inside,
+    serving,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LEVEL = "grid"
@@ -169,32 +179,8 @@ def tipg_server(python: Path, database_url: str, log: Path) -> Iterator[str]:
     }
     command = [str(python), "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", "1", "--log-level", "info"]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"tipg exited early:\n{log.read_text()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"tipg did not start:\n{log.read_text()}")
-                try:
-                    if httpx.get(f"{url}/collections/{TIPG_TABLE}", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.3)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-# Sanity: both answer the same content ----------------------------------------------------------
+    with serving("tipg", command, env, log, f"{url}/collections/{TIPG_TABLE}"):
+        yield url
 
 
 def _varint(data: bytes, i: int) -> tuple[int, int]:
@@ -297,29 +283,7 @@ response = function(status, headers, body)
     wrk.thread:stop()
   end
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("WRK_RESULT %%d %%d %%d %%d %%d %%d\\n", summary.requests,
-    summary.duration, latency:percentile(50), latency:percentile(99), e.status,
-    e.connect + e.read + e.write + e.timeout))
-end
 """
-
-
-@dataclass(frozen=True)
-class WrkResult:
-    requests: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
-    def text(self) -> str:
-        return f"{self.rate:,.0f}/s (p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms)"
 
 
 def run_wrk(
@@ -335,6 +299,7 @@ def run_wrk(
             "paths": ",\n".join(json.dumps(p) for p in paths),
             "sequential": "true" if sequential else "false",
         }
+        + LUA_DONE
     )
     command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s"]
     done = subprocess.run(
@@ -344,14 +309,12 @@ def run_wrk(
         check=True,
         timeout=seconds + 90,
     )
-    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("WRK_RESULT"))
-    requests, micros, p50, p99, status, errors = (int(v) for v in line.split()[1:])
-    elapsed = micros / 1e6
+    result = parse_wrk(done.stdout)
     passed = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_PASS")), None)
     if passed is not None:  # the pass ended before the time did: count it, timed by itself
         count, start, end = passed.split()[1:]
-        requests, elapsed = int(count), float(end) - float(start)
-    return WrkResult(requests, elapsed, p50 / 1000, p99 / 1000, status + errors)
+        result = dataclasses.replace(result, requests=int(count), seconds=float(end) - float(start))
+    return result
 
 
 # Main ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.dependencies import ServicesDep
+from api.dependencies import ServicesDep, answer_cache
 from api.errors import ERROR_RESPONSES, ApiError
 from api.params import DATETIME_PATTERN
 from api.routes.units import parse_bbox
@@ -212,12 +212,8 @@ def parse_datetime(
 
 
 def items_cache(services: Services) -> AnswerCache[FeaturePage]:
-    """This process's cache of item pages (made on first use, sized by the settings)."""
-    cache: AnswerCache[FeaturePage] | None = services.extras.get("items_cache")
-    if cache is None:
-        made = AnswerCache[FeaturePage](services.settings.items_cache_mib * 1024 * 1024)
-        cache = services.extras.setdefault("items_cache", made)
-    return cache
+    """This process's cache of item pages (sized by the settings)."""
+    return answer_cache(services, "items_cache", services.settings.items_cache_mib)
 
 
 async def _page(

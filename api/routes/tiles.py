@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.dependencies import ServicesDep
+from api.dependencies import ServicesDep, answer_cache
 from api.errors import ERROR_RESPONSES, ApiError
 from api.params import DateQuery
 from api.routes.units import check_level
@@ -29,12 +29,8 @@ TileKey = tuple[str, dt.date, int, int, int]
 
 
 def tile_cache(services: Services) -> AnswerCache[bytes]:
-    """This process's tile cache (made on first use, sized by the settings)."""
-    cache: AnswerCache[bytes] | None = services.extras.get("tile_cache")
-    if cache is None:
-        made = AnswerCache[bytes](services.settings.tile_cache_mib * 1024 * 1024)
-        cache = services.extras.setdefault("tile_cache", made)
-    return cache
+    """This process's tile cache (sized by the settings)."""
+    return answer_cache(services, "tile_cache", services.settings.tile_cache_mib)
 
 
 @router.get(
