@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench bench-service bench-tipg soak clean
+.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench bench-service bench-tipg bench-suite soak clean
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -23,6 +23,7 @@ help:
 	@echo "make check   - ruff and mypy"
 	@echo "make rebuild - rebuild the read model from the event log"
 	@echo "make bench   - benchmarks (figures as ratios against same-run baselines)"
+	@echo "make bench-suite - every benchmark, demo and a generated register, into one file"
 	@echo "make soak    - minutes of steady lookups: errors, latency, memory over time"
 
 $(STAMP): pyproject.toml
@@ -90,6 +91,14 @@ bench-tipg: setup
 	@bash scripts/ensure_tipg.sh >/dev/null
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_tipg $(BENCH_ARGS)
+
+# Everything above in one run, on the demo and on a generated register 4x its size (made once,
+# kept in its own database), written to docs/benchmark-latest.md. BENCH_ARGS="--quick" for a
+# smoke run, "--skip tipg,read-model", "--national-scale 16".
+bench-suite: setup
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_suite $(BENCH_ARGS)
 
 # A steady lookup load for minutes against the demo (run `make demo` once first): errors,
 # latency percentiles and memory over time. SOAK_ARGS="--minutes 10 --concurrency 16".
