@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -127,7 +128,8 @@ def main() -> None:
     if args.quick:
         lines += ["", "A smoke run (short durations, small sizes): its ratios are rough."]
     for title, shown, body in sections:
-        lines += ["", f"## {title}", "", f"`{shown.replace(python, 'python')}`", "", body.strip()]
+        shown = re.sub(r" --output \S+", "", shown.replace(python, "python"))
+        lines += ["", f"## {title}", "", f"`{shown}`", "", body.strip()]
     args.output.write_text("\n".join(lines) + "\n")
     print(f"written to {args.output}")
 
