@@ -97,6 +97,23 @@ def databases() -> Iterator[DatabaseFactory]:
     manager.drop_all()
 
 
+def scenario_database(
+    databases: DatabaseFactory, *owners: tuple[str, str]
+) -> tuple[str, list[str]]:
+    """A fresh database holding the projected scenario city, and a token per (role, actor)."""
+    from tests import scenario
+
+    url = databases.fresh()
+    services = build_services(Settings(database_url=url, run_projection=False))
+    try:
+        scenario.build(services.register)
+        services.worker.catch_up()
+        tokens = [services.tokens.create(role, actor)[1] for role, actor in owners]
+    finally:
+        services.close()
+    return url, tokens
+
+
 @pytest.fixture
 def database_url(databases: DatabaseFactory) -> Iterator[str]:
     url = databases.fresh()

@@ -17,10 +17,8 @@ import psycopg
 import pytest
 
 from domain.coordinates import gcj02_to_bd09, wgs84_to_gcj02
-from jurisdictions.bootstrap import build_services
-from jurisdictions.settings import Settings
 from tests import scenario
-from tests.conftest import DatabaseFactory, LiveServer
+from tests.conftest import DatabaseFactory, LiveServer, scenario_database
 
 pytestmark = pytest.mark.db
 
@@ -53,15 +51,9 @@ class Api:
 
 
 def _start(databases: DatabaseFactory) -> Iterator[Api]:
-    url = databases.fresh()
-    services = build_services(Settings(database_url=url, run_projection=False))
-    try:
-        scenario.build(services.register)
-        services.worker.catch_up()
-        _, editor = services.tokens.create("editor", "Editor Wang")
-        _, reader = services.tokens.create("reader", "Some App")
-    finally:
-        services.close()
+    url, (editor, reader) = scenario_database(
+        databases, ("editor", "Editor Wang"), ("reader", "Some App")
+    )
     server = LiveServer(url, JL_MAX_BATCH_POINTS="50", JL_MAX_BODY_BYTES="200000")
     yield Api(server, editor, reader)
     server.stop()
@@ -740,14 +732,7 @@ def test_cors_is_off_by_default_and_configurable(api: Api, database_url: str):
 
 
 def test_closed_reads_need_a_token(databases: DatabaseFactory):
-    url = databases.fresh()
-    services = build_services(Settings(database_url=url, run_projection=False))
-    try:
-        scenario.build(services.register)
-        services.worker.catch_up()
-        _, reader = services.tokens.create("reader", "Some App")
-    finally:
-        services.close()
+    url, (reader,) = scenario_database(databases, ("reader", "Some App"))
     server = LiveServer(url, JL_READS_REQUIRE_TOKEN="true")
     try:
         point: dict[str, str | float] = {"lon": 114.05, "lat": 22.55, "date": "2017-06-01"}

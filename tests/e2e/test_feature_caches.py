@@ -13,10 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jurisdictions.bootstrap import build_services
-from jurisdictions.settings import Settings
-from tests import scenario
-from tests.conftest import DatabaseFactory, LiveServer
+from tests.conftest import DatabaseFactory, LiveServer, scenario_database
 
 pytestmark = pytest.mark.db
 
@@ -35,14 +32,7 @@ RENAME = {
 @pytest.fixture
 def server(databases: DatabaseFactory) -> Iterator[tuple[str, str]]:
     """A server over its own copy of the scenario city, and an editor's token."""
-    url = databases.fresh()
-    services = build_services(Settings(database_url=url, run_projection=False))
-    try:
-        scenario.build(services.register)
-        services.worker.catch_up()
-        _, editor = services.tokens.create("editor", "Editor Wang")
-    finally:
-        services.close()
+    url, (editor,) = scenario_database(databases, ("editor", "Editor Wang"))
     live = LiveServer(url)
     yield live.url, editor
     live.stop()
