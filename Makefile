@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench bench-service bench-tipg bench-suite soak clean
+.PHONY: help setup db demo serve test test-fast lint typecheck check rebuild bench bench-service bench-tipg bench-suite wrk soak clean
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -77,8 +77,7 @@ bench: setup
 	  $(BIN)/python -m scripts.bench_read_model $(BENCH_ARGS)
 
 # The service under HTTP load (wrk), batches against shapely's STRtree, edits to visibility.
-bench-service: setup
-	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+bench-service: setup wrk
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_service $(BENCH_ARGS)
 
@@ -86,8 +85,7 @@ bench-service: setup
 # database (tipg lives in its own .venv-tipg, made by scripts/ensure_tipg.sh). Needs the demo
 # (`make demo` once); BENCH_ARGS="--duration 8 --connections 16", or "--scratch" to measure on a
 # freshly loaded and ANALYZEd copy instead.
-bench-tipg: setup
-	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+bench-tipg: setup wrk
 	@bash scripts/ensure_tipg.sh >/dev/null
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_tipg $(BENCH_ARGS)
@@ -95,10 +93,13 @@ bench-tipg: setup
 # Everything above in one run, on the demo and on a generated register 4x its size (made once,
 # kept in its own database), written to docs/benchmark-latest.md. BENCH_ARGS="--quick" for a
 # smoke run, "--skip tipg,read-model", "--national-scale 16".
-bench-suite: setup
-	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+bench-suite: setup wrk
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_suite $(BENCH_ARGS)
+
+# The HTTP load generator of the service benchmarks (Debian's package).
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 
 # A steady lookup load for minutes against the demo (run `make demo` once first): errors,
 # latency percentiles and memory over time. SOAK_ARGS="--minutes 10 --concurrency 16".

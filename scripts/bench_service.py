@@ -309,16 +309,21 @@ def lua_script(paths: list[str]) -> str:
 def run_wrk(url: str, paths: list[str], connections: int, seconds: int, workdir: Path) -> WrkResult:
     script = workdir / f"wrk-{abs(hash(tuple(paths[:3])))}.lua"
     script.write_text(lua_script(paths))
+    return parse_wrk(wrk(url, script, connections, seconds))
+
+
+def wrk(url: str, script: Path, connections: int, seconds: int) -> str:
+    """wrk's output for one run of `script` against `url` (one thread, this machine only)."""
     assert url.startswith("http://127.0.0.1:"), "load only ever goes to this machine"
-    command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s"]
+    command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s"]
     done = subprocess.run(
         [*command, "-s", str(script), url],
         capture_output=True,
         text=True,
         check=True,
-        timeout=seconds + 60,
+        timeout=seconds + 90,
     )
-    return parse_wrk(done.stdout)
+    return done.stdout
 
 
 def lookup_paths(city: BaseGeometry, count: int) -> list[str]:
