@@ -113,6 +113,11 @@ class Snapshot:
     def _key(self, day: date) -> int:
         return bisect.bisect_right(self.bounds, day.toordinal()) - 1
 
+    @property
+    def epochs_indexed(self) -> int:
+        """How many periods are indexed now."""
+        return len(self._epochs)
+
     def has_epoch(self, day: date) -> bool:
         """Whether `day`'s epoch is indexed already (answering costs no indexing)."""
         return self._key(day) in self._epochs
@@ -601,7 +606,7 @@ class LookupIndex:
             "current": self.current() is not None,
             "position": snapshot.position if snapshot else None,
             "unit_versions": len(snapshot.code) if snapshot else 0,
-            "epochs_indexed": len(snapshot._epochs) if snapshot else 0,
+            "epochs_indexed": snapshot.epochs_indexed if snapshot else 0,
             "load_seconds": round(self.last_load_seconds, 3),
             "disabled_reason": self.disabled_reason,
         }
