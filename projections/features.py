@@ -233,10 +233,7 @@ def cacheable_position(watch: ReadModelWatch, needed_position: Callable[[], int]
     """The position answers may be cached under for this request, or None: not while the watch
     does not know it, nor when the request must see something newer (its `X-Min-Position`, or
     this process's last write) than the watch has heard of yet."""
-    position = watch.position
-    if position is None or needed_position() > position:
-        return None
-    return position
+    return watch.servable(needed_position())
 
 
 def read_at_least(position: int) -> None:

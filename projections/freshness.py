@@ -18,6 +18,8 @@ from collections.abc import Callable
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+from projections.tracking import read_position
+
 LOGGER = logging.getLogger(__name__)
 
 #: The NOTIFY channel of the read model; the payload is the position just committed.
@@ -26,14 +28,19 @@ READ_MODEL_CHANNEL = "jl_read_model"
 Subscriber = Callable[[int | None], None]
 
 
+def servable_position(announced: int | None, needed: int) -> int | None:
+    """`announced` if a cache at that position may answer a request needing `needed`."""
+    if announced is None or needed > announced:
+        return None
+    return announced
+
+
 class ReadModelWatch:
     """The read model's position in this process: a LISTEN connection in a daemon thread."""
 
     def __init__(self, conninfo: str, tracking_table: str, application_name: str) -> None:
         self.conninfo = conninfo
-        self._position_sql = SQL(
-            "SELECT notification_id FROM {} WHERE application_name = %s"
-        ).format(Identifier(tracking_table))
+        self._tracking_table = tracking_table
         self._application = application_name
         self._position: int | None = None
         self._subscribers: list[Subscriber] = []
@@ -46,6 +53,16 @@ class ReadModelWatch:
     def position(self) -> int | None:
         """The last position announced, or None while not listening (then nothing is known)."""
         return self._position
+
+    def servable(self, needed: int = 0) -> int | None:
+        """The position a cache may answer at for a request that must see `needed`, or None.
+
+        The one freshness rule of every cache in the process (lookup index, tiles, pages): only
+        while the watch hears the database (else a change could be missed), and only if the
+        request needs nothing newer (its `X-Min-Position`, or this process's last write) than
+        the watch has heard of.
+        """
+        return servable_position(self._position, needed)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call `subscriber(position)` on every change, `None` when the watch loses track."""
@@ -86,8 +103,7 @@ class ReadModelWatch:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(SQL("LISTEN {}").format(Identifier(READ_MODEL_CHANNEL)))
                     # Read after LISTEN: a batch committed in between is both read and announced.
-                    row = conn.execute(self._position_sql, (self._application,)).fetchone()
-                    self._announce(int(row[0]) if row and row[0] is not None else 0)
+                    self._announce(read_position(conn, self._tracking_table, self._application))
                     self._connected.set()
                     backoff = 0.2
                     while not self._stop.is_set():

@@ -16,6 +16,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composed
 
+from domain.boundary_rule import choose
 from domain.levels import LevelScheme
 from domain.offices import WORKSTATION
 from projections.routing import ConnectionSource
@@ -255,9 +256,7 @@ class LookupEngine:
                 for v in versions
                 if v.valid_from <= start and (v.valid_to is None or start < v.valid_to)
             ]
-            chosen: dict[str, UnitHit] = {}
-            for hit in sorted(live, key=lambda h: (h.on_boundary, h.code)):
-                chosen.setdefault(hit.level, hit)
+            chosen = choose(live)
             units = sorted(chosen.values(), key=lambda h: self._rank(h.level))
             if not units:
                 continue

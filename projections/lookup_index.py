@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 import shapely
-from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from domain.boundary_rule import array_order
 from domain.levels import LevelScheme
 from domain.offices import WORKSTATION
 from projections.freshness import ReadModelWatch
@@ -53,6 +53,7 @@ from projections.lookup import (
     responsible_office,
 )
 from projections.routing import read_context
+from projections.tracking import read_position
 
 LOGGER = logging.getLogger(__name__)
 
@@ -300,7 +301,7 @@ class Epoch:
             touching = shapely.intersects_xy(candidates, xs[pi], ys[pi])
             pi, gi, candidates = pi[touching], gi[touching], candidates[touching]
             inside = shapely.contains_xy(candidates, xs[pi], ys[pi])
-            order = np.lexsort((index.code_rank[gi], ~inside, pi))
+            order = array_order(pi, ~inside, index.code_rank[gi])
             pi, gi, inside = pi[order], gi[order], inside[order]
             first = np.ones(len(pi), dtype=bool)
             first[1:] = pi[1:] != pi[:-1]
@@ -420,13 +421,9 @@ def load_snapshot(
     conn: Any, tracking_table: str, application: str, levels: LevelScheme, max_epochs: int
 ) -> Snapshot:
     """Read everything at one position (one repeatable-read transaction)."""
-    position_sql = SQL("SELECT notification_id FROM {} WHERE application_name = %s").format(
-        Identifier(tracking_table)
-    )
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        row = conn.execute(position_sql, (application,)).fetchone()
-        position = int(row[0]) if row and row[0] is not None else 0
+        position = read_position(conn, tracking_table, application)
         units = conn.execute(
             "SELECT level, code, name, parent_code, lower(valid), upper(valid), "
             "ST_AsBinary(geom) FROM unit_versions WHERE upper_inf(recorded) "
@@ -616,10 +613,8 @@ class LookupIndex:
     def current(self) -> Snapshot | None:
         """The snapshot, if it is exactly what the read model holds and the request needs."""
         snapshot = self._snapshot
-        position = self.watch.position
-        if snapshot is None or position is None or snapshot.position != position:
-            return None
-        if self.needed_position() > snapshot.position:
+        position = self.watch.servable(self.needed_position())
+        if snapshot is None or snapshot.position != position:
             return None
         return snapshot
 

@@ -18,8 +18,9 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 import psycopg
-from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool, PoolTimeout
+
+from projections.tracking import read_position
 
 LOGGER = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ class ReadRouter:
         self._next = itertools.cycle(range(len(replicas))) if replicas else None
         self._down_until: dict[int, float] = {}
         self._last_write = 0
-        self._position_sql = SQL(
-            "SELECT notification_id FROM {} WHERE application_name = %s"
-        ).format(Identifier(tracking_table))
+        self._tracking_table = tracking_table
         self._application = application_name
 
     def wrote(self, position: int) -> None:
@@ -116,8 +115,7 @@ class ReadRouter:
         deadline = time.monotonic() + self.max_wait
         pause = 0.005
         while True:
-            row = conn.execute(self._position_sql, (self._application,)).fetchone()
-            position = row[0] if row and row[0] is not None else 0
+            position = read_position(conn, self._tracking_table, self._application)
             if position >= needed:
                 return True
             if time.monotonic() >= deadline:
