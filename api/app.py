@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api.auth import require_reader
 from api.errors import install_error_handlers
+from api.operations import ChangeSetBody
 from api.routes import changesets, health, imports, lookup, maps, ogc, tiles, units
 from api.schemas import BatchRequest
 from jurisdictions.bootstrap import build_services
@@ -107,10 +108,11 @@ def _customise_openapi(app: FastAPI, settings: Settings) -> None:
                             _set_enum(parameter["schema"], levels)
                         elif parameter["name"] == "collection_id":
                             _set_enum(parameter["schema"], collections)
-            body = BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(body.pop("$defs", {}))
-            components["BatchRequest"] = body
+            for model in (BatchRequest, ChangeSetBody):
+                body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(body.pop("$defs", {}))
+                components[model.__name__] = body
             app.openapi_schema = schema
         return app.openapi_schema
 

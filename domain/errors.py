@@ -46,8 +46,9 @@ class InvalidChangeSet(DomainError):
 
     def __init__(self, problems: list[Problem], partial: Any = None):
         self.problems = problems
-        #: For a request that failed to parse: the part that did parse, so the register can
-        #: also report what is wrong with those operations (see `JurisdictionRegister.submit`).
+        #: For a request that could not be read whole: the `ChangeSetRequest` of the operations
+        #: that could, so the register can also report what is wrong with those
+        #: (`JurisdictionRegister.check_operations`).
         self.partial = partial
         first = problems[0].message if problems else "invalid change set"
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""

@@ -16,12 +16,12 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 
 from domain import invariants
 from domain.changesets import ChangeSet, change_set_id
-from domain.errors import ConcurrentChange, InvalidChangeSet, UnitNotFound
+from domain.commands import ChangeSetRequest
+from domain.errors import ConcurrentChange, InvalidChangeSet, Problem, UnitNotFound
 from domain.levels import DEFAULT_RULES, LevelScheme, Rules
 from domain.matters import CATALOGUE_ID, Catalogue
 from domain.offices import Office, office_id
 from domain.operations import apply_operation
-from domain.requests import ChangeSetRequest, parse_change_set
 from domain.units import Unit, unit_id
 from domain.workspace import Workspace
 
@@ -189,37 +189,19 @@ class JurisdictionRegister(Application[uuid.UUID]):
         position = max(r.notification.id for r in recordings)
         return Receipt(record_id, events, position, codes)
 
-    def submit(
-        self,
-        body: Any,
-        *,
-        actor: str,
-        idempotency_key: str | None = None,
-        recorded_at: datetime | None = None,
-        dry_run: bool = False,
-    ) -> Receipt:
-        """Parse and apply a change-set request body in the contract's JSON shape.
+    def check_operations(
+        self, request: ChangeSetRequest, *, actor: str = "", recorded_at: datetime | None = None
+    ) -> list[Problem]:
+        """The problems of each operation of `request`, without the map-wide rules.
 
-        When some operations fail to parse, the ones that did are still checked, so the editor
-        gets every problem at once (the map-wide rules are left out: they would only echo the
-        missing operations).
+        For a request of which only some operations could be read: the edge reports what is
+        wrong with the rest too, so the editor gets every problem at once (the map-wide rules
+        are left out: they would only echo the missing operations). Nothing is stored.
         """
-        try:
-            request = parse_change_set(body)
-        except InvalidChangeSet as exc:
-            if exc.partial is not None:
-                work = Workspace(self, exc.partial, actor, change_set_id(None), recorded_at)
-                for operation in exc.partial.operations:
-                    apply_operation(work, operation)
-                exc.problems.extend(work.problems)
-            raise
-        return self.apply_change_set(
-            request,
-            actor=actor,
-            idempotency_key=idempotency_key,
-            recorded_at=recorded_at,
-            dry_run=dry_run,
-        )
+        work = Workspace(self, request, actor, change_set_id(None), recorded_at)
+        for operation in request.operations:
+            apply_operation(work, operation)
+        return work.problems
 
     def _replayed(self, record: ChangeSet) -> Receipt:
         return Receipt(record.id, record.events, None, tuple(record.units), replayed=True)

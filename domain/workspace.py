@@ -10,19 +10,37 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eventsourcing.domain import Aggregate
 
+from domain.commands import ChangeSetRequest
 from domain.errors import Problem
 from domain.levels import Rules
 from domain.matters import CATALOGUE_ID, Catalogue
 from domain.offices import WORKSTATION, Office, office_id
-from domain.requests import ChangeSetRequest
 from domain.units import Unit, UnitVersion, unit_id, version_at
 
-if TYPE_CHECKING:
-    from domain.register import JurisdictionRegister
+
+class Store(Protocol):
+    """What a workspace reads from the register: its rules and the stored aggregates."""
+
+    @property
+    def rules(self) -> Rules:
+        """The configured levels and tolerances."""
+        ...
+
+    def find_unit(self, code: str) -> Unit | None:
+        """The unit with `code`, or None."""
+        ...
+
+    def find_office(self, code: str) -> Office | None:
+        """The office with `code`, or None."""
+        ...
+
+    def find_catalogue(self) -> Catalogue | None:
+        """The matter catalogue, or None."""
+        ...
 
 
 class Workspace:
@@ -30,7 +48,7 @@ class Workspace:
 
     def __init__(
         self,
-        register: JurisdictionRegister,
+        register: Store,
         request: ChangeSetRequest,
         actor: str,
         change_set: uuid.UUID,

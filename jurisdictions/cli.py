@@ -199,7 +199,6 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import date
 
     from domain.errors import InvalidChangeSet
-    from domain.requests import parse_change_set
     from projections.imports import ImportFields, LayerError, plan_import, read_layer
 
     if args.level not in settings.level_scheme:
@@ -219,15 +218,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         )
         report = plan.report()
         if not plan.problems and plan.operations:
-            body = {
-                "effective": args.effective,
-                "reason": args.reason,
-                "document": args.document,
-                "operations": plan.operations,
-            }
+            request = plan.request(effective, args.reason, args.document)
             try:
                 receipt = services.register.apply_change_set(
-                    parse_change_set(body), actor=args.actor, dry_run=not args.commit
+                    request, actor=args.actor, dry_run=not args.commit
                 )
                 report["change_set"] = str(receipt.id) if args.commit else None
             except InvalidChangeSet as exc:

@@ -5,7 +5,8 @@ by code against the map on the effective date and works out the change set: new 
 established, changed geometries redrawn, names renamed, parents transferred, and units missing
 from the file ended. Units are only ended under parents the file speaks about, so a file of
 one district's streets never ends another district's. The change set then goes through the
-register like any other, so every rule is checked before anything is stored.
+register like any other, so every rule is checked before anything is stored: the plan's
+operations are the domain's commands, handed to a `ChangeSetRequest` as they are.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
+from domain.commands import (
+    ChangeSetRequest,
+    Command,
+    Dissolve,
+    Establish,
+    Redraw,
+    Rename,
+    Transfer,
+    code_is_valid,
+)
 from domain.errors import Problem
 from domain.geometry import GeometryError, area_m2, as_valid_territory, from_wkb_hex
 from domain.levels import Rules
@@ -47,7 +58,16 @@ class ImportPlan:
     renamed: list[str] = field(default_factory=list)
     transferred: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    operations: list[dict[str, Any]] = field(default_factory=list)
+    operations: list[Command] = field(default_factory=list)
+
+    @property
+    def next_location(self) -> str:
+        """Where the next operation will be in the change set, for its problems."""
+        return f"operations[{len(self.operations)}]"
+
+    def request(self, effective: date, reason: str, document: str) -> ChangeSetRequest:
+        """The change set of the plan, to apply through the register."""
+        return ChangeSetRequest(effective, reason, document, tuple(self.operations))
 
     def report(self) -> dict[str, Any]:
         """The contract's answer: what would change, and what is wrong."""
@@ -149,6 +169,13 @@ def plan_import(
             )
             continue
         seen.add(code)
+        parent = _text(feature.properties.get(fields.parent))
+        bad = [c for c in (code, parent) if c is not None and not code_is_valid(c)]
+        if bad:
+            plan.problems.append(
+                Problem("code_invalid", f"code {bad[0]!r} has spaces or is too long", where)
+            )
+            continue
         if feature.geometry is None:
             plan.problems.append(
                 Problem("geometry_missing", "the feature has no geometry", where, (code,))
@@ -162,8 +189,6 @@ def plan_import(
             )
             continue
         name = _text(feature.properties.get(fields.name))
-        parent = _text(feature.properties.get(fields.parent))
-        shape = dict(shapely.geometry.mapping(territory))
         existing = current.get(code)
         if existing is None:
             if name is None:
@@ -174,34 +199,27 @@ def plan_import(
             plan.established.append(code)
             parents.add(parent)
             plan.operations.append(
-                {
-                    "op": "establish",
-                    "code": code,
-                    "level": level,
-                    "name": name,
-                    "parent": parent,
-                    "geometry": shape,
-                }
+                Establish(code, level, name, parent, territory, location=plan.next_location)
             )
             continue
         parents.add(existing["parent"])
         old = from_wkb_hex(geometries[code])
         if area_m2(old.symmetric_difference(territory), rules.metric_crs) > rules.tolerance_m2:
             plan.redrawn.append(code)
-            plan.operations.append({"op": "redraw", "unit": code, "geometry": shape})
+            plan.operations.append(Redraw(code, territory, plan.next_location))
         if name is not None and name != existing["name"]:
             plan.renamed.append(code)
-            plan.operations.append({"op": "rename", "unit": code, "name": name})
+            plan.operations.append(Rename(code, name, location=plan.next_location))
         if parent is not None and parent != existing["parent"]:
             plan.transferred.append(code)
             parents.add(parent)
-            plan.operations.append({"op": "transfer", "unit": code, "parent": parent})
+            plan.operations.append(Transfer(code, parent, plan.next_location))
     if not features:
         plan.problems.append(Problem("layer_empty", "the file has no features", "file"))
     for code, unit in sorted(current.items()):
         if code not in seen and unit["parent"] in parents:
             plan.ended.append(code)
-            plan.operations.append({"op": "dissolve", "unit": code})
+            plan.operations.append(Dissolve(code, plan.next_location))
     return plan
 
 

@@ -26,7 +26,7 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import sql
 
-from domain.requests import parse_change_set
+from api.operations import parse_change_set
 from jurisdictions.bootstrap import Services, build_services
 from jurisdictions.cli import migrate
 from jurisdictions.settings import DEFAULT_DATABASE_URL, Settings

@@ -19,8 +19,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from api.operations import parse_change_set
 from domain.register import JurisdictionRegister, Receipt
-from domain.requests import parse_change_set
 
 BEIJING = timezone(timedelta(hours=8))
 

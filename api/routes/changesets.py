@@ -12,8 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Editor
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
+from api.operations import parse_change_set
 from api.requests import read_json
 from api.schemas import ChangeSetDetail, ChangeSetLog, ChangeSetReceipt, ErrorResponse
+from domain.errors import InvalidChangeSet
 from domain.register import Receipt
 from jurisdictions.bootstrap import Services
 
@@ -102,18 +104,7 @@ def _projected(services: Services, receipt: Receipt) -> tuple[int | None, bool]:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["effective", "reason", "operations"],
-                        "properties": {
-                            "effective": {"type": "string", "format": "date"},
-                            "reason": {"type": "string"},
-                            "document": {"type": "string"},
-                            "operations": {"type": "array", "items": {"type": "object"}},
-                        },
-                    }
-                }
+                "application/json": {"schema": {"$ref": "#/components/schemas/ChangeSetBody"}}
             },
         }
     },
@@ -134,9 +125,19 @@ async def post_change_set(
     Answers 201 once the projections show the change, so a lookup right after sees it.
     """
     body = await read_json(request)
+    try:
+        change_set = await run_in_threadpool(parse_change_set, body)
+    except InvalidChangeSet as exc:
+        if exc.partial is not None:
+            exc.problems.extend(
+                await run_in_threadpool(
+                    services.register.check_operations, exc.partial, actor=editor.actor
+                )
+            )
+        raise
     receipt = await run_in_threadpool(
-        services.register.submit,
-        body,
+        services.register.apply_change_set,
+        change_set,
         actor=editor.actor,
         idempotency_key=idempotency_key,
         dry_run=dry_run,

@@ -17,7 +17,6 @@ from api.errors import ApiError
 from api.routes.changesets import WRITE_ERRORS
 from api.routes.units import check_level
 from domain.errors import InvalidChangeSet
-from domain.requests import parse_change_set
 from jurisdictions.bootstrap import Services
 from projections.imports import ImportFields, LayerError, plan_import, read_layer
 
@@ -45,15 +44,9 @@ def _import(
     report: dict[str, Any] = plan.report()
     report.update({"applied": False, "change_set": None, "dry_run": dry_run})
     if not plan.problems and plan.operations:
-        body = {
-            "effective": effective.isoformat(),
-            "reason": reason,
-            "document": document,
-            "operations": plan.operations,
-        }
         try:
             receipt = services.register.apply_change_set(
-                parse_change_set(body), actor=actor, dry_run=dry_run
+                plan.request(effective, reason, document), actor=actor, dry_run=dry_run
             )
         except InvalidChangeSet as exc:
             report["problems"].extend(p.as_dict() for p in exc.problems)

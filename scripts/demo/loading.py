@@ -19,10 +19,10 @@ from uuid import UUID
 
 from psycopg.sql import SQL, Identifier
 
+from api.operations import parse_change_set
 from domain.changesets import change_set_id
 from domain.offices import office_id
 from domain.register import JurisdictionRegister, Receipt
-from domain.requests import parse_change_set
 from domain.units import unit_id
 
 Progress = Callable[[int, int], None]

@@ -21,10 +21,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from api.operations import parse_change_set
 from domain.errors import ConcurrentChange, InvalidChangeSet
 from domain.geometry import from_wkb_hex
 from domain.register import JurisdictionRegister, Receipt
-from domain.requests import parse_change_set
 from jurisdictions.bootstrap import Services, build_services
 from jurisdictions.settings import Settings
 from tests.unit.test_operations import base_operations, box

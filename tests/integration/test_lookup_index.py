@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import shapely
 
-from domain.requests import parse_change_set
+from api.operations import parse_change_set
 from jurisdictions.bootstrap import Services, build_services
 from jurisdictions.settings import Settings
 from projections.lookup import LookupResult

@@ -11,7 +11,7 @@ import pyogrio
 import pyogrio.raw
 import pytest
 
-from domain.requests import parse_change_set
+from api.operations import parse_change_set
 from jurisdictions.bootstrap import Services
 from projections.layers import ensure_layer_views, export_layer
 from projections.lookup import UnitHit

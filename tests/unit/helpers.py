@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.operations import parse_change_set
 from domain.levels import Rules
 from domain.register import JurisdictionRegister, Receipt
-from domain.requests import parse_change_set
 
 
 def square(x: float, y: float, size: float) -> dict[str, Any]:

@@ -17,8 +17,9 @@ import pytest
 import shapely
 from pyproj import Transformer
 
+from api.operations import parse_change_set
+from domain.commands import Split
 from domain.levels import LevelScheme, Rules
-from domain.requests import Split, parse_change_set
 from scripts.demo import national, shenzhen, shenzhen_model, synth
 from scripts.demo.loading import apply_all
 from tests.conftest import ROOT

@@ -15,10 +15,10 @@ from pyproj import Geod
 from shapely.geometry import box as shapely_box
 from shapely.geometry import mapping, shape
 
+from api.operations import parse_change_set
 from domain.errors import InvalidChangeSet, Problem
 from domain.levels import Rules
 from domain.register import JurisdictionRegister
-from domain.requests import parse_change_set
 from tests.unit.helpers import apply, in_memory_register
 
 GEOD = Geod(ellps="WGS84")

@@ -31,12 +31,12 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
+from api.operations import parse_change_set
 from domain.errors import InvalidChangeSet
 from domain.geometry import from_wkb_hex
 from domain.levels import Rules
 from domain.offices import WORKSTATION, office_id
 from domain.register import JurisdictionRegister
-from domain.requests import parse_change_set
 from domain.units import unit_id
 from tests.unit.helpers import in_memory_register
 

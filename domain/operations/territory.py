@@ -1,76 +1,37 @@
-"""What each change-set operation does to the aggregates, one function per operation.
+"""Operations on units and their territories: establish, redraw, split, merge, transfer,
+rename, recode, dissolve and correct.
 
-Each function checks what only it can know (codes free, units live, parts consistent), then
-queues events through the `Workspace`. Rules that concern the map as a whole (containment,
-overlaps, coverage, workstations) are checked afterwards by `domain.invariants`, once, on
-the result of all operations together.
+Each checks what only it can know (codes free, units live, parts consistent), then queues
+events through the `Workspace`; the map-wide rules are `domain.invariants`' job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import shapely
 from shapely.geometry import MultiPolygon
 
-from domain.geometry import GeometryError, as_valid_territory, from_wkb_hex, metric, to_wkb_hex
-from domain.offices import GRID_OFFICER, WORKSTATION, Office
-from domain.requests import (
-    Address,
-    AssignCoverage,
-    AssignMatter,
-    CloseOffice,
-    CloseWorkstation,
+from domain.commands import (
     Correct,
     Dissolve,
     Establish,
-    LayGrids,
     Merge,
-    MergeWorkstations,
-    OpenOffice,
-    OpenWorkstation,
-    Operation,
     Recode,
     Redraw,
     Rename,
     Split,
     Transfer,
 )
+from domain.geometry import from_wkb_hex, to_wkb_hex
+from domain.offices import WORKSTATION, Office
+from domain.operations.common import area_m2, link, move_offices, pass_coverage, valid_territory
+from domain.operations.dispatch import handles
 from domain.units import Unit, UnitVersion
 from domain.workspace import Workspace
 
 
-def apply_operation(ws: Workspace, operation: Operation) -> None:
-    """Dispatch one operation."""
-    HANDLERS[type(operation)](ws, operation)
-
-
-def _link(code: str, role: str, kind: str) -> dict[str, str]:
-    return {"code": code, "role": role, "kind": kind}
-
-
-def _address(address: Address | None) -> dict[str, Any] | None:
-    if address is None:
-        return None
-    return {"lon": address.lon, "lat": address.lat, "text": address.text}
-
-
-def _area_m2(ws: Workspace, geometry: Any) -> float:
-    return float(metric(geometry, ws.rules.metric_crs).area)
-
-
-def _territory(ws: Workspace, geometry: Any, location: str) -> MultiPolygon | None:
-    try:
-        return as_valid_territory(geometry, location)
-    except GeometryError as exc:
-        ws.problems.append(exc.problem)
-        return None
-
-
-# Units ---------------------------------------------------------------------------------------
-
-
+@handles(Establish)
 def establish(ws: Workspace, op: Establish) -> None:
     """A new unit under a live parent on the level above."""
     levels = ws.rules.levels
@@ -130,6 +91,7 @@ def _live_version(ws: Workspace, code: str, location: str) -> tuple[Unit, UnitVe
     return unit, version
 
 
+@handles(Redraw)
 def redraw(ws: Workspace, op: Redraw) -> None:
     """A new territory; neighbours it now overlaps must be redrawn in the same change set."""
     found = _live_version(ws, op.unit, f"{op.location}.unit")
@@ -173,8 +135,8 @@ def _boundary_lineage(
         before = ws.before_on(sibling, ws.day)
         if gained is not None and before is not None and before.parent == parent:
             held = from_wkb_hex(before.geometry)
-            if gained.intersects(held) and _area_m2(ws, gained.intersection(held)) > tolerance:
-                links.append(_link(sibling, "predecessor", "redraw"))
+            if gained.intersects(held) and area_m2(ws, gained.intersection(held)) > tolerance:
+                links.append(link(sibling, "predecessor", "redraw"))
         unit = ws.unit(sibling)
         now = unit.version_on(ws.day) if unit is not None else None
         if sibling in newcomers:
@@ -185,11 +147,12 @@ def _boundary_lineage(
             continue
         if lost is None or not lost.intersects(after):
             continue
-        if _area_m2(ws, lost.intersection(after)) > tolerance:
-            links.append(_link(sibling, "successor", "redraw"))
+        if area_m2(ws, lost.intersection(after)) > tolerance:
+            links.append(link(sibling, "successor", "redraw"))
     return links
 
 
+@handles(Split)
 def split(ws: Workspace, op: Split) -> None:
     """Divide a unit's territory; optionally move its children to the part that holds them."""
     where = op.location
@@ -226,7 +189,7 @@ def split(ws: Workspace, op: Split) -> None:
         if own:
             remainder = own[0].geometry
         else:
-            remainder = _territory(ws, original.difference(union_new), f"{where}.parts")
+            remainder = valid_territory(ws, original.difference(union_new), f"{where}.parts")
             if remainder is None:
                 ws.fail(
                     "split_nothing_left",
@@ -237,7 +200,7 @@ def split(ws: Workspace, op: Split) -> None:
                 return
     pieces = [p.geometry for p in new_parts] + ([remainder] if remainder is not None else [])
     tolerance = ws.rules.tolerance_m2
-    outside = _area_m2(ws, shapely.union_all(pieces).difference(original))
+    outside = area_m2(ws, shapely.union_all(pieces).difference(original))
     if outside > tolerance:
         ws.fail(
             "split_part_outside",
@@ -246,7 +209,7 @@ def split(ws: Workspace, op: Split) -> None:
             unit.code,
             area_m2=outside,
         )
-    gap = _area_m2(ws, original.difference(shapely.union_all(pieces)))
+    gap = area_m2(ws, original.difference(shapely.union_all(pieces)))
     if gap > tolerance:
         ws.fail(
             "split_leaves_gap",
@@ -265,10 +228,10 @@ def split(ws: Workspace, op: Split) -> None:
             name_en=part.name_en,
             parent=parent,
             geometry=to_wkb_hex(part.geometry),
-            lineage=[_link(unit.code, "predecessor", kind)],
+            lineage=[link(unit.code, "predecessor", kind)],
             provenance=unit.provenance,
         )
-    successors = [_link(p.code, "successor", kind) for p in new_parts]
+    successors = [link(p.code, "successor", kind) for p in new_parts]
     if remainder is not None:
         ws.emit(unit, Unit.Redrawn, geometry=to_wkb_hex(remainder), lineage=successors)
         if own and own[0].name and own[0].name != version.name:
@@ -277,7 +240,7 @@ def split(ws: Workspace, op: Split) -> None:
         ws.emit(unit, Unit.Dissolved, lineage=successors)
     ws.touch_family(parent)
     ws.touch_family(unit.code)
-    _pass_coverage(ws, unit, ([unit.code] if remainder is not None else []) + codes)
+    pass_coverage(ws, unit, ([unit.code] if remainder is not None else []) + codes)
     targets = [(p.code, p.geometry) for p in new_parts]
     if remainder is not None:
         targets.append((unit.code, remainder))
@@ -285,7 +248,7 @@ def split(ws: Workspace, op: Split) -> None:
         _reassign_children(ws, unit, targets, f"{where}.reassign_children")
     if op.mode == "full":
         # Offices that did not follow a child (a street office) close with the unit.
-        _move_offices(ws, unit, None)
+        move_offices(ws, unit, None)
 
 
 def _reassign_children(
@@ -298,11 +261,11 @@ def _reassign_children(
         child_version = child.version_on(ws.day)
         assert child_version is not None
         geometry = from_wkb_hex(child_version.geometry)
-        shares = [(code, _area_m2(ws, geometry.intersection(piece))) for code, piece in targets]
+        shares = [(code, area_m2(ws, geometry.intersection(piece))) for code, piece in targets]
         holders = [
             code
             for code, _ in targets
-            if _area_m2(ws, geometry.difference(dict(targets)[code])) <= tolerance
+            if area_m2(ws, geometry.difference(dict(targets)[code])) <= tolerance
         ]
         if not holders:
             pieces = ", ".join(
@@ -350,43 +313,7 @@ def _follow_workstations(ws: Workspace, street: Unit, moved_to: dict[str, str]) 
             ws.coverage_units.update({street.code, target})
 
 
-def _move_offices(ws: Workspace, unit: Unit, successor: str | None) -> None:
-    """Offices of an ending unit go to its successor, or close with it."""
-    for office in ws.offices_of(unit):
-        if not office.open_on(ws.day) or office.unit.value_on(ws.day) != unit.code:
-            continue
-        if successor is None:
-            ws.emit(office, Office.Closed, successor=None)
-        else:
-            ws.emit(office, Office.Reassigned, unit=successor)
-            ws.offices_joined.setdefault(successor, set()).add(office.code)
-        ws.coverage_units.add(unit.code)
-
-
-def _pass_coverage(ws: Workspace, unit: Unit, successors: list[str]) -> None:
-    """A served unit that ends, splits or leaves its street passes its coverage on.
-
-    The workstation that served it serves `successors` instead (those nobody serves yet; the
-    unit's own code among them if it stays), so a merge, recode, split or dissolution keeps
-    the coverage consistent; a transferred community needs a workstation of its new street.
-    """
-    street_code = unit.parent.value_on(ws.day)
-    street = ws.unit(street_code) if street_code is not None else None
-    if unit.level != ws.rules.served_level or street is None:
-        return
-    for station in ws.workstations_serving(unit.code, street, ws.day):
-        takes = [
-            code
-            for code in successors
-            if code == unit.code or not ws.workstations_serving(code, street, ws.day)
-        ]
-        served: list[str] = []
-        for code in station.serves_on(ws.day):
-            served.extend(takes if code == unit.code else [code])
-        ws.emit(station, Office.CoverageChanged, serves=list(dict.fromkeys(served)))
-    ws.coverage_units.add(street.code)
-
-
+@handles(Merge)
 def merge(ws: Workspace, op: Merge) -> None:
     """Join units: one absorbs the others, or all end and a new unit begins."""
     where = op.location
@@ -405,7 +332,7 @@ def merge(ws: Workspace, op: Merge) -> None:
             *op.units,
         )
         return
-    union = _territory(
+    union = valid_territory(
         ws,
         shapely.union_all([from_wkb_hex(v.geometry) for v in versions if v is not None]),
         f"{where}.units",
@@ -421,7 +348,7 @@ def merge(ws: Workspace, op: Merge) -> None:
             survivor,
             Unit.Redrawn,
             geometry=to_wkb_hex(union),
-            lineage=[_link(u.code, "predecessor", "merge") for u in absorbed],
+            lineage=[link(u.code, "predecessor", "merge") for u in absorbed],
         )
         target = survivor.code
     else:
@@ -435,22 +362,23 @@ def merge(ws: Workspace, op: Merge) -> None:
             name_en="",
             parent=parent,
             geometry=to_wkb_hex(union),
-            lineage=[_link(u.code, "predecessor", "merge") for u in members],
+            lineage=[link(u.code, "predecessor", "merge") for u in members],
         )
         absorbed = members
         target = op.into_code
     for unit in absorbed:
-        _pass_coverage(ws, unit, [target])
-        ws.emit(unit, Unit.Dissolved, lineage=[_link(target, "successor", "merge")])
+        pass_coverage(ws, unit, [target])
+        ws.emit(unit, Unit.Dissolved, lineage=[link(target, "successor", "merge")])
         for child in ws.children(unit, ws.day):
             ws.emit(child, Unit.Transferred, parent=target)
             ws.joined.setdefault(target, set()).add(child.code)
-        _move_offices(ws, unit, target)
+        move_offices(ws, unit, target)
         ws.touch_family(unit.code)
     ws.touch_family(parent)
     ws.touch_family(target)
 
 
+@handles(Transfer)
 def transfer(ws: Workspace, op: Transfer) -> None:
     """A unit moves to another parent of the right level."""
     unit = ws.live_unit(op.unit, f"{op.location}.unit")
@@ -475,7 +403,7 @@ def transfer(ws: Workspace, op: Transfer) -> None:
             unit.code,
         )
         return
-    _pass_coverage(ws, unit, [])
+    pass_coverage(ws, unit, [])
     ws.emit(unit, Unit.Transferred, parent=parent.code)
     ws.joined.setdefault(parent.code, set()).add(unit.code)
     ws.touch_family(old_parent)
@@ -483,6 +411,7 @@ def transfer(ws: Workspace, op: Transfer) -> None:
     ws.coverage_units.update({c for c in (old_parent, parent.code) if c})
 
 
+@handles(Rename)
 def rename(ws: Workspace, op: Rename) -> None:
     """A new name; the code stays."""
     unit = ws.live_unit(op.unit, f"{op.location}.unit")
@@ -498,6 +427,7 @@ def rename(ws: Workspace, op: Rename) -> None:
     ws.touch_family(unit.parent.value_on(ws.day))
 
 
+@handles(Recode)
 def recode(ws: Workspace, op: Recode) -> None:
     """The same territory under a new code: the old code ends, the new one begins, linked."""
     unit = ws.live_unit(op.unit, f"{op.location}.unit")
@@ -512,19 +442,20 @@ def recode(ws: Workspace, op: Recode) -> None:
         name_en=version.name_en,
         parent=version.parent,
         geometry=version.geometry,
-        lineage=[_link(unit.code, "predecessor", "recode")],
+        lineage=[link(unit.code, "predecessor", "recode")],
         provenance=unit.provenance,
     )
-    _pass_coverage(ws, unit, [op.code])
-    ws.emit(unit, Unit.Dissolved, lineage=[_link(op.code, "successor", "recode")])
+    pass_coverage(ws, unit, [op.code])
+    ws.emit(unit, Unit.Dissolved, lineage=[link(op.code, "successor", "recode")])
     for child in ws.children(unit, ws.day):
         ws.emit(child, Unit.Transferred, parent=op.code)
         ws.joined.setdefault(op.code, set()).add(child.code)
-    _move_offices(ws, unit, op.code)
+    move_offices(ws, unit, op.code)
     ws.touch_family(unit.code)
     ws.touch_family(op.code)
 
 
+@handles(Dissolve)
 def dissolve(ws: Workspace, op: Dissolve) -> None:
     """The unit ends; its offices close with it. Its children must have gone elsewhere."""
     found = _live_version(ws, op.unit, f"{op.location}.unit")
@@ -533,13 +464,14 @@ def dissolve(ws: Workspace, op: Dissolve) -> None:
     unit, version = found
     old = from_wkb_hex(version.geometry)
     lineage = _boundary_lineage(ws, unit.code, version.parent, old, None)
-    _pass_coverage(ws, unit, [])
+    pass_coverage(ws, unit, [])
     ws.emit(unit, Unit.Dissolved, lineage=lineage)
-    _move_offices(ws, unit, None)
+    move_offices(ws, unit, None)
     ws.touch_family(unit.parent.value_on(ws.day))
     ws.touch_family(unit.code)
 
 
+@handles(Correct)
 def correct(ws: Workspace, op: Correct) -> None:
     """Fix what the register says about a past period, without a change in the world."""
     unit = ws.live_unit(op.unit, f"{op.location}.unit", on=op.valid_from)
@@ -558,259 +490,3 @@ def correct(ws: Workspace, op: Correct) -> None:
     for version in unit.versions():
         ws.touch_family(version.parent)
     ws.touch_family(unit.code)
-
-
-# Grids ---------------------------------------------------------------------------------------
-
-
-def lay_grids(ws: Workspace, op: LayGrids) -> None:
-    """Lay a community's grids, or replace them (`regrid`), with their grid officers."""
-    where = op.location
-    community = ws.live_unit(op.community, f"{where}.community")
-    if community is None:
-        return
-    grid_level = ws.rules.levels.child_of(community.level)
-    if grid_level is None:
-        ws.fail(
-            "level_has_no_children",
-            f"{community.level} units have no child level",
-            f"{where}.community",
-        )
-        return
-    existing = ws.children(community, ws.day)
-    if existing and not op.replace:
-        ws.fail(
-            "grids_exist",
-            f"{community.code} already has {len(existing)} {grid_level} units; use regrid",
-            f"{where}.community",
-            community.code,
-        )
-        return
-    codes = [g.code for g in op.grids]
-    if len(set(codes)) != len(codes):
-        ws.fail("codes_repeated", "two grids share a code", f"{where}.grids")
-        return
-    if not all(ws.code_is_free(g.code, f"{where}.grids") for g in op.grids):
-        return
-    tolerance = ws.rules.tolerance_m2
-    old = [
-        (g, from_wkb_hex(v.geometry)) for g in existing if (v := g.version_on(ws.day)) is not None
-    ]
-    for plan in op.grids:
-        predecessors = [
-            _link(g.code, "predecessor", "regrid")
-            for g, geometry in old
-            if _area_m2(ws, geometry.intersection(plan.geometry)) > tolerance
-        ]
-        ws.establish_unit(
-            code=plan.code,
-            level=grid_level,
-            name=plan.name,
-            name_en="",
-            parent=community.code,
-            geometry=to_wkb_hex(plan.geometry),
-            lineage=predecessors,
-            provenance=community.provenance,
-        )
-        if plan.officer:
-            ws.open_new_office(
-                code=f"{plan.code}/officer",
-                kind=GRID_OFFICER,
-                name=plan.officer,
-                unit=plan.code,
-                address=None,
-            )
-    for grid, geometry in old:
-        successors = [
-            _link(plan.code, "successor", "regrid")
-            for plan in op.grids
-            if _area_m2(ws, geometry.intersection(plan.geometry)) > tolerance
-        ]
-        ws.emit(grid, Unit.Dissolved, lineage=successors)
-        _move_offices(ws, grid, None)
-    ws.touch_family(community.code)
-
-
-# Offices and workstations --------------------------------------------------------------------
-
-
-def open_office(ws: Workspace, op: OpenOffice) -> None:
-    """An office opens for a live unit."""
-    unit = ws.live_unit(op.unit, f"{op.location}.unit")
-    if unit is None or not ws.code_is_free(op.code, f"{op.location}.code"):
-        return
-    if op.kind == WORKSTATION:
-        ws.fail(
-            "use_open_workstation", "open workstations with open_workstation", f"{op.location}.kind"
-        )
-        return
-    ws.open_new_office(
-        code=op.code, kind=op.kind, name=op.name, unit=unit.code, address=_address(op.address)
-    )
-
-
-def close_office(ws: Workspace, op: CloseOffice) -> None:
-    """An office closes."""
-    office = ws.open_office(op.code, f"{op.location}.code")
-    if office is None:
-        return
-    if office.kind == WORKSTATION:
-        ws.fail(
-            "use_close_workstation",
-            "close workstations with close_workstation",
-            f"{op.location}.code",
-        )
-        return
-    ws.emit(office, Office.Closed, successor=None)
-
-
-def _street_of(ws: Workspace, communities: tuple[str, ...], location: str) -> Unit | None:
-    """The one street the communities share on the day, or a problem."""
-    streets: set[str] = set()
-    for code in communities:
-        community = ws.live_unit(code, location)
-        if community is None:
-            return None
-        if community.level != ws.rules.served_level:
-            ws.fail(
-                "not_a_community",
-                f"{code} is a {community.level}; workstations serve {ws.rules.served_level} units",
-                location,
-                code,
-            )
-            return None
-        parent = community.parent.value_on(ws.day)
-        if parent is not None:
-            streets.add(parent)
-    if len(streets) != 1:
-        ws.fail(
-            "workstation_streets",
-            "a workstation serves communities of one street; these are in "
-            f"{', '.join(sorted(streets))}",
-            location,
-            *communities,
-        )
-        return None
-    return ws.unit(streets.pop())
-
-
-def _take_over(
-    ws: Workspace, taker: Office | None, street: Unit, communities: tuple[str, ...]
-) -> None:
-    """Whoever serves these communities now stops doing so (the taker starts separately)."""
-    for code in communities:
-        for other in ws.workstations_serving(code, street, ws.day):
-            if other is taker:
-                continue
-            remaining = tuple(c for c in other.serves_on(ws.day) if c not in communities)
-            ws.emit(other, Office.CoverageChanged, serves=list(remaining))
-    ws.coverage_units.add(street.code)
-
-
-def open_workstation(ws: Workspace, op: OpenWorkstation) -> None:
-    """A workstation opens and takes over the communities it serves."""
-    if not ws.code_is_free(op.code, f"{op.location}.code"):
-        return
-    street = _street_of(ws, op.serves, f"{op.location}.serves")
-    if street is None:
-        return
-    _take_over(ws, None, street, op.serves)
-    ws.open_new_office(
-        code=op.code,
-        kind=WORKSTATION,
-        name=op.name,
-        unit=street.code,
-        address=_address(op.address),
-        serves=op.serves,
-    )
-
-
-def close_workstation(ws: Workspace, op: CloseWorkstation) -> None:
-    """A workstation closes; its successor takes over all its communities."""
-    closing = ws.open_office(op.code, f"{op.location}.code", WORKSTATION)
-    successor = ws.open_office(op.successor, f"{op.location}.successor", WORKSTATION)
-    if closing is None or successor is None:
-        return
-    if closing is successor:
-        ws.fail(
-            "successor_is_self", "a workstation cannot succeed itself", f"{op.location}.successor"
-        )
-        return
-    _merge_into(ws, [closing], successor)
-
-
-def _merge_into(ws: Workspace, closing: list[Office], into: Office) -> None:
-    served = list(into.serves_on(ws.day))
-    for office in closing:
-        served.extend(c for c in office.serves_on(ws.day) if c not in served)
-        ws.emit(office, Office.Closed, successor=into.code)
-    ws.emit(into, Office.CoverageChanged, serves=served)
-    street = into.unit.value_on(ws.day)
-    ws.coverage_units.update({street} if street else set())
-    ws.coverage_units.update({u for o in closing if (u := o.unit.value_on(ws.day))})
-
-
-def assign_coverage(ws: Workspace, op: AssignCoverage) -> None:
-    """The workstation takes over these communities."""
-    workstation = ws.open_office(op.workstation, f"{op.location}.workstation", WORKSTATION)
-    street = _street_of(ws, op.communities, f"{op.location}.communities")
-    if workstation is None or street is None:
-        return
-    _take_over(ws, workstation, street, op.communities)
-    served = list(workstation.serves_on(ws.day))
-    served.extend(c for c in op.communities if c not in served)
-    ws.emit(workstation, Office.CoverageChanged, serves=served)
-    ws.coverage_units.add(street.code)
-
-
-def merge_workstations(ws: Workspace, op: MergeWorkstations) -> None:
-    """Workstations merge: the survivor takes over every community of the others."""
-    offices = [
-        ws.open_office(code, f"{op.location}.workstations", WORKSTATION) for code in op.workstations
-    ]
-    if any(o is None for o in offices):
-        return
-    into = next(o for o in offices if o is not None and o.code == op.into)
-    _merge_into(ws, [o for o in offices if o is not None and o is not into], into)
-
-
-# Matters -------------------------------------------------------------------------------------
-
-
-def assign_matter(ws: Workspace, op: AssignMatter) -> None:
-    """A matter is handled by an office kind at a level from the effective date."""
-    if op.level not in ws.rules.levels:
-        ws.fail("level_unknown", f"unknown level {op.level!r}", f"{op.location}.level")
-        return
-    catalogue = ws.catalogue()
-    from domain.matters import Catalogue
-
-    ws.emit(
-        catalogue,
-        Catalogue.MatterAssigned,
-        matter=op.matter,
-        name=op.name,
-        office_kind=op.office_kind,
-        level=op.level,
-    )
-
-
-HANDLERS: dict[type[Any], Callable[[Workspace, Any], None]] = {
-    Establish: establish,
-    Redraw: redraw,
-    Split: split,
-    Merge: merge,
-    Transfer: transfer,
-    Rename: rename,
-    Recode: recode,
-    Dissolve: dissolve,
-    Correct: correct,
-    LayGrids: lay_grids,
-    OpenOffice: open_office,
-    CloseOffice: close_office,
-    OpenWorkstation: open_workstation,
-    CloseWorkstation: close_workstation,
-    AssignCoverage: assign_coverage,
-    MergeWorkstations: merge_workstations,
-    AssignMatter: assign_matter,
-}

@@ -1,0 +1,12 @@
+"""What each change-set operation does to the aggregates, grouped by what it works on.
+
+Each handler checks what only it can know (codes free, units live, parts consistent), then
+queues events through the `Workspace`. Rules that concern the map as a whole (containment,
+overlaps, coverage, workstations) are checked afterwards by `domain.invariants`, once, on
+the result of all operations together. Importing this package registers every handler.
+"""
+
+from domain.operations import grids, matters, offices, territory
+from domain.operations.dispatch import apply_operation, handled
+
+__all__ = ["apply_operation", "grids", "handled", "matters", "offices", "territory"]

@@ -1,0 +1,69 @@
+"""Helpers several kinds of operation share: lineage links, areas, and what happens to the
+offices and coverage of a unit that ends or changes hands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shapely.geometry import MultiPolygon
+
+from domain.geometry import GeometryError, as_valid_territory, metric
+from domain.offices import Office
+from domain.units import Unit
+from domain.workspace import Workspace
+
+
+def link(code: str, role: str, kind: str) -> dict[str, str]:
+    """A lineage link to unit `code`: its `role` (predecessor, successor) and kind of change."""
+    return {"code": code, "role": role, "kind": kind}
+
+
+def area_m2(ws: Workspace, geometry: Any) -> float:
+    """The area of a lon/lat geometry in square metres, in the rules' metric CRS."""
+    return float(metric(geometry, ws.rules.metric_crs).area)
+
+
+def valid_territory(ws: Workspace, geometry: Any, location: str) -> MultiPolygon | None:
+    """The geometry as a valid territory, or None with the problem recorded."""
+    try:
+        return as_valid_territory(geometry, location)
+    except GeometryError as exc:
+        ws.problems.append(exc.problem)
+        return None
+
+
+def move_offices(ws: Workspace, unit: Unit, successor: str | None) -> None:
+    """Offices of an ending unit go to its successor, or close with it."""
+    for office in ws.offices_of(unit):
+        if not office.open_on(ws.day) or office.unit.value_on(ws.day) != unit.code:
+            continue
+        if successor is None:
+            ws.emit(office, Office.Closed, successor=None)
+        else:
+            ws.emit(office, Office.Reassigned, unit=successor)
+            ws.offices_joined.setdefault(successor, set()).add(office.code)
+        ws.coverage_units.add(unit.code)
+
+
+def pass_coverage(ws: Workspace, unit: Unit, successors: list[str]) -> None:
+    """A served unit that ends, splits or leaves its street passes its coverage on.
+
+    The workstation that served it serves `successors` instead (those nobody serves yet; the
+    unit's own code among them if it stays), so a merge, recode, split or dissolution keeps
+    the coverage consistent; a transferred community needs a workstation of its new street.
+    """
+    street_code = unit.parent.value_on(ws.day)
+    street = ws.unit(street_code) if street_code is not None else None
+    if unit.level != ws.rules.served_level or street is None:
+        return
+    for station in ws.workstations_serving(unit.code, street, ws.day):
+        takes = [
+            code
+            for code in successors
+            if code == unit.code or not ws.workstations_serving(code, street, ws.day)
+        ]
+        served: list[str] = []
+        for code in station.serves_on(ws.day):
+            served.extend(takes if code == unit.code else [code])
+        ws.emit(station, Office.CoverageChanged, serves=list(dict.fromkeys(served)))
+    ws.coverage_units.add(street.code)
