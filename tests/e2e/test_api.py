@@ -465,6 +465,83 @@ def test_malformed_change_sets(api: Api, body: bytes, status: int, code: str):
     assert error(response)["code"] == code
 
 
+def test_openapi_documents_every_operation_with_its_fields(api: Api):
+    schema = api.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    body = schema["paths"]["/v1/changesets"]["post"]["requestBody"]["content"]
+    assert body["application/json"]["schema"] == {"$ref": "#/components/schemas/ChangeSetBody"}
+    items = components["ChangeSetBody"]["properties"]["operations"]["items"]
+    mapping = items["discriminator"]["mapping"]
+    assert sorted(mapping) == sorted(
+        [
+            "establish",
+            "redraw",
+            "split",
+            "merge",
+            "transfer",
+            "rename",
+            "recode",
+            "dissolve",
+            "lay_grids",
+            "regrid",
+            "open_office",
+            "close_office",
+            "open_workstation",
+            "close_workstation",
+            "assign_coverage",
+            "merge_workstations",
+            "assign_matter",
+            "correct",
+        ]
+    )
+    for op, ref in mapping.items():
+        model = components[ref.rsplit("/", 1)[1]]
+        assert model["properties"]["op"]["const"] == op
+        assert model["additionalProperties"] is False
+    establish = components[mapping["establish"].rsplit("/", 1)[1]]
+    assert set(establish["properties"]) == {
+        "op",
+        "code",
+        "level",
+        "name",
+        "parent",
+        "name_en",
+        "provenance",
+        "geometry",
+    }
+    assert set(establish["required"]) == {"op", "code", "level", "name", "geometry"}
+    geometry = {option["$ref"] for option in establish["properties"]["geometry"]["anyOf"]}
+    assert geometry == {
+        "#/components/schemas/GeoJsonPolygon",
+        "#/components/schemas/GeoJsonMultiPolygon",
+    }
+    split = components[mapping["split"].rsplit("/", 1)[1]]
+    assert split["properties"]["mode"]["enum"] == ["split_off", "full"]
+    assert split["properties"]["parts"]["items"] == {"$ref": "#/components/schemas/SplitPart"}
+    assert {"code", "geometry"} <= set(components["SplitPart"]["required"])
+
+
+def test_an_unknown_operation_field_is_a_422_naming_it(api: Api):
+    body = {
+        "effective": "2021-01-01",
+        "reason": "typo",
+        "operations": [
+            {"op": "rename", "unit": "M1", "name": "m", "colour": "red"},
+            {"op": "rename", "unit": "NOPE", "name": "n"},
+        ],
+    }
+    response = api.post("/v1/changesets", body)
+    assert response.status_code == 422
+    details = error(response)["details"]
+    assert (error(response)["code"], details[0]["code"]) == ("invalid_change_set", "field_unknown")
+    assert details[0]["location"] == "operations[0].colour" and "colour" in details[0]["message"]
+    # The operation that could be read was checked too: every problem comes back at once.
+    assert ("unit_unknown", "operations[1].unit") in {
+        (d["code"], d.get("location")) for d in details
+    }
+    assert api.get("/v1/changesets").json()["total"] == 3
+
+
 def test_concurrent_editors_never_both_move_one_boundary(fresh_api: Api):
     """Many editors move the M1/M2 boundary at once: each gets 201 or 409, and the stored
     history equals the accepted change sets applied one after the other."""
