@@ -352,8 +352,8 @@ class RegridOperation(_GridsOperation):
 class OfficeAddress(_Closed):
     """Where an office is: a lon/lat point and a postal address."""
 
-    lon: Annotated[float, Field(ge=-180, le=180)]
-    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180, strict=True)]
+    lat: Annotated[float, Field(ge=-90, le=90, strict=True)]
     text: OptionalText = ""
 
     def to_address(self) -> Address:

@@ -231,6 +231,20 @@ def test_an_unknown_or_missing_op_is_named_and_the_rest_still_parses():
         ),
         (
             {
+                "op": "open_office",
+                "code": "O",
+                "kind": "k",
+                "name": "n",
+                "unit": "U",
+                "address": {"lon": "114", "lat": True},
+            },
+            [
+                ("field_wrong_type", "operations[0].address.lon"),
+                ("field_wrong_type", "operations[0].address.lat"),
+            ],
+        ),
+        (
+            {
                 "op": "lay_grids",
                 "community": "C",
                 "grids": [{"code": "G", "geometry": {"type": "Point", "coordinates": [1, 2]}}],
