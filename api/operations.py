@@ -11,27 +11,13 @@ Adding an operation: its command and handler in the domain, its model here (and 
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    StringConstraints,
-    TypeAdapter,
-    ValidationError,
-    WithJsonSchema,
-    model_validator,
-)
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
-from shapely.geometry import MultiPolygon
 
+from api.fields import Closed, Code, Codes, IsoDate, OptionalText, Territory, Text
 from domain.commands import (
-    MAX_CODE,
     Address,
     AssignCoverage,
     AssignMatter,
@@ -54,114 +40,13 @@ from domain.commands import (
     Rename,
     Split,
     Transfer,
-    code_is_valid,
 )
 from domain.errors import InvalidChangeSet, Problem
-from domain.geometry import GeometryError, parse_territory
 
 MAX_OPERATIONS = 20_000
-MAX_TEXT = 2000
-
-# Field types ---------------------------------------------------------------------------------
 
 
-def _required(value: str) -> str:
-    stripped = value.strip()
-    if not stripped:
-        raise PydanticCustomError("field_wrong_type", "must be a non-empty string")
-    return stripped
-
-
-def _code(value: str) -> str:
-    stripped = _required(value)
-    if not code_is_valid(stripped):
-        raise PydanticCustomError(
-            "code_invalid", f"a code has at most {MAX_CODE} characters and no spaces"
-        )
-    return stripped
-
-
-def _unique(codes: list[str]) -> list[str]:
-    if len(set(codes)) != len(codes):
-        raise PydanticCustomError("codes_repeated", "a code is listed twice")
-    return codes
-
-
-def _iso_date(value: Any) -> Any:
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str):
-        raise PydanticCustomError("field_wrong_type", "must be a YYYY-MM-DD string")
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise PydanticCustomError(
-            "date_invalid", "{value} is not a YYYY-MM-DD date", {"value": repr(value[:100])}
-        ) from None
-
-
-def _territory(value: Any) -> MultiPolygon:
-    try:
-        return parse_territory(value, "")
-    except GeometryError as exc:
-        raise PydanticCustomError(exc.problem.code, exc.problem.message) from None
-
-
-#: Free text: names, reasons, documents (leading and trailing spaces dropped).
-Text = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_TEXT), AfterValidator(_required)
-]
-OptionalText = Annotated[
-    str, StringConstraints(max_length=MAX_TEXT), AfterValidator(lambda v: v.strip())
-]
-#: The code of a unit, an office or a matter.
-Code = Annotated[
-    str,
-    StringConstraints(max_length=MAX_TEXT),
-    AfterValidator(_code),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_CODE, "pattern": r"^\S+$"}),
-]
-Codes = Annotated[list[Code], Field(min_length=1), AfterValidator(_unique)]
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-
-
-class _Closed(BaseModel):
-    """Unknown fields are mistakes (a misspelt optional field would be silently lost)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-Position = Annotated[list[float], Field(min_length=2, max_length=3)]
-Ring = Annotated[list[Position], Field(min_length=4)]
-
-
-class GeoJsonPolygon(BaseModel):
-    """A GeoJSON Polygon in lon/lat degrees (WGS 84): an outer ring, then any holes."""
-
-    type: Literal["Polygon"]
-    coordinates: Annotated[
-        list[Annotated[list[Position], Field(min_length=4)]], Field(min_length=1)
-    ]
-
-
-class GeoJsonMultiPolygon(BaseModel):
-    """A GeoJSON MultiPolygon in lon/lat degrees (WGS 84)."""
-
-    type: Literal["MultiPolygon"]
-    coordinates: Annotated[list[Annotated[list[Ring], Field(min_length=1)]], Field(min_length=1)]
-
-
-#: A territory: a valid GeoJSON Polygon or MultiPolygon, checked (never repaired) by the domain.
-Territory = Annotated[
-    MultiPolygon,
-    PlainValidator(_territory, json_schema_input_type=GeoJsonPolygon | GeoJsonMultiPolygon),
-]
-
-
-# Operations ----------------------------------------------------------------------------------
-
-
-class _Operation(_Closed):
+class _Operation(Closed):
     """An operation of a change set; `to_command` makes the domain's command of it."""
 
     def to_command(self, location: str) -> Command:
@@ -207,7 +92,7 @@ class RedrawOperation(_Operation):
         return Redraw(self.unit, self.geometry, location)
 
 
-class SplitPart(_Closed):
+class SplitPart(Closed):
     """One piece of a split: a code, a name and its territory."""
 
     code: Code
@@ -231,7 +116,7 @@ class SplitOperation(_Operation):
         return Split(self.unit, self.mode, parts, self.reassign_children, location)
 
 
-class MergeTarget(_Closed):
+class MergeTarget(Closed):
     """The new unit a merge makes."""
 
     code: Code
@@ -315,7 +200,7 @@ class DissolveOperation(_Operation):
         return Dissolve(self.unit, location)
 
 
-class Grid(_Closed):
+class Grid(Closed):
     """One grid: its code, name (the code if left out), territory and grid officer."""
 
     code: Code
@@ -349,7 +234,7 @@ class RegridOperation(_GridsOperation):
     replace: ClassVar[bool] = True
 
 
-class OfficeAddress(_Closed):
+class OfficeAddress(Closed):
     """Where an office is: a lon/lat point and a postal address."""
 
     lon: Annotated[float, Field(ge=-180, le=180, strict=True)]
@@ -524,7 +409,7 @@ OPERATION: TypeAdapter[Any] = TypeAdapter(Operation)  # type: ignore[arg-type]  
 # The body ------------------------------------------------------------------------------------
 
 
-class _Envelope(_Closed):
+class _Envelope(Closed):
     effective: IsoDate = Field(description="The day the change takes effect (YYYY-MM-DD).")
     reason: Text = Field(description="Why: shown in the log of legal acts.")
     document: OptionalText | None = Field(
