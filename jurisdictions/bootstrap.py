@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -135,10 +135,15 @@ class Services:
             self._follower.start()
         return self
 
-    def catch_up(self, progress: Progress | None = None, batch_size: int | None = None) -> int:
-        """Project every event stored so far in this process (waits for the projection lock);
-        returns how many were applied. A bulk catch-up is followed by a vacuum and analyse."""
-        with self.worker.exclusive(wait=True):
+    def catch_up(
+        self, progress: Progress | None = None, batch_size: int | None = None, *, wait: bool = True
+    ) -> int:
+        """Project every event stored so far, in this process; returns how many were applied.
+
+        Takes the projection lock first (`ProjectionBusy` if another process holds it and not
+        `wait`). A bulk catch-up is followed by a vacuum and analyse.
+        """
+        with self.worker.exclusive(wait=wait):
             count = self.worker.catch_up(progress, batch_size)
         if count >= BULK_EVENTS:
             tidy_read_model(self.settings.conninfo)
@@ -149,16 +154,12 @@ class Services:
 
         The wait is the watch's (NOTIFY-driven). A process that projects on write (the CLI)
         first catches up itself, unless another process holds the projection lock (a server's
-        follower), which then does the work while this one waits.
+        follower), which then does the work while this one waits. Without a running watch
+        (services built but not started, as in some tests) it looks once and does not wait.
         """
         if self.project_on_write:
-            try:
-                with self.worker.exclusive(wait=False):
-                    count = self.worker.catch_up()
-                if count >= BULK_EVENTS:
-                    tidy_read_model(self.settings.conninfo)
-            except ProjectionBusy:
-                pass
+            with suppress(ProjectionBusy):
+                self.catch_up(wait=False)
         if not self.watch.running:
             return self.worker.position() >= position
         return self.watch.wait_for(position, timeout)
