@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +16,7 @@ from api.errors import install_error_handlers
 from api.operations import ChangeSetBody
 from api.routes import changesets, health, imports, lookup, maps, ogc, tiles, units
 from api.schemas import BatchRequest
-from jurisdictions.bootstrap import build_services
+from jurisdictions.bootstrap import running
 from jurisdictions.settings import Settings, get_settings
 from projections.features import SERVICE_AREAS
 from projections.routing import ReadContext, read_context
@@ -31,25 +30,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings)
-        app.state.services = services
-        services.watch.start()
-        if services.lookup_index is not None:
-            services.lookup_index.start()
-        stop = threading.Event()
-        follower: threading.Thread | None = None
-        if settings.run_projection:
-            follower = threading.Thread(
-                target=services.worker.follow, args=(stop,), name="projection", daemon=True
-            )
-            follower.start()
-        try:
+        with running(settings, "server") as services:
+            app.state.services = services
             yield
-        finally:
-            stop.set()
-            if follower is not None:
-                follower.join(timeout=10)
-            services.close()
 
     app = FastAPI(
         title="Jurisdiction Ledger",

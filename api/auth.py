@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, status
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from api import error_codes as codes
 from api.dependencies import ServicesDep
 from api.errors import ApiError
 from projections.tokens import TokenOwner
@@ -21,9 +22,8 @@ def _presented(request: Request) -> str | None:
 
 
 def _unauthorized(message: str) -> ApiError:
-    return ApiError(
-        status.HTTP_401_UNAUTHORIZED,
-        "unauthorized",
+    return ApiError.of(
+        codes.UNAUTHORIZED,
         message,
         headers={"WWW-Authenticate": "Bearer"},
     )
@@ -38,7 +38,7 @@ def require_editor(request: Request, services: ServicesDep) -> TokenOwner:
     if owner is None:
         raise _unauthorized("the token is unknown or revoked")
     if owner.role != "editor":
-        raise ApiError(status.HTTP_403_FORBIDDEN, "forbidden", "this token may only read")
+        raise ApiError.of(codes.FORBIDDEN, "this token may only read")
     return owner
 
 

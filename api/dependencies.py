@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from jurisdictions.bootstrap import Services
-from projections.features import AnswerCache
 
 
 async def get_services(request: Request) -> Services:
@@ -17,11 +16,3 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def answer_cache(services: Services, name: str, mib: int) -> AnswerCache[Any]:
-    """This process's answer cache called `name` (made on first use, `mib` MiB at most)."""
-    cache: AnswerCache[Any] | None = services.extras.get(name)
-    if cache is None:
-        cache = services.extras.setdefault(name, AnswerCache[Any](mib * 1024 * 1024))
-    return cache

@@ -1,7 +1,8 @@
 """The one place that turns exceptions into HTTP errors of the contract's shape.
 
 Every error body is ``{"error": {"code", "message", "details": [...]}}``. Routes raise domain
-errors or `ApiError`; they never build error responses themselves.
+errors or `ApiError.of(CODE, ...)` with a code of the one table (`api/error_codes.py`); they never
+build error responses themselves.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api import error_codes as codes
+from api.error_codes import ErrorCode
 from api.schemas import ErrorResponse
 from domain.errors import ConcurrentChange, InvalidChangeSet, UnitNotFound
 
@@ -26,7 +29,10 @@ LOGGER = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """A client mistake the routes detect themselves (beyond request validation)."""
+    """A client mistake the routes detect themselves (beyond request validation).
+
+    `extra` adds fields beside ``error`` in the body (an import's report).
+    """
 
     def __init__(
         self,
@@ -35,6 +41,7 @@ class ApiError(Exception):
         message: str,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -42,24 +49,42 @@ class ApiError(Exception):
         self.message = message
         self.details = details or []
         self.headers = headers
+        self.extra = extra or {}
+
+    @classmethod
+    def of(
+        cls,
+        error: ErrorCode,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> ApiError:
+        """The error of a code of the table, with the table's status."""
+        return cls(error.status, error.code, message, details, headers, extra)
 
 
 def error_body(
-    code: str, message: str, details: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The contract's error shape."""
-    return {"error": {"code": code, "message": message, "details": details or []}}
-
-
-def _response(
-    status_code: int,
     code: str,
     message: str,
     details: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The contract's error shape."""
+    return {**(extra or {}), "error": {"code": code, "message": message, "details": details or []}}
+
+
+def _response(
+    error: ErrorCode,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    status_code: int | None = None,
 ) -> JSONResponse:
     return JSONResponse(
-        error_body(code, message, details), status_code=status_code, headers=headers
+        error_body(error.code, message, details),
+        status_code=status_code or error.status,
+        headers=headers,
     )
 
 
@@ -96,8 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
         details = _validation_details(exc)
         where = ", ".join(d["location"] for d in details)
         return _response(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "invalid_request",
+            codes.INVALID_REQUEST,
             f"invalid request parameters: {where}" if where else "invalid request",
             details,
         )
@@ -106,39 +130,32 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid_body(_: Request, exc: ValidationError) -> JSONResponse:
         details = _validation_details(exc, "body")
         where = ", ".join(d["location"] for d in details[:5])
-        return _response(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "invalid_request",
-            f"invalid request body: {where}",
-            details,
-        )
+        return _response(codes.INVALID_REQUEST, f"invalid request body: {where}", details)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details, exc.extra),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(InvalidChangeSet)
     async def _invalid_change_set(_: Request, exc: InvalidChangeSet) -> JSONResponse:
-        return _response(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "invalid_change_set",
-            str(exc),
-            [p.as_dict() for p in exc.problems],
-        )
+        return _response(codes.INVALID_CHANGE_SET, str(exc), [p.as_dict() for p in exc.problems])
 
     @app.exception_handler(UnitNotFound)
     async def _not_found(_: Request, exc: UnitNotFound) -> JSONResponse:
-        return _response(status.HTTP_404_NOT_FOUND, "unit_not_found", str(exc))
+        return _response(codes.UNIT_NOT_FOUND, str(exc))
 
     @app.exception_handler(ConcurrentChange)
     async def _conflict(_: Request, exc: ConcurrentChange) -> JSONResponse:
-        return _response(status.HTTP_409_CONFLICT, "concurrent_change", str(exc))
+        return _response(codes.CONCURRENT_CHANGE, str(exc))
 
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
         LOGGER.warning("database unavailable: %s", exc)
         return _response(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "database_unavailable",
+            codes.DATABASE_UNAVAILABLE,
             "the database is unavailable; retry shortly",
             headers={"Retry-After": "2"},
         )
@@ -148,20 +165,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        error = {404: codes.NOT_FOUND, 405: codes.METHOD_NOT_ALLOWED}.get(
+            exc.status_code, codes.HTTP_ERROR
+        )
         headers = getattr(exc, "headers", None)
         if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
             # Several routes may share a path (GET and POST /v1/changesets): allow them all.
             headers = {"Allow": ", ".join(_allowed_methods(request))}
-        return _response(exc.status_code, code, str(exc.detail), headers=headers)
+        return _response(error, str(exc.detail), headers=headers, status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, exc: Exception) -> JSONResponse:
         # Every 5xx is a bug; it still answers in the contract's shape, and is logged in full.
         LOGGER.error("unhandled error", exc_info=exc)
-        return _response(
-            status.HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error; it was logged"
-        )
+        return _response(codes.INTERNAL_ERROR, "internal error; it was logged")
 
 
 def _allowed_methods(request: Request) -> list[str]:

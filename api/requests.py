@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import orjson
-from fastapi import Request, status
+from fastapi import Request
 
+from api import error_codes as codes
 from api.errors import ApiError
 
 
@@ -15,9 +16,8 @@ async def read_json(request: Request) -> Any:
     """The JSON body; 415 for another content type, 413 when too large, 400 when malformed."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
-        raise ApiError(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        raise ApiError.of(
+            codes.UNSUPPORTED_MEDIA_TYPE,
             f"send application/json, not {content_type!r}",
         )
     limit: int = request.app.state.services.settings.max_body_bytes
@@ -30,7 +30,7 @@ async def read_json(request: Request) -> Any:
         if len(body) > limit:
             raise _too_large(limit)
     if not body:
-        raise ApiError(status.HTTP_400_BAD_REQUEST, "body_missing", "the request has no body")
+        raise ApiError.of(codes.BODY_MISSING, "the request has no body")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -43,17 +43,15 @@ async def read_json(request: Request) -> Any:
             if isinstance(exc, json.JSONDecodeError)
             else ""
         )
-        raise ApiError(
-            status.HTTP_400_BAD_REQUEST,
-            "malformed_json",
+        raise ApiError.of(
+            codes.MALFORMED_JSON,
             f"the body is not valid JSON{where}",
             [{"location": "body", "message": str(exc)}],
         ) from exc
 
 
 def _too_large(limit: int) -> ApiError:
-    return ApiError(
-        status.HTTP_413_CONTENT_TOO_LARGE,
-        "body_too_large",
+    return ApiError.of(
+        codes.BODY_TOO_LARGE,
         f"the body is larger than {limit} bytes",
     )

@@ -7,8 +7,11 @@ application and view owns its own pool).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
@@ -16,18 +19,20 @@ from psycopg_pool import ConnectionPool
 
 from domain.register import JurisdictionRegister
 from jurisdictions.settings import Settings
-from projections.features import FeatureStore
+from projections.features import AnswerCache, FeaturePage, FeatureStore
 from projections.freshness import ReadModelWatch
 from projections.lookup import LookupEngine
 from projections.lookup_index import LookupIndex
+from projections.maintenance import BULK_EVENTS, tidy_read_model
 from projections.queries import ReadModelQueries
 from projections.read_model import ReadModelView
 from projections.routing import ReadRouter
 from projections.tokens import TokenStore
-from projections.worker import ProjectionWorker
+from projections.worker import Progress, ProjectionBusy, ProjectionWorker
 
 #: Name of the read-model view; it prefixes the tracking table (``readmodel_tracking``).
 READ_MODEL_NAME = "ReadModel"
+MIB = 1024 * 1024
 
 
 def eventsourcing_env(
@@ -75,8 +80,23 @@ def build_view(settings: Settings, *, create_tables: bool = False) -> ReadModelV
 
 
 @dataclass
+class AnswerCaches:
+    """This process's caches of whole answers, each kept at one read-model position."""
+
+    #: OGC API item pages (`/collections/{id}/items`).
+    items: AnswerCache[FeaturePage]
+    #: Vector tiles.
+    tiles: AnswerCache[bytes]
+
+
+@dataclass
 class Services:
-    """The process's long-lived objects."""
+    """The process's long-lived objects, and their life: `start`, then `close`.
+
+    `build_services` only builds; `start` starts the background parts a role needs (the watch,
+    the in-memory lookup index, the projection follower). The server and the CLI both go
+    through `running`, so start-up and shutdown are written once.
+    """
 
     settings: Settings
     register: JurisdictionRegister
@@ -88,20 +108,98 @@ class Services:
     queries: ReadModelQueries
     features: FeatureStore
     tokens: TokenStore
-    #: The read model's position as announced (started by the API's lifespan only).
+    #: The read model's position as announced (NOTIFY); started by `start(watch=True)`.
     watch: ReadModelWatch
+    caches: AnswerCaches
     #: Lookups from memory (None when JL_LOOKUP_INDEX is off); loads once the watch runs.
     lookup_index: LookupIndex | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: Whether a write catches the projection up in this process before waiting (the CLI,
+    #: which runs no follower); see `wait_visible`.
+    project_on_write: bool = False
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _follower: threading.Thread | None = None
+
+    def start(
+        self, *, watch: bool = True, lookup_index: bool = False, follow_projection: bool = False
+    ) -> Services:
+        """Start the background parts: the watch (a LISTEN connection), the lookup index (needs
+        the watch), the projection follower (a thread projecting new events as they come)."""
+        if watch or lookup_index:
+            self.watch.start()
+        if lookup_index and self.lookup_index is not None:
+            self.lookup_index.start()
+        if follow_projection:
+            self._follower = threading.Thread(
+                target=self.worker.follow, args=(self._stop,), name="projection", daemon=True
+            )
+            self._follower.start()
+        return self
+
+    def catch_up(
+        self, progress: Progress | None = None, batch_size: int | None = None, *, wait: bool = True
+    ) -> int:
+        """Project every event stored so far, in this process; returns how many were applied.
+
+        Takes the projection lock first (`ProjectionBusy` if another process holds it and not
+        `wait`). A bulk catch-up is followed by a vacuum and analyse.
+        """
+        with self.worker.exclusive(wait=wait):
+            count = self.worker.catch_up(progress, batch_size)
+        if count >= BULK_EVENTS:
+            tidy_read_model(self.settings.conninfo)
+        return count
+
+    def wait_visible(self, position: int, timeout: float) -> bool:
+        """Block until the read model shows `position`; False after `timeout` seconds.
+
+        The wait is the watch's (NOTIFY-driven). A process that projects on write (the CLI)
+        first catches up itself, unless another process holds the projection lock (a server's
+        follower), which then does the work while this one waits. Without a running watch
+        (services built but not started, as in some tests) it looks once and does not wait.
+        """
+        if self.project_on_write:
+            with suppress(ProjectionBusy):
+                self.catch_up(wait=False)
+        if not self.watch.running:
+            return self.worker.position() >= position
+        return self.watch.wait_for(position, timeout)
 
     def close(self) -> None:
-        """Stop the watch and the index, close every pool."""
+        """Stop the follower, the watch and the index, close every pool."""
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join(timeout=10)
         self.watch.stop()
         if self.lookup_index is not None:
             self.lookup_index.stop()
         self.reads.close()
         self.register.close()
         self.view.datastore.close()
+
+
+#: What a process is: its role decides which background parts `running` starts.
+Role = Literal["server", "cli"]
+
+
+@contextmanager
+def running(settings: Settings, role: Role) -> Iterator[Services]:
+    """The process's services, started for `role` and closed on the way out.
+
+    server: the watch, the lookup index, and (unless `run_projection` is off) the follower.
+    cli: the watch only; a write catches the projection up in the CLI's own process
+    (`project_on_write`), so the command layer's wait then returns at once.
+    """
+    services = build_services(settings)
+    try:
+        if role == "server":
+            services.start(watch=True, lookup_index=True, follow_projection=settings.run_projection)
+        else:
+            services.project_on_write = True
+            services.start(watch=True)
+            services.watch.wait_connected(5.0)
+        yield services
+    finally:
+        services.close()
 
 
 def create_event_store_tables(settings: Settings) -> None:
@@ -167,5 +265,9 @@ def build_services(settings: Settings) -> Services:
         features=FeatureStore(reads),
         tokens=TokenStore(read_pool),
         watch=watch,
+        caches=AnswerCaches(
+            items=AnswerCache[FeaturePage](settings.items_cache_mib * MIB),
+            tiles=AnswerCache[bytes](settings.tile_cache_mib * MIB),
+        ),
         lookup_index=lookup_index,
     )

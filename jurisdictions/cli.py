@@ -13,8 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from jurisdictions.bootstrap import Services, running
 from jurisdictions.settings import Settings, get_settings
-from projections.maintenance import BULK_EVENTS, tidy_read_model
+from projections.maintenance import tidy_read_model
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -51,12 +52,6 @@ def progress_bar(description: str, unit: str) -> Iterator[Callable[[int, int], N
         bar.close()
 
 
-def _services(settings: Settings):  # type: ignore[no-untyped-def]
-    from jurisdictions.bootstrap import build_services
-
-    return build_services(settings)
-
-
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the migrations."""
     migrate(settings)
@@ -66,10 +61,9 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Load the demo, then project it unless told not to."""
-    from scripts.demo.shenzhen import load_demo
+    from jurisdictions.demo.shenzhen import load_demo
 
-    services = _services(settings)
-    try:
+    with running(settings, "cli") as services:
         with progress_bar("demo change sets", "change set") as update:
             receipts = load_demo(services.register, update)
         new = [r for r in receipts if not r.replayed]
@@ -79,20 +73,17 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         )
         if not args.no_project:
             _catch_up(services)
-    finally:
-        services.close()
     return 0
 
 
-def _catch_up(services, batch_size: int | None = None) -> None:  # type: ignore[no-untyped-def]
-    with services.worker.exclusive(wait=True), progress_bar("projecting", "event") as update:
-        count = services.worker.catch_up(update, batch_size)
+def _catch_up(services: Services, batch_size: int | None = None) -> None:
+    """Project what is stored, with a progress bar (vacuumed after a bulk catch-up)."""
+    with progress_bar("projecting", "event") as update:
+        count = services.catch_up(update, batch_size)
     print(f"projections: {count} events applied, at {services.worker.position()}", file=sys.stderr)
-    if count >= BULK_EVENTS:
-        _tidy(services)
 
 
-def _tidy(services) -> None:  # type: ignore[no-untyped-def]
+def _tidy(services: Services) -> None:
     started = time.perf_counter()
     tidy_read_model(services.settings.conninfo)
     elapsed = time.perf_counter() - started
@@ -101,8 +92,7 @@ def _tidy(services) -> None:  # type: ignore[no-untyped-def]
 
 def cmd_project(args: argparse.Namespace, settings: Settings) -> int:
     """Catch up the read model, or keep following the log."""
-    services = _services(settings)
-    try:
+    with running(settings, "cli") as services:
         if args.follow:
             stop = threading.Event()
             print("following the event log (Ctrl-C to stop)", file=sys.stderr)
@@ -112,48 +102,35 @@ def cmd_project(args: argparse.Namespace, settings: Settings) -> int:
                 stop.set()
         else:
             _catch_up(services, args.batch_size)
-    finally:
-        services.close()
     return 0
 
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     """Rebuild the read model from zero."""
-    services = _services(settings)
-    try:
+    with running(settings, "cli") as services:
         with progress_bar("rebuilding", "event") as update:
             count = services.worker.rebuild(update, batch_size=args.batch_size)
         print(f"rebuilt the read model from {count} events", file=sys.stderr)
         _tidy(services)
-    finally:
-        services.close()
     return 0
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Print the log head, the projection position and the lag."""
-    services = _services(settings)
-    try:
+    with running(settings, "cli") as services:
         head, position = services.worker.head(), services.worker.position()
         print(f"events stored: {head}\nprojected up to: {position}\nlag: {head - position}")
-    finally:
-        services.close()
     return 0
 
 
 def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
     """Create, revoke or list API tokens."""
-    from psycopg_pool import ConnectionPool
+    from jurisdictions.commands import create_token, list_tokens, revoke_token
 
-    from projections.tokens import TokenStore
-
-    with ConnectionPool(
-        settings.conninfo, min_size=1, max_size=1, kwargs={"autocommit": True}
-    ) as pool:
-        store = TokenStore(pool)
+    with running(settings, "cli") as services:
         if args.action == "create":
             try:
-                token_id, token = store.create(args.role, args.actor)
+                token_id, token = create_token(services, args.role, args.actor)
             except ValueError as exc:
                 print(f"jurisdictions tokens: {exc}", file=sys.stderr)
                 return 2
@@ -163,13 +140,14 @@ def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
             )
             print(token)
         elif args.action == "revoke":
-            if not store.revoke(args.id):
+            if not revoke_token(services, args.id):
                 print(f"jurisdictions tokens: no live token with id {args.id!r}", file=sys.stderr)
                 return 1
             print(f"token {args.id} revoked", file=sys.stderr)
         else:
-            for row in store.list():
-                state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "live"
+            for row in list_tokens(services):
+                revoked = row["revoked_at"]
+                state = f"revoked {revoked:%Y-%m-%d}" if revoked else "live"
                 print(f"{row['id']}  {row['role']:<6}  {row['actor']:<24}  {state}")
     return 0
 
@@ -198,44 +176,37 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     import json
     from datetime import date
 
-    from domain.errors import InvalidChangeSet
-    from projections.imports import ImportFields, LayerError, plan_import, read_layer
+    from jurisdictions.commands import import_layer
+    from projections.imports import ImportFields, LayerError
 
     if args.level not in settings.level_scheme:
         print(f"jurisdictions import: unknown level {args.level!r}", file=sys.stderr)
         return 2
-    services = _services(settings)
-    try:
+    with running(settings, "cli") as services:
         try:
-            features = read_layer(Path(args.file))
+            outcome = import_layer(
+                services,
+                Path(args.file),
+                level=args.level,
+                effective=date.fromisoformat(args.effective),
+                reason=args.reason,
+                document=args.document,
+                fields=ImportFields(args.code_field, args.name_field, args.parent_field),
+                actor=args.actor,
+                dry_run=not args.commit,
+            )
         except LayerError as exc:
             print(f"jurisdictions import: {exc}", file=sys.stderr)
             return 2
-        effective = date.fromisoformat(args.effective)
-        fields = ImportFields(args.code_field, args.name_field, args.parent_field)
-        plan = plan_import(
-            services.queries, settings.rules, features, args.level, effective, fields
-        )
-        report = plan.report()
-        if not plan.problems and plan.operations:
-            request = plan.request(effective, args.reason, args.document)
-            try:
-                receipt = services.register.apply_change_set(
-                    request, actor=args.actor, dry_run=not args.commit
-                )
-                report["change_set"] = str(receipt.id) if args.commit else None
-            except InvalidChangeSet as exc:
-                report["problems"].extend(p.as_dict() for p in exc.problems)
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-        if report["problems"]:
-            return 1
-        if not args.commit:
-            print("dry run: nothing stored; add --commit to apply", file=sys.stderr)
-        else:
-            _catch_up(services)
-        return 0
-    finally:
-        services.close()
+    report = outcome.report()
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    if outcome.problems:
+        return 1
+    if not args.commit:
+        print("dry run: nothing stored; add --commit to apply", file=sys.stderr)
+    elif outcome.write is not None and not outcome.write.visible:
+        print(f"stored; not yet projected (position {outcome.write.position})", file=sys.stderr)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

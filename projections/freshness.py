@@ -45,6 +45,8 @@ class ReadModelWatch:
         self._position: int | None = None
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
+        #: Notified on every announcement; writers block on it in `wait_for`.
+        self._changed = threading.Condition()
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,6 +65,22 @@ class ReadModelWatch:
         the watch has heard of.
         """
         return servable_position(self._position, needed)
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Block until the read model has announced `position` (or more); False on timeout.
+
+        Driven by the NOTIFY the projection sends with each committed batch, so a writer waiting
+        to read its own write costs no query. The watch must be running (`start`).
+        """
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: self._position is not None and self._position >= position, timeout
+            )
+
+    @property
+    def running(self) -> bool:
+        """Whether `start` was called and `stop` not yet."""
+        return self._thread is not None and not self._stop.is_set()
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call `subscriber(position)` on every change, `None` when the watch loses track."""
@@ -87,7 +105,9 @@ class ReadModelWatch:
     def _announce(self, position: int | None) -> None:
         if position == self._position:
             return
-        self._position = position
+        with self._changed:
+            self._position = position
+            self._changed.notify_all()
         with self._lock:
             subscribers = list(self._subscribers)
         for subscriber in subscribers:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -68,18 +67,6 @@ class ProjectionWorker:
     def head(self) -> int:
         """The notification id of the last event stored (0 if none)."""
         return self.register.recorder.max_notification_id() or 0
-
-    def wait_for(self, position: int, timeout: float) -> bool:
-        """Block until the read model has applied `position`; False on timeout."""
-        deadline = time.monotonic() + timeout
-        pause = 0.005
-        while True:
-            if self.position() >= position:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.1)
 
     # Work ----------------------------------------------------------------------------------
 

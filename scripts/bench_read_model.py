@@ -286,7 +286,7 @@ def measure_rebuild(server_url: str, streets: int, redraws: int) -> None:
 
 
 def measure_demo_rebuild(server_url: str) -> None:
-    from scripts.demo.shenzhen import load_demo
+    from jurisdictions.demo.shenzhen import load_demo
 
     with scratch_database(server_url, "jl_bench_demo") as url:
         services = build_services(Settings(database_url=url, run_projection=False))

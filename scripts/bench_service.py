@@ -103,7 +103,7 @@ class Report:
 
 def load_demo_into(url: str) -> float:
     """Store and project the Shenzhen demo; seconds taken."""
-    from scripts.demo.shenzhen import load_demo
+    from jurisdictions.demo.shenzhen import load_demo
 
     services = build_services(Settings(database_url=url, run_projection=False))
     try:

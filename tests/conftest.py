@@ -184,7 +184,7 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def demo_database(databases: DatabaseFactory) -> str:
     """A database with the Shenzhen demo loaded and projected, shared by read-only tests."""
-    from scripts.demo.shenzhen import load_demo
+    from jurisdictions.demo.shenzhen import load_demo
 
     url = databases.fresh()
     built = build_services(Settings(database_url=url, run_projection=False))

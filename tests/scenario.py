@@ -169,7 +169,7 @@ def build(register: JurisdictionRegister) -> list[Receipt]:
 
 def load_districts(register: JurisdictionRegister) -> list[Receipt]:
     """Only the demo's city and districts (2015, 2017, 2018): fast, and real geometry."""
-    from scripts.demo.shenzhen import ACTOR, district_change_sets
+    from jurisdictions.demo.shenzhen import ACTOR, district_change_sets
 
     return [
         register.apply_change_set(

@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from api import error_codes as codes
 from api.auth import Editor
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.operations import parse_change_set
 from api.requests import read_json
 from api.schemas import ChangeSetDetail, ChangeSetLog, ChangeSetReceipt, ErrorResponse
+from api.shared import WRITE_ERRORS, write_status
+from domain.commands import ChangeSetRequest
 from domain.errors import InvalidChangeSet
-from domain.register import Receipt
 from jurisdictions.bootstrap import Services
+from jurisdictions.commands import submit_change_set
 
 router = APIRouter(tags=["change sets"])
-
-WRITE_ERRORS: dict[int | str, dict[str, object]] = {
-    **ERROR_RESPONSES,
-    401: {"description": "No valid token", "model": ErrorResponse},
-    403: {"description": "The token may only read", "model": ErrorResponse},
-    409: {"description": "A unit it read was changed meanwhile; retry", "model": ErrorResponse},
-    413: {"description": "Body too large", "model": ErrorResponse},
-    415: {"description": "Not application/json", "model": ErrorResponse},
-}
 
 
 @router.get(
@@ -62,26 +55,8 @@ def get_change_set(
     """Operations are listed without their geometries."""
     found = services.queries.change_set(str(change_set_id))
     if found is None:
-        raise ApiError(
-            status.HTTP_404_NOT_FOUND, "change_set_not_found", f"no change set {change_set_id}"
-        )
+        raise ApiError.of(codes.CHANGE_SET_NOT_FOUND, f"no change set {change_set_id}")
     return ChangeSetDetail.model_validate(found)
-
-
-def _projected(services: Services, receipt: Receipt) -> tuple[int | None, bool]:
-    """Wait until the read model shows the change set (read your writes)."""
-    timeout = services.settings.read_your_writes_timeout
-    position = receipt.position
-    if position is None:
-        # A replay: the first request stored it; find its position in the log.
-        deadline = time.monotonic() + timeout
-        while position is None and time.monotonic() < deadline:
-            found = services.queries.change_set(str(receipt.id))
-            if found is not None:
-                return int(found["position"]), True
-            time.sleep(0.02)
-        return None, False
-    return position, services.worker.wait_for(position, timeout)
 
 
 @router.post(
@@ -122,48 +97,41 @@ async def post_change_set(
 ) -> ChangeSetReceipt:
     """Checked as a whole against every rule; 422 lists every problem and stores nothing.
 
-    Answers 201 once the projections show the change, so a lookup right after sees it.
+    Answers 201 once the projections show the change, so a lookup right after sees it; 202
+    when it was stored but not visible in time (send `position` back as X-Min-Position).
     """
     body = await read_json(request)
-    try:
-        change_set = await run_in_threadpool(parse_change_set, body)
-    except InvalidChangeSet as exc:
-        if exc.partial is not None:
-            exc.problems.extend(
-                await run_in_threadpool(
-                    services.register.check_operations, exc.partial, actor=editor.actor
-                )
-            )
-        raise
-    receipt = await run_in_threadpool(
-        services.register.apply_change_set,
+    change_set = await run_in_threadpool(_parse, services, body, editor.actor)
+    outcome = await run_in_threadpool(
+        submit_change_set,
+        services,
         change_set,
         actor=editor.actor,
         idempotency_key=idempotency_key,
         dry_run=dry_run,
     )
-    if dry_run:
-        response.status_code = status.HTTP_200_OK
-        return ChangeSetReceipt(
-            id=None,
-            events=receipt.events,
-            position=None,
-            units=list(receipt.units),
-            dry_run=True,
-            projected=False,
-        )
-    position, projected = await run_in_threadpool(_projected, services, receipt)
-    if position is not None:
-        services.reads.wrote(position)
-    if receipt.replayed:
-        response.status_code = status.HTTP_200_OK
-    elif not projected:
-        response.status_code = status.HTTP_202_ACCEPTED
+    response.status_code = write_status(outcome)
+    receipt = outcome.receipt
     return ChangeSetReceipt(
-        id=receipt.id,
+        id=None if outcome.dry_run else receipt.id,
         events=receipt.events,
-        position=position,
+        position=outcome.position,
         units=list(receipt.units),
-        replayed=receipt.replayed,
-        projected=projected,
+        dry_run=outcome.dry_run,
+        replayed=outcome.replayed,
+        projected=outcome.visible,
     )
+
+
+def _parse(services: Services, body: Any, actor: str) -> ChangeSetRequest:
+    """The request body as the register's request, parsed here at the edge.
+
+    When some operations fail to parse, the register still checks those that did, so the
+    editor gets every problem at once.
+    """
+    try:
+        return parse_change_set(body)
+    except InvalidChangeSet as exc:
+        if exc.partial is not None:
+            exc.problems.extend(services.register.check_operations(exc.partial, actor=actor))
+        raise

@@ -11,14 +11,14 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from api import error_codes as codes
 from api.auth import Editor
 from api.dependencies import ServicesDep
 from api.errors import ApiError
-from api.routes.changesets import WRITE_ERRORS
-from api.routes.units import check_level
-from domain.errors import InvalidChangeSet
+from api.shared import WRITE_ERRORS, check_level, write_status
+from jurisdictions import commands
 from jurisdictions.bootstrap import Services
-from projections.imports import ImportFields, LayerError, plan_import, read_layer
+from projections.imports import ImportFields, LayerError
 
 router = APIRouter(tags=["change sets"])
 
@@ -34,40 +34,29 @@ def _import(
     actor: str,
     dry_run: bool,
 ) -> tuple[int, dict[str, Any]]:
+    """Run the import command; its outcome as the contract's status and report."""
     try:
-        features = read_layer(path)
+        outcome = commands.import_layer(
+            services,
+            path,
+            level=level,
+            effective=effective,
+            reason=reason,
+            document=document,
+            fields=fields,
+            actor=actor,
+            dry_run=dry_run,
+        )
     except LayerError as exc:
-        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, "file_unreadable", str(exc)) from exc
-    plan = plan_import(
-        services.queries, services.settings.rules, features, level, effective, fields
-    )
-    report: dict[str, Any] = plan.report()
-    report.update({"applied": False, "change_set": None, "dry_run": dry_run})
-    if not plan.problems and plan.operations:
-        try:
-            receipt = services.register.apply_change_set(
-                plan.request(effective, reason, document), actor=actor, dry_run=dry_run
-            )
-        except InvalidChangeSet as exc:
-            report["problems"].extend(p.as_dict() for p in exc.problems)
-        else:
-            if not dry_run:
-                assert receipt.position is not None
-                services.worker.wait_for(
-                    receipt.position, services.settings.read_your_writes_timeout
-                )
-                report.update(
-                    {"applied": True, "change_set": str(receipt.id), "position": receipt.position}
-                )
-    if report["problems"]:
-        first = report["problems"][0]["message"]
-        report["error"] = {
-            "code": "invalid_import",
-            "message": first,
-            "details": report["problems"],
-        }
-        return status.HTTP_422_UNPROCESSABLE_CONTENT, report
-    return (status.HTTP_201_CREATED if report["applied"] else status.HTTP_200_OK), report
+        raise ApiError.of(codes.FILE_UNREADABLE, str(exc)) from exc
+    report = outcome.report()
+    if outcome.problems:
+        raise ApiError.of(
+            codes.INVALID_IMPORT, outcome.problems[0].message, report["problems"], extra=report
+        )
+    if outcome.write is None:
+        return status.HTTP_200_OK, report  # nothing to change
+    return write_status(outcome.write), report
 
 
 @router.post(
@@ -76,7 +65,11 @@ def _import(
     responses={
         **WRITE_ERRORS,
         200: {"description": "Dry run (or nothing to change): the change set worked out"},
-        201: {"description": "Applied: the change set worked out, and its id"},
+        201: {"description": "Applied and visible: the change set worked out, and its id"},
+        202: {
+            "description": "Applied, but the maps did not show it in time: send `position` "
+            "back as X-Min-Position"
+        },
     },
 )
 async def import_layer(
@@ -94,14 +87,14 @@ async def import_layer(
 ) -> JSONResponse:
     """Features are matched to units by code: new codes are established, changed ones redrawn,
     renamed or transferred, missing ones (under the same parents) ended. Nothing is applied if
-    anything is wrong; the answer lists every problem."""
+    anything is wrong; the answer lists every problem. Like a change set, 201 only once the
+    change is visible, else 202 with the `position` to wait for."""
     check_level(services, level, "form.level")
     limit = services.settings.max_body_bytes
     suffix = Path(file.filename or "layer.geojson").suffix.lower() or ".geojson"
     if suffix not in (".geojson", ".json", ".gpkg"):
-        raise ApiError(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_file",
+        raise ApiError.of(
+            codes.UNSUPPORTED_FILE,
             f"send a .geojson or .gpkg file, not {file.filename!r}",
         )
     with tempfile.TemporaryDirectory() as folder:
@@ -111,9 +104,8 @@ async def import_layer(
             while chunk := await file.read(1 << 20):
                 size += len(chunk)
                 if size > limit:
-                    raise ApiError(
-                        status.HTTP_413_CONTENT_TOO_LARGE,
-                        "body_too_large",
+                    raise ApiError.of(
+                        codes.BODY_TOO_LARGE,
                         f"the file is larger than {limit} bytes",
                     )
                 out.write(chunk)

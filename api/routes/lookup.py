@@ -295,7 +295,7 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
             message = f"no level {level!r}; levels are {', '.join(scheme.names)}"
             raise ApiError(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
-                "unknown_level",
+                "level_unknown",
                 message,
                 [{"location": f"body.levels[{index}]", "message": message}],
             )

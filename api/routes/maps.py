@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.dependencies import ServicesDep
-from api.errors import ERROR_RESPONSES, ApiError
+from api.errors import ERROR_RESPONSES
 from api.params import DateQuery, IsoDate, LevelQuery
-from api.routes.units import check_level
+from api.shared import check_level
+from domain.errors import UnitNotFound
 from jurisdictions.bootstrap import Services
 from maps.assets import STATIC_DIR, STATIC_PATH
 from maps.common import PageOptions
@@ -110,7 +111,5 @@ def unit_map(
     try:
         page = unit_page(_source(services), _options(services, request), code, date)
     except UnitUnknown:
-        raise ApiError(
-            status.HTTP_404_NOT_FOUND, "unit_not_found", f"no unit with code {code!r}"
-        ) from None
+        raise UnitNotFound(code) from None
     return HTMLResponse(page, headers=CACHE)

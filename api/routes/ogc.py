@@ -11,18 +11,18 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.dependencies import ServicesDep, answer_cache
+from api import error_codes as codes
+from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.params import DATETIME_PATTERN
-from api.routes.units import parse_bbox
+from api.shared import parse_bbox
 from jurisdictions.bootstrap import Services
 from projections.features import (
     SERVICE_AREAS,
-    AnswerCache,
     FeaturePage,
     FeatureQuery,
     cacheable_position,
@@ -73,9 +73,8 @@ def _collection_ids(services: Services) -> list[str]:
 
 def _check_collection(services: Services, collection_id: str) -> None:
     if collection_id not in _collection_ids(services):
-        raise ApiError(
-            status.HTTP_404_NOT_FOUND,
-            "collection_not_found",
+        raise ApiError.of(
+            codes.COLLECTION_NOT_FOUND,
             f"no collection {collection_id!r}; see /ogc/collections",
         )
 
@@ -187,9 +186,8 @@ def parse_datetime(
                 return dt.datetime.fromisoformat(part.replace("Z", "+00:00")).date()
             return dt.date.fromisoformat(part)
         except ValueError as exc:
-            raise ApiError(
-                status.HTTP_400_BAD_REQUEST,
-                "datetime_invalid",
+            raise ApiError.of(
+                codes.DATETIME_INVALID,
                 f"datetime {text!r} is not a date, a date-time or an interval a/b",
                 [{"location": "query.datetime", "message": str(exc)}],
             ) from exc
@@ -198,22 +196,14 @@ def parse_datetime(
         start, _, end = text.partition("/")
         first, last = one(start), one(end)
         if first is None and last is None:
-            raise ApiError(
-                status.HTTP_400_BAD_REQUEST, "datetime_invalid", "datetime ../.. is not an interval"
-            )
+            raise ApiError.of(codes.DATETIME_INVALID, "datetime ../.. is not an interval")
         if first is not None and last is not None and first > last:
-            raise ApiError(
-                status.HTTP_400_BAD_REQUEST,
-                "datetime_invalid",
+            raise ApiError.of(
+                codes.DATETIME_INVALID,
                 "datetime interval ends before it starts",
             )
         return None, (first, last)
     return one(text), None
-
-
-def items_cache(services: Services) -> AnswerCache[FeaturePage]:
-    """This process's cache of item pages (sized by the settings)."""
-    return answer_cache(services, "items_cache", services.settings.items_cache_mib)
 
 
 async def _page(
@@ -224,7 +214,7 @@ async def _page(
     position = cacheable_position(services.watch, services.reads.needed_position)
     if position is None:
         return await run_in_threadpool(services.features.page, collection_id, query), "off"
-    cache, key = items_cache(services), (collection_id, query)
+    cache, key = services.caches.items, (collection_id, query)
     page = cache.get(position, key)
     if page is not None:
         return page, "hit"
@@ -310,14 +300,10 @@ def item(
         try:
             day = dt.date.fromisoformat(version_start)
         except ValueError:
-            raise ApiError(
-                status.HTTP_404_NOT_FOUND, "feature_not_found", f"no feature {feature_id!r}"
-            ) from None
+            raise ApiError.of(codes.FEATURE_NOT_FOUND, f"no feature {feature_id!r}") from None
     features, _ = services.features.items(collection_id, FeatureQuery(day=day, limit=1), code=code)
     if not features:
-        raise ApiError(
-            status.HTTP_404_NOT_FOUND, "feature_not_found", f"no feature {feature_id!r} on {day}"
-        )
+        raise ApiError.of(codes.FEATURE_NOT_FOUND, f"no feature {feature_id!r} on {day}")
     feature = features[0]
     base = _base(request)
     feature["links"] = [

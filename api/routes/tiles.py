@@ -15,22 +15,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.dependencies import ServicesDep, answer_cache
+from api import error_codes as codes
+from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.params import DateQuery
-from api.routes.units import check_level
-from jurisdictions.bootstrap import Services
-from projections.features import AnswerCache, cacheable_position, read_at_least
+from api.shared import check_level
+from projections.features import cacheable_position, read_at_least
 
 router = APIRouter(tags=["tiles"])
 
 MVT = "application/vnd.mapbox-vector-tile"
 TileKey = tuple[str, dt.date, int, int, int]
-
-
-def tile_cache(services: Services) -> AnswerCache[bytes]:
-    """This process's tile cache (sized by the settings)."""
-    return answer_cache(services, "tile_cache", services.settings.tile_cache_mib)
 
 
 @router.get(
@@ -59,9 +54,8 @@ async def tile(
     """
     check_level(services, level, "path.level")
     if x >= 2**z or y >= 2**z:
-        raise ApiError(
-            status.HTTP_404_NOT_FOUND,
-            "tile_out_of_range",
+        raise ApiError.of(
+            codes.TILE_OUT_OF_RANGE,
             f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}",
             [{"location": "path.x", "message": "out of range"}],
         )
@@ -73,7 +67,7 @@ async def tile(
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     key: TileKey = (level, day, z, x, y)
-    cache = tile_cache(services)
+    cache = services.caches.tiles
     content = cache.get(position, key) if position is not None else None
     # Says whether memory answered (hit), or the database because the entry was missing or
     # no cache may be used now (off).

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query
 
+from api import error_codes as codes
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.params import BboxQuery, DateQuery, IsoDate, LevelQuery
 from api.schemas import Changes, Lineage, UnitCollection, UnitFeature, UnitHistory
-from jurisdictions.bootstrap import Services
+from api.shared import check_level, parse_bbox, require_unit
 from projections.queries import as_feature
 
 router = APIRouter(tags=["units"])
@@ -20,62 +21,6 @@ CodePath = Annotated[str, Path(max_length=64, description="A unit's code, e.g. 4
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: ERROR_RESPONSES[422] | {"description": "No unit with this code"}
 }
-
-
-def parse_bbox(
-    text: str | None, where: str = "query.bbox"
-) -> tuple[float, float, float, float] | None:
-    """``west,south,east,north`` in degrees, or a 422 saying what is wrong with it."""
-    if text is None or not text.strip():
-        return None
-    parts = text.split(",")
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    problem = None
-    if len(values) != 4:
-        problem = "bbox must be four numbers: west,south,east,north"
-    elif not all(v == v and abs(v) != float("inf") for v in values):
-        problem = "bbox numbers must be finite"
-    else:
-        west, south, east, north = values
-        if not (
-            -180 <= west <= 180
-            and -180 <= east <= 180
-            and -90 <= south <= 90
-            and -90 <= north <= 90
-        ):
-            problem = "bbox is outside lon -180..180 / lat -90..90"
-        elif west > east or south > north:
-            problem = "bbox must be west,south,east,north with west <= east and south <= north"
-    if problem:
-        raise ApiError(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "bbox_invalid",
-            problem,
-            [{"location": where, "message": problem}],
-        )
-    assert len(values) == 4
-    return values[0], values[1], values[2], values[3]
-
-
-def check_level(services: Services, level: str | None, where: str = "query.level") -> None:
-    """A 422 for a level the register does not have."""
-    if level is not None and level not in services.settings.level_scheme:
-        names = ", ".join(services.settings.level_scheme.names)
-        raise ApiError(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "level_unknown",
-            f"unknown level {level!r}; levels are {names}",
-            [{"location": where, "message": f"unknown level {level!r}"}],
-        )
-
-
-def require_unit(services: Services, code: str) -> None:
-    """A 404 for a code never registered."""
-    if not services.queries.unit_exists(code):
-        raise ApiError(status.HTTP_404_NOT_FOUND, "unit_not_found", f"no unit with code {code!r}")
 
 
 @router.get(
@@ -132,9 +77,8 @@ def get_unit(
     unit = services.queries.unit_on(code, day)
     if unit is None:
         require_unit(services, code)
-        raise ApiError(
-            status.HTTP_404_NOT_FOUND,
-            "unit_not_live",
+        raise ApiError.of(
+            codes.UNIT_NOT_LIVE,
             f"unit {code} did not exist on {day}; see /v1/units/{code}/history",
         )
     return UnitFeature.model_validate(as_feature(unit))

@@ -1,1 +1,1 @@
-"""The Shenzhen demo: real districts and their dated history, replayed as change sets."""
+"""Generators of larger registers for benchmarks (the Shenzhen demo is in `jurisdictions.demo`)."""

@@ -42,8 +42,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from domain.levels import LevelScheme
-from scripts.demo.loading import Planned, apply_all
-from scripts.demo.synth import person_name, rng_for, split_sizes
+from jurisdictions.demo.loading import Planned, apply_all
+from jurisdictions.demo.synth import person_name, rng_for, split_sizes
 
 ACTOR = "demo:national"
 UTC8 = timezone(timedelta(hours=8))

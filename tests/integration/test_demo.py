@@ -16,9 +16,9 @@ import shapely
 from pyproj import Transformer
 
 from jurisdictions.bootstrap import Services, build_services
+from jurisdictions.demo import shenzhen, shenzhen_model
+from jurisdictions.demo.shenzhen import load_demo
 from jurisdictions.settings import Settings
-from scripts.demo import shenzhen, shenzhen_model
-from scripts.demo.shenzhen import load_demo
 
 pytestmark = pytest.mark.db
 

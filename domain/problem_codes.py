@@ -1,0 +1,82 @@
+"""The codes of `Problem`s: what is wrong with one operation or feature of a change set.
+
+They come back in the ``details`` of a 422 ``invalid_change_set`` or ``invalid_import``.
+Listed once here with their meaning (docs/errors.md is generated from it); a test checks that
+every problem code the product raises is in this table.
+"""
+
+from __future__ import annotations
+
+#: code -> meaning, grouped by where the problem is found.
+PROBLEMS: dict[str, str] = {
+    # The request's shape -----------------------------------------------------------------
+    "body_not_object": "The change set must be a JSON object.",
+    "operations_missing": "operations must be a non-empty list.",
+    "too_many_operations": "A change set has more operations than allowed.",
+    "operation_not_object": "Each operation must be an object.",
+    "operation_unknown": "The op is not one of the known operations.",
+    "field_missing": "A required field is missing.",
+    "field_wrong_type": "A field has the wrong type (e.g. not a non-empty string).",
+    "field_invalid": "A field's value is not one of those allowed.",
+    "field_too_long": "A text field is longer than allowed.",
+    "date_invalid": "A date is not YYYY-MM-DD.",
+    "period_empty": "valid_to must be after valid_from.",
+    "code_invalid": "A code is too long or contains spaces.",
+    "codes_repeated": "A list of codes names one code twice.",
+    "coordinate_out_of_range": "A point (e.g. an address) lies outside longitude/latitude range.",
+    "correct_nothing": "A correction needs a geometry and/or a name.",
+    "merge_target": "A merge needs exactly one of absorb_into or into.",
+    "merge_too_few": "A merge needs at least two units.",
+    # Geometries ------------------------------------------------------------------------------
+    "geometry_not_object": "A geometry must be a GeoJSON object.",
+    "geometry_malformed": "A geometry cannot be read.",
+    "geometry_wrong_type": "A geometry must be a Polygon or MultiPolygon.",
+    "geometry_empty": "A geometry has no coordinates.",
+    "geometry_too_large": "A geometry has more vertices than allowed.",
+    "geometry_invalid": "A geometry is not valid (e.g. self-intersecting); the message says why.",
+    "coordinate_not_finite": "A coordinate is NaN or infinite.",
+    "ring_not_closed": "A linear ring does not end where it starts.",
+    "ring_too_short": "A linear ring has fewer than four positions.",
+    # Operations against the register ---------------------------------------------------------
+    "level_unknown": "A level the register does not have.",
+    "unit_unknown": "No unit was ever registered with this code.",
+    "unit_not_live": "The unit does not exist on the change set's effective date.",
+    "code_taken": "The code is already used (codes are never reused).",
+    "parent_missing": "A unit of this level needs a parent.",
+    "parent_not_allowed": "The top level has no parent.",
+    "parent_wrong_level": "The parent is not of the level just above.",
+    "transfer_same_parent": "The unit is already under this parent.",
+    "merge_mixed": "Merged units must share a level and a parent.",
+    "split_no_parts": "A split needs at least one new part.",
+    "split_too_few_parts": "A full split needs at least two parts.",
+    "split_full_keeps_code": "A full split ends the unit: no part may keep its code.",
+    "split_nothing_left": "The parts take all of the unit; use mode full.",
+    "split_part_outside": "The parts reach beyond the unit's territory.",
+    "split_leaves_gap": "The parts of a full split leave part of the unit uncovered.",
+    "child_straddles": "A child unit would straddle the new boundary.",
+    "grids_exist": "The community already has grids; use regrid.",
+    "level_has_no_children": "Units of this level have no child level.",
+    "not_a_community": "Workstations serve units of the served level only.",
+    "office_unknown": "No office with this code.",
+    "office_closed": "The office is not open on the effective date.",
+    "office_wrong_kind": "The office is of another kind than the operation needs.",
+    "successor_is_self": "A workstation cannot succeed itself.",
+    "use_open_workstation": "Open workstations with open_workstation.",
+    "use_close_workstation": "Close workstations with close_workstation.",
+    "workstation_streets": "A workstation serves communities of one street only.",
+    # Map-wide rules, checked on the map after the whole change set ---------------------------
+    "siblings_overlap": "Two units under one parent overlap (area_m2 says how much).",
+    "child_outside_parent": "A unit reaches outside its parent.",
+    "coverage_gap": "The children of a unit leave part of it uncovered.",
+    "parent_not_live": "A unit ended while it still has children.",
+    "community_unserved": "No workstation serves the community.",
+    "community_served_twice": "More than one workstation serves the community.",
+    "workstation_serves_outside": "A workstation serves a community outside its street.",
+    "workstation_straddles": "A workstation serves communities now in different streets.",
+    # Imports ---------------------------------------------------------------------------------
+    "layer_empty": "The imported file has no features.",
+    "code_missing": "A feature's code property is empty.",
+    "code_repeated": "Two features have the same code.",
+    "geometry_missing": "A feature has no geometry.",
+    "name_missing": "A new unit's feature has no name.",
+}

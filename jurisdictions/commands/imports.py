@@ -1,0 +1,82 @@
+"""Import a layer of one level: the use case of `POST /v1/imports` and `jurisdictions import`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from domain.errors import InvalidChangeSet, Problem
+from jurisdictions.bootstrap import Services
+from jurisdictions.commands.writes import WriteOutcome, settle
+from projections.imports import ImportFields, ImportPlan, plan_import, read_layer
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """The change set an import worked out, every problem, and the write (None when nothing
+    was tried: problems found, or nothing to change)."""
+
+    plan: ImportPlan
+    problems: list[Problem]
+    write: WriteOutcome | None
+    dry_run: bool
+
+    def report(self) -> dict[str, Any]:
+        """The contract's import report: what changes, what is wrong, and what was applied."""
+        write = self.write
+        applied = write is not None and write.stored
+        report: dict[str, Any] = self.plan.report()
+        report["problems"] = [p.as_dict() for p in self.problems]
+        report.update({"applied": applied, "change_set": None, "dry_run": self.dry_run})
+        if write is not None and applied:
+            report.update(
+                {
+                    "change_set": str(write.receipt.id),
+                    "position": write.position,
+                    "projected": write.visible,
+                }
+            )
+        return report
+
+
+def import_layer(
+    services: Services,
+    path: Path,
+    *,
+    level: str,
+    effective: date,
+    reason: str,
+    document: str = "",
+    fields: ImportFields | None = None,
+    actor: str,
+    dry_run: bool = False,
+) -> ImportOutcome:
+    """Read the layer, work out its change set against the map on `effective`, and (unless a
+    dry run, and only if nothing is wrong) apply it and wait until it is visible.
+
+    Raises `LayerError` when the file is not a readable layer; problems of the features or of
+    the change set come back in the outcome, with nothing stored.
+    """
+    features = read_layer(path)
+    plan = plan_import(
+        services.queries,
+        services.settings.rules,
+        features,
+        level,
+        effective,
+        fields or ImportFields(),
+    )
+    problems = list(plan.problems)
+    write = None
+    if not problems and plan.operations:
+        try:
+            receipt = services.register.apply_change_set(
+                plan.request(effective, reason, document), actor=actor, dry_run=dry_run
+            )
+        except InvalidChangeSet as exc:
+            problems.extend(exc.problems)
+        else:
+            write = settle(services, receipt, dry_run=dry_run)
+    return ImportOutcome(plan, problems, write, dry_run)
