@@ -495,9 +495,9 @@ _CODES = {
     "too_long": "field_too_long",
     "string_too_long": "field_too_long",
     "literal_error": "field_invalid",
-    "greater_than_equal": "coordinate_out_of_range",
-    "less_than_equal": "coordinate_out_of_range",
-    "finite_number": "coordinate_out_of_range",
+    "greater_than_equal": "coordinates_out_of_range",
+    "less_than_equal": "coordinates_out_of_range",
+    "finite_number": "coordinates_out_of_range",
     "union_tag_invalid": "operation_unknown",
     "union_tag_not_found": "operation_unknown",
 }

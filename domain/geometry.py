@@ -113,7 +113,7 @@ def _check_positions(node: Any, location: str, depth: int) -> None:
             raise _error("coordinate_not_finite", f"position {node!r} is not finite", location)
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise _error(
-                "coordinate_out_of_range",
+                "coordinates_out_of_range",
                 f"position {node!r} is outside lon -180..180 / lat -90..90 "
                 "(coordinates are lon/lat in degrees)",
                 location,

@@ -62,6 +62,8 @@ def test_one_code_per_mistake():
     assert ERROR_CODES["level_unknown"].status == 422
     everything = "\n".join(_sources().values())
     assert '"unknown_level"' not in everything
+    # A point outside lon/lat ranges is one mistake, in a lookup or in an office's address.
+    assert '"coordinate_out_of_range"' not in everything
     # unit_not_found is made in one place: the handler of the domain's UnitNotFound.
     assert everything.count('"unit_not_found"') == 1
 

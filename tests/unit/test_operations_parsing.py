@@ -85,7 +85,7 @@ def test_all_problems_come_back_at_once():
         ({"type": "Polygon", "coordinates": []}, "geometry_empty"),
         (
             {"type": "Polygon", "coordinates": [[[200, 0], [201, 0], [201, 1], [200, 0]]]},
-            "coordinate_out_of_range",
+            "coordinates_out_of_range",
         ),
         (
             {"type": "Polygon", "coordinates": [[[math.nan, 0], [1, 0], [1, 1], [0, 0]]]},
@@ -227,7 +227,7 @@ def test_an_unknown_or_missing_op_is_named_and_the_rest_still_parses():
                 "unit": "U",
                 "address": {"lon": 200, "lat": 22},
             },
-            [("coordinate_out_of_range", "operations[0].address.lon")],
+            [("coordinates_out_of_range", "operations[0].address.lon")],
         ),
         (
             {
