@@ -23,7 +23,7 @@ PROBLEMS: dict[str, str] = {
     "period_empty": "valid_to must be after valid_from.",
     "code_invalid": "A code is too long or contains spaces.",
     "codes_repeated": "A list of codes names one code twice.",
-    "coordinates_out_of_range": "A point (an office address) lies outside longitude/latitude range.",
+    "coordinates_out_of_range": "An office address lies outside longitude/latitude range.",
     "correct_nothing": "A correction needs a geometry and/or a name.",
     "merge_target": "A merge needs exactly one of absorb_into or into.",
     "merge_too_few": "A merge needs at least two units.",
