@@ -20,6 +20,7 @@ from projections.features import FeatureStore
 from projections.freshness import ReadModelWatch
 from projections.lookup import LookupEngine
 from projections.lookup_index import LookupIndex
+from projections.lookup_service import LookupService
 from projections.queries import ReadModelQueries
 from projections.read_model import ReadModelView
 from projections.routing import ReadRouter
@@ -90,6 +91,8 @@ class Services:
     tokens: TokenStore
     #: The read model's position as announced (started by the API's lifespan only).
     watch: ReadModelWatch
+    #: Every lookup (single, batch, history) asks this: it picks memory or SQL.
+    lookup_service: LookupService
     #: Lookups from memory (None when JL_LOOKUP_INDEX is off); loads once the watch runs.
     lookup_index: LookupIndex | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -155,6 +158,7 @@ def build_services(settings: Settings) -> Services:
             max_versions=settings.lookup_index_max_versions,
             max_epochs=settings.lookup_index_epochs,
         )
+    lookup = LookupEngine(reads, settings.level_scheme)
     return Services(
         settings=settings,
         register=register,
@@ -162,10 +166,11 @@ def build_services(settings: Settings) -> Services:
         worker=worker,
         read_pool=read_pool,
         reads=reads,
-        lookup=LookupEngine(reads, settings.level_scheme),
+        lookup=lookup,
         queries=ReadModelQueries(reads),
         features=FeatureStore(reads),
         tokens=TokenStore(read_pool),
         watch=watch,
+        lookup_service=LookupService(lookup, lookup_index, settings.level_scheme),
         lookup_index=lookup_index,
     )
