@@ -118,6 +118,10 @@ class RenderedUnits:
         self._by_epoch: dict[int, dict[Any, dict[int, orjson.Fragment]]] = {}
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        """How many epochs have renderings here."""
+        return len(self._by_epoch)
+
     def of(self, epoch: object, wanted: tuple[int, ...]) -> dict[int, orjson.Fragment]:
         """The renderings for `wanted` levels in `epoch`: lowest unit's number -> JSON."""
         key = id(epoch)  # alive while the epoch is: the finalizer drops it at the epoch's end
