@@ -124,7 +124,9 @@ class RenderedUnits:
 
     def of(self, epoch: object, wanted: tuple[int, ...]) -> dict[int, orjson.Fragment]:
         """The renderings for `wanted` levels in `epoch`: lowest unit's number -> JSON."""
-        key = id(epoch)  # alive while the epoch is: the finalizer drops it at the epoch's end
+        # By identity (an epoch may compare by value), valid while the epoch lives: the
+        # finalizer drops the entry when it goes, before its id can be reused.
+        key = id(epoch)
         per_epoch = self._by_epoch.get(key)
         if per_epoch is None:
             with self._lock:
