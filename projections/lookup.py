@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 import psycopg
@@ -138,8 +139,15 @@ def _units_at_sql(points: SQL, as_recorded: datetime | None) -> Composed:
     return _candidates_sql(points, when, choose_one=True)
 
 
+@cache
+def _units_at_bytes(one: bool, current: bool) -> bytes:
+    """`_units_at_sql` as the bytes sent, composed once (composing costs ~12 µs a call)."""
+    as_recorded = None if current else datetime.min
+    return _units_at_sql(ONE_POINT if one else MANY_POINTS, as_recorded).as_bytes(None)
+
+
 #: The point's versions of every date, as currently recorded.
-_HISTORY_SQL = _candidates_sql(ONE_POINT, believed(None, "p"), choose_one=False)
+_HISTORY_SQL = _candidates_sql(ONE_POINT, believed(None, "p"), choose_one=False).as_bytes(None)
 
 
 def _offices_sql(as_recorded: datetime | None) -> Composed:
@@ -245,15 +253,16 @@ class LookupEngine:
         """Each point's units top down, in input order (the one statement of every lookup)."""
         params: dict[str, Any] = {"day": day, "as_recorded": as_recorded}
         if len(lons) == 1:
-            points, params["lon"], params["lat"] = ONE_POINT, lons[0], lats[0]
+            params["lon"], params["lat"] = lons[0], lats[0]
         else:
-            points, params["lons"], params["lats"] = MANY_POINTS, lons, lats
+            params["lons"], params["lats"] = lons, lats
         # Prepared (generic) plans only for current beliefs: PostgreSQL's generic plan for
         # "recorded @> $instant" misjudges how many rows it keeps and scans the whole range
         # index (22 ms instead of 0.4 ms per lookup on a 70,000-office register).
         prepare = as_recorded is None
         results: list[list[UnitHit]] = [[] for _ in lons]
-        for row in cursor.execute(_units_at_sql(points, as_recorded), params, prepare=prepare):
+        statement = _units_at_bytes(len(lons) == 1, as_recorded is None)
+        for row in cursor.execute(statement, params, prepare=prepare):
             results[_pop_ord(row)].append(UnitHit(**row))
         for hits in results:
             hits.sort(key=lambda h: self._rank(h.level))
