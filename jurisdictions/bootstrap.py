@@ -23,6 +23,7 @@ from projections.features import AnswerCache, FeaturePage, FeatureStore
 from projections.freshness import ReadModelWatch
 from projections.lookup import LookupEngine
 from projections.lookup_index import LookupIndex
+from projections.lookup_service import LookupService
 from projections.maintenance import BULK_EVENTS, tidy_read_model
 from projections.queries import ReadModelQueries
 from projections.read_model import ReadModelView
@@ -111,6 +112,8 @@ class Services:
     #: The read model's position as announced (NOTIFY); started by `start(watch=True)`.
     watch: ReadModelWatch
     caches: AnswerCaches
+    #: Every lookup (single, batch, history) asks this: it picks memory or SQL.
+    lookup_service: LookupService
     #: Lookups from memory (None when JL_LOOKUP_INDEX is off); loads once the watch runs.
     lookup_index: LookupIndex | None = None
     #: Whether a write catches the projection up in this process before waiting (the CLI,
@@ -253,6 +256,7 @@ def build_services(settings: Settings) -> Services:
             max_versions=settings.lookup_index_max_versions,
             max_epochs=settings.lookup_index_epochs,
         )
+    lookup = LookupEngine(reads, settings.level_scheme)
     return Services(
         settings=settings,
         register=register,
@@ -260,7 +264,7 @@ def build_services(settings: Settings) -> Services:
         worker=worker,
         read_pool=read_pool,
         reads=reads,
-        lookup=LookupEngine(reads, settings.level_scheme),
+        lookup=lookup,
         queries=ReadModelQueries(reads),
         features=FeatureStore(reads),
         tokens=TokenStore(read_pool),
@@ -269,5 +273,6 @@ def build_services(settings: Settings) -> Services:
             items=AnswerCache[FeaturePage](settings.items_cache_mib * MIB),
             tiles=AnswerCache[bytes](settings.tile_cache_mib * MIB),
         ),
+        lookup_service=LookupService(lookup, lookup_index, settings.level_scheme),
         lookup_index=lookup_index,
     )

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
-from psycopg.sql import SQL, Composed
+from psycopg.sql import SQL, Composed, Identifier
 
-from domain.boundary_rule import choose
+from domain.boundary_rule import PREFERENCE, choose
 from domain.levels import LevelScheme
 from domain.offices import WORKSTATION
 from projections.routing import ConnectionSource
@@ -84,23 +86,68 @@ def believed(as_recorded: datetime | None, alias: str = "") -> SQL:
     return SQL(f"{prefix}recorded @> %(as_recorded)s::timestamptz")
 
 
-def _units_at_sql(as_recorded: datetime | None) -> Composed:
+#: The points of a lookup (`ord`: the place in the input, from 1), from two arrays.
+MANY_POINTS = SQL(
+    "SELECT ord, lon, lat, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS g "
+    "FROM unnest(%(lons)s::float8[], %(lats)s::float8[]) WITH ORDINALITY AS t(lon, lat, ord)"
+)
+
+#: One point, from two numbers: the same statement as a batch of one, but planned for one
+#: row, so PostgreSQL keeps its generic plan (a prepared statement over an array of unknown
+#: length is estimated at 100 points and re-planned on every call: twice the latency).
+ONE_POINT = SQL(
+    "SELECT 1::bigint AS ord, lon, lat, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS g "
+    "FROM (SELECT %(lon)s::float8 AS lon, %(lat)s::float8 AS lat) AS t"
+)
+
+
+def _candidates_sql(points: SQL, when: SQL | Composed, *, choose_one: bool) -> Composed:
+    """The unit versions holding each of `points` whose pieces pass `when`, and whether the
+    point only touches each. One GiST probe per point on the subdivided pieces; a version's
+    whole geometry is tested only for a point on a piece's edge (often inside the unit).
+
+    `choose_one`: keep one version per point and level, by the boundary rule (`PREFERENCE`),
+    in input order; otherwise every candidate (history chooses per period)."""
+    preference = SQL(", ").join(Identifier(key) for key in PREFERENCE)
     return SQL(
-        "WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g), "
+        "WITH pts AS ({points}), "
         "pieces AS ("
-        "  SELECT p.unit_id, lower(p.valid) AS vf, lower(p.recorded) AS rf, "
-        "         bool_or(ST_Contains(p.geom, pt.g)) AS inside_piece "
-        "  FROM unit_version_parts p, pt "
-        "  WHERE ST_Intersects(p.geom, pt.g) AND p.valid @> %(day)s::date AND {believed} "
-        "  GROUP BY 1, 2, 3) "
-        "SELECT DISTINCT ON (v.level) v.level, v.code, v.name, lower(v.valid) AS valid_from, "
+        "  SELECT pts.ord, pts.lon, pts.lat, p.unit_id, lower(p.valid) AS vf, "
+        "         lower(p.recorded) AS rf, bool_or(ST_Contains(p.geom, pts.g)) AS inside_piece "
+        "  FROM unit_version_parts p JOIN pts ON ST_Intersects(p.geom, pts.g) "
+        "  WHERE {when} GROUP BY 1, 2, 3, 4, 5, 6) "
+        "SELECT {distinct} pieces.ord, v.level, v.code, v.name, lower(v.valid) AS valid_from, "
         "  upper(v.valid) AS valid_to, "
-        "  CASE WHEN pieces.inside_piece THEN false ELSE NOT ST_Contains(v.geom, pt.g) END "
-        "    AS on_boundary "
+        "  CASE WHEN pieces.inside_piece THEN false "
+        "    ELSE NOT ST_Contains(v.geom, ST_SetSRID(ST_MakePoint(pieces.lon, pieces.lat), 4326)) "
+        "  END AS on_boundary "
         "FROM pieces JOIN unit_versions v ON v.unit_id = pieces.unit_id "
-        "  AND lower(v.valid) = pieces.vf AND lower(v.recorded) = pieces.rf, pt "
-        "ORDER BY v.level, on_boundary, v.code"
-    ).format(believed=believed(as_recorded, "p"))
+        "  AND lower(v.valid) = pieces.vf AND lower(v.recorded) = pieces.rf {order}"
+    ).format(
+        points=points,
+        when=when,
+        distinct=SQL("DISTINCT ON (pieces.ord, v.level)") if choose_one else SQL(""),
+        order=SQL("ORDER BY pieces.ord, v.level, {}").format(preference) if choose_one else SQL(""),
+    )
+
+
+def _units_at_sql(points: SQL, as_recorded: datetime | None) -> Composed:
+    """Each point's unit per level on `%(day)s`. A single lookup is a batch of one."""
+    when = SQL("p.valid @> %(day)s::date AND {believed}").format(
+        believed=believed(as_recorded, "p")
+    )
+    return _candidates_sql(points, when, choose_one=True)
+
+
+@cache
+def _units_at_bytes(one: bool, current: bool) -> bytes:
+    """`_units_at_sql` as the bytes sent, composed once (composing costs ~12 µs a call)."""
+    as_recorded = None if current else datetime.min
+    return _units_at_sql(ONE_POINT if one else MANY_POINTS, as_recorded).as_bytes(None)
+
+
+#: The point's versions of every date, as currently recorded.
+_HISTORY_SQL = _candidates_sql(ONE_POINT, believed(None, "p"), choose_one=False).as_bytes(None)
 
 
 def _offices_sql(as_recorded: datetime | None) -> Composed:
@@ -153,20 +200,14 @@ class LookupEngine:
     ) -> LookupResult:
         """Units top down, their offices, and with `matter` the office that handles it."""
         params: dict[str, Any] = {
-            "lon": lon,
-            "lat": lat,
             "day": day,
             "as_recorded": as_recorded,
             "workstation": WORKSTATION,
             "matter": matter,
         }
-        # Prepared (generic) plans only for current beliefs: PostgreSQL's generic plan for
-        # "recorded @> $instant" misjudges how many rows it keeps and scans the whole range
-        # index (22 ms instead of 0.4 ms per lookup on a 70,000-office register).
         prepare = as_recorded is None
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            rows = cursor.execute(_units_at_sql(as_recorded), params, prepare=prepare).fetchall()
-            units = sorted((UnitHit(**row) for row in rows), key=lambda h: self._rank(h.level))
+            units = self._units(cursor, [lon], [lat], day, as_recorded)[0]
             offices: list[OfficeHit] = []
             if units:
                 params["units"] = [u.code for u in units]
@@ -191,57 +232,41 @@ class LookupEngine:
         """Units for many points in one statement; results in input order."""
         lons = [p[0] for p in points]
         lats = [p[1] for p in points]
-        statement = SQL(
-            "WITH pts AS ("
-            "  SELECT ord, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS g "
-            "  FROM unnest(%(lons)s::float8[], %(lats)s::float8[]) WITH ORDINALITY AS t(lon, "
-            "lat, ord)), "
-            "pieces AS ("
-            "  SELECT pts.ord, p.unit_id, lower(p.valid) AS vf, lower(p.recorded) AS rf, "
-            "         bool_or(ST_Contains(p.geom, pts.g)) AS inside_piece "
-            "  FROM unit_version_parts p JOIN pts ON ST_Intersects(p.geom, pts.g) "
-            "  WHERE p.valid @> %(day)s::date AND {believed} GROUP BY 1, 2, 3, 4) "
-            "SELECT DISTINCT ON (pieces.ord, v.level) pieces.ord, v.level, v.code, v.name, "
-            "  lower(v.valid) AS valid_from, upper(v.valid) AS valid_to, "
-            "  CASE WHEN pieces.inside_piece THEN false "
-            "       ELSE NOT ST_Contains(v.geom, (SELECT g FROM pts WHERE pts.ord = "
-            "pieces.ord)) END "
-            "    AS on_boundary "
-            "FROM pieces JOIN unit_versions v ON v.unit_id = pieces.unit_id "
-            "  AND lower(v.valid) = pieces.vf AND lower(v.recorded) = pieces.rf "
-            "ORDER BY pieces.ord, v.level, on_boundary, v.code"
-        ).format(believed=believed(as_recorded, "p"))
-        results: list[list[UnitHit]] = [[] for _ in points]
-        params = {"lons": lons, "lats": lats, "day": day, "as_recorded": as_recorded}
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            for row in cursor.execute(statement, params).fetchall():
-                index = row.pop("ord") - 1
-                results[index].append(UnitHit(**row))
-        for hits in results:
-            hits.sort(key=lambda h: self._rank(h.level))
-        return results
+            return self._units(cursor, lons, lats, day, as_recorded)
 
     def history(self, lon: float, lat: float) -> list[tuple[date, date | None, list[UnitHit]]]:
         """The point's jurisdictions through time: periods with the units holding it."""
-        statement = SQL(
-            "WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g), "
-            "pieces AS ("
-            "  SELECT p.unit_id, lower(p.valid) AS vf, lower(p.recorded) AS rf, "
-            "         bool_or(ST_Contains(p.geom, pt.g)) AS inside_piece "
-            "  FROM unit_version_parts p, pt "
-            "  WHERE ST_Intersects(p.geom, pt.g) AND upper_inf(p.recorded) GROUP BY 1, 2, 3) "
-            "SELECT v.level, v.code, v.name, lower(v.valid) AS valid_from, "
-            "  upper(v.valid) AS valid_to, "
-            "  CASE WHEN pieces.inside_piece THEN false ELSE NOT ST_Contains(v.geom, pt.g) END "
-            "    AS on_boundary "
-            "FROM pieces JOIN unit_versions v ON v.unit_id = pieces.unit_id "
-            "  AND lower(v.valid) = pieces.vf AND lower(v.recorded) = pieces.rf, pt"
-        )
+        params = {"lon": lon, "lat": lat}
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            versions = [
-                UnitHit(**row) for row in cursor.execute(statement, {"lon": lon, "lat": lat})
-            ]
-        return self._periods(versions)
+            rows = cursor.execute(_HISTORY_SQL, params, prepare=True).fetchall()
+        return self._periods([UnitHit(**_without_ord(row)) for row in rows])
+
+    def _units(
+        self,
+        cursor: psycopg.Cursor[dict[str, Any]],
+        lons: Sequence[float],
+        lats: Sequence[float],
+        day: date,
+        as_recorded: datetime | None,
+    ) -> list[list[UnitHit]]:
+        """Each point's units top down, in input order (the one statement of every lookup)."""
+        params: dict[str, Any] = {"day": day, "as_recorded": as_recorded}
+        if len(lons) == 1:
+            params["lon"], params["lat"] = lons[0], lats[0]
+        else:
+            params["lons"], params["lats"] = lons, lats
+        # Prepared (generic) plans only for current beliefs: PostgreSQL's generic plan for
+        # "recorded @> $instant" misjudges how many rows it keeps and scans the whole range
+        # index (22 ms instead of 0.4 ms per lookup on a 70,000-office register).
+        prepare = as_recorded is None
+        results: list[list[UnitHit]] = [[] for _ in lons]
+        statement = _units_at_bytes(len(lons) == 1, as_recorded is None)
+        for row in cursor.execute(statement, params, prepare=prepare):
+            results[_pop_ord(row)].append(UnitHit(**row))
+        for hits in results:
+            hits.sort(key=lambda h: self._rank(h.level))
+        return results
 
     def _periods(self, versions: list[UnitHit]) -> list[tuple[date, date | None, list[UnitHit]]]:
         days = sorted(
@@ -268,6 +293,16 @@ class LookupEngine:
 
     def _rank(self, level: str) -> int:
         return self.levels.rank(level) if level in self.levels else len(self.levels.names)
+
+
+def _pop_ord(row: dict[str, Any]) -> int:
+    """The row's point (0-based), taken out of the row."""
+    return int(row.pop("ord")) - 1
+
+
+def _without_ord(row: dict[str, Any]) -> dict[str, Any]:
+    _pop_ord(row)
+    return row
 
 
 def _same_units(a: list[UnitHit], b: list[UnitHit]) -> bool:

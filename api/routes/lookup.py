@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from api import error_codes as codes
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.params import (
@@ -36,7 +39,8 @@ from api.schemas import (
 from domain.coordinates import to_wgs84
 from jurisdictions.bootstrap import Services
 from projections.lookup import OfficeHit, UnitHit, UnknownMatter
-from projections.lookup_index import LookupIndex, Resolved
+from projections.lookup_index import Resolved
+from projections.lookup_service import BatchResult, UnknownLevel
 
 router = APIRouter(tags=["lookup"])
 
@@ -52,9 +56,8 @@ def check_lon_lat(lon: float, lat: float, where: str = "query") -> None:
             {"location": f"{where}.lat", "message": f"lat {lat} is outside -90..90{hint}"}
         )
     if details:
-        raise ApiError(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "coordinates_out_of_range",
+        raise ApiError.of(
+            codes.COORDINATES_OUT_OF_RANGE,
             "; ".join(d["message"] for d in details),
             details,
         )
@@ -107,20 +110,49 @@ def office_json(hit: OfficeHit) -> dict[str, Any]:
     }
 
 
-def from_memory(
-    index: LookupIndex, batch: ParsedBatch, day: dt.date, wanted: tuple[int, ...] | None
-) -> list[orjson.Fragment] | None:
-    """A batch's units from the lookup index, or None when SQL must answer."""
-    resolved = index.resolve(batch.lons, batch.lats, day, wanted)
-    return None if resolved is None else rendered_units(resolved)
+class RenderedUnits:
+    """Units rendered as JSON, kept per epoch of the lookup index for later requests and
+    dropped with the epoch (the projection holds no JSON of the API's)."""
+
+    def __init__(self) -> None:
+        self._by_epoch: dict[int, dict[Any, dict[int, orjson.Fragment]]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many epochs have renderings here."""
+        return len(self._by_epoch)
+
+    def of(self, epoch: object, wanted: tuple[int, ...]) -> dict[int, orjson.Fragment]:
+        """The renderings for `wanted` levels in `epoch`: lowest unit's number -> JSON."""
+        # By identity (an epoch may compare by value), valid while the epoch lives: the
+        # finalizer drops the entry when it goes, before its id can be reused.
+        key = id(epoch)
+        per_epoch = self._by_epoch.get(key)
+        if per_epoch is None:
+            with self._lock:
+                per_epoch = self._by_epoch.get(key)
+                if per_epoch is None:
+                    per_epoch = self._by_epoch[key] = {}
+                    weakref.finalize(epoch, self._by_epoch.pop, key, None)
+        rendered = per_epoch.setdefault(wanted, {})
+        rendered.setdefault(-1, orjson.Fragment(b"[]"))
+        return rendered
 
 
-def rendered_units(resolved: Resolved) -> list[orjson.Fragment]:
-    """Each point's units as ready JSON. Points resolved through the same lowest unit share
-    one rendering, kept with the epoch for later requests; the rest are rendered one by one."""
-    memo_key = ("units_json", resolved.wanted)
-    rendered: dict[int, orjson.Fragment] = resolved.epoch.memo.setdefault(memo_key, {})
-    rendered.setdefault(-1, orjson.Fragment(b"[]"))
+RENDERED = RenderedUnits()
+
+
+def rendered_units(result: BatchResult) -> list[orjson.Fragment] | list[list[dict[str, Any]]]:
+    """Each point's units as JSON."""
+    if result.resolved is None:
+        return [[unit_json(h) for h in found] for found in result.all_units()]
+    return rendered_from_memory(result.resolved)
+
+
+def rendered_from_memory(resolved: Resolved) -> list[orjson.Fragment]:
+    """Points resolved through the same lowest unit share one rendering, kept with the
+    epoch; the rest are rendered one by one."""
+    rendered = RENDERED.of(resolved.epoch, resolved.wanted)
     found_any = (resolved.found >= 0).any(axis=1)
     keys = resolved.through
     unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
@@ -153,9 +185,8 @@ def parse_batch(body: dict[str, Any], limit: int) -> ParsedBatch:
     the `BatchRequest` model, whose errors say which point and field is wrong."""
     points = body.get("points")
     if isinstance(points, list) and len(points) > limit:
-        raise ApiError(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            "batch_too_large",
+        raise ApiError.of(
+            codes.BATCH_TOO_LARGE,
             f"{len(points)} points; at most {limit} per batch",
             [{"location": "body.points", "message": f"at most {limit} points"}],
         )
@@ -225,22 +256,10 @@ async def lookup(request: Request) -> Response:
     day = query.date or dt.date.today()
     instant = utc(query.as_recorded)
     try:
-        # From memory when the index is current (no thread, no round trip); else from SQL.
-        result = None
-        index = services.lookup_index
-        if index is not None and instant is None:
-            if index.has_epoch(day):
-                result = index.lookup(wgs_lon, wgs_lat, day, matter)
-            else:  # the first lookup of a period indexes it: not on the event loop
-                result = await run_in_threadpool(index.lookup, wgs_lon, wgs_lat, day, matter)
-        if result is None:
-            result = await run_in_threadpool(
-                services.lookup.lookup, wgs_lon, wgs_lat, day, instant, matter
-            )
+        result = await services.lookup_service.lookup_async(wgs_lon, wgs_lat, day, instant, matter)
     except UnknownMatter as exc:
-        raise ApiError(
-            status.HTTP_404_NOT_FOUND,
-            "matter_not_found",
+        raise ApiError.of(
+            codes.MATTER_NOT_FOUND,
             str(exc),
             [{"location": "query.matter", "message": str(exc)}],
         ) from exc
@@ -284,34 +303,24 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
     """Results come back in input order, each with the point's `id`."""
     body = await read_json(request)
     if not isinstance(body, dict):
-        raise ApiError(422, "body_not_object", "the body must be a JSON object")
+        raise ApiError.of(codes.BODY_NOT_OBJECT, "the body must be a JSON object")
     batch = parse_batch(body, services.settings.max_batch_points)
     day = batch.envelope.date or dt.date.today()
     instant = utc(batch.envelope.as_recorded)
-    scheme = services.settings.level_scheme
-    levels = batch.envelope.levels
-    for index, level in enumerate(levels or []):
-        if level not in scheme:
-            message = f"no level {level!r}; levels are {', '.join(scheme.names)}"
-            raise ApiError(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                "level_unknown",
-                message,
-                [{"location": f"body.levels[{index}]", "message": message}],
-            )
-    wanted = tuple(sorted({scheme.rank(level) for level in levels})) if levels else None
-    units: list[Any] | None = None
-    memory = services.lookup_index
-    if memory is not None and instant is None:
-        # In a thread: shapely releases the GIL, so other requests go on meanwhile.
-        units = await run_in_threadpool(from_memory, memory, batch, day, wanted)
-    if units is None:
-        points = list(zip(batch.lons.tolist(), batch.lats.tolist(), strict=True))
-        hits = await run_in_threadpool(services.lookup.batch, points, day, instant)
-        keep = set(levels) if levels else None
-        units = [[unit_json(h) for h in found if keep is None or h.level in keep] for found in hits]
+    try:
+        found = await services.lookup_service.batch_async(
+            batch.lons, batch.lats, day, instant, batch.envelope.levels
+        )
+    except UnknownLevel as exc:
+        raise ApiError.of(
+            codes.LEVEL_UNKNOWN,
+            str(exc),
+            [{"location": f"body.levels[{exc.position}]", "message": str(exc)}],
+        ) from exc
+    # Rendering many points takes a while too: not on the event loop either.
+    units = await run_in_threadpool(rendered_units, found)
     results = [
-        {"id": point_id, "units": found} for point_id, found in zip(batch.ids, units, strict=True)
+        {"id": point_id, "units": hits} for point_id, hits in zip(batch.ids, units, strict=True)
     ]
     return json_response({"date": day, "results": results})
 
@@ -328,7 +337,7 @@ def lookup_history(
     """Periods during which the same units held the point, oldest first."""
     check_lon_lat(lon, lat)
     wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
-    periods = services.lookup.history(wgs_lon, wgs_lat)
+    periods = services.lookup_service.history(wgs_lon, wgs_lat)
     return HistoryResponse(
         point=Point(lon=round(wgs_lon, 7), lat=round(wgs_lat, 7)),
         input=InputPoint(lon=lon, lat=lat, crs=crs),

@@ -1,0 +1,261 @@
+"""The boundary rule, proved on random registers: memory and SQL answer alike, point by point.
+
+Hypothesis draws a map (a city tiled into districts, streets and communities on a grid) and a
+random history over several dates: boundaries moved (along the grid and along slanted lines,
+so that edges are not all axis-parallel), units split, merged, transferred, dissolved, renamed,
+grids laid. The register and the projection are the real ones, on a real PostGIS database.
+Then `LookupService` answers through the in-memory index and through SQL, for random points
+and for every vertex and edge midpoint of every unit version (where neighbours meet), on every
+date where anything changes and the day before: single lookups (with offices) and batches, on
+all levels and on each level alone, `on_boundary` included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import TypeVar
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jurisdictions.bootstrap import Services, build_services
+from jurisdictions.settings import Settings
+from projections.lookup_index import BUILD_AFTER, Snapshot
+from projections.lookup_service import LookupService, UnknownLevel
+from projections.routing import ReadContext, read_context
+from tests import scenario
+from tests.conftest import DatabaseFactory
+from tests.unit.test_properties import (
+    DAYS,
+    START,
+    Ops,
+    Tally,
+    World,
+    gen_dissolve,
+    gen_grids,
+    gen_merge,
+    gen_move_boundary,
+    gen_rename,
+    gen_split,
+    gen_transfer,
+    gen_workstations,
+    geojson,
+    maps,
+    pick,
+    polygonal,
+    submit,
+    touching,
+)
+
+pytestmark = pytest.mark.db
+
+T = TypeVar("T")
+
+
+def gen_slanted_boundary(draw: st.DrawFn, world: World, day: date) -> Ops | None:
+    """Two neighbours' shared boundary moved to a slanted line through their union."""
+    level = draw(st.sampled_from(["community", "community", "street", "grid"]))
+    chosen = pick(draw, world.live(day, level))
+    if chosen is None:
+        return None
+    code, version = chosen
+    neighbour = pick(draw, touching(world, day, code, version))
+    if neighbour is None:
+        return None
+    other, other_version = neighbour
+    both = world.shape(version).union(world.shape(other_version))
+    west, south, east, north = both.bounds
+    x = west + (east - west) * draw(st.floats(0.2, 0.8))
+    y = south + (north - south) * draw(st.floats(0.2, 0.8))
+    angle = draw(st.floats(0.1, math.pi - 0.1))
+    far = 10 * max(east - west, north - south)
+    dx, dy = math.cos(angle) * far, math.sin(angle) * far
+    half = shapely.Polygon(
+        [(x - dx, y - dy), (x + dx, y + dy), (x + dx - dy, y + dy + dx), (x - dx - dy, y - dy + dx)]
+    )
+    first = polygonal(shapely.set_precision(both.intersection(half), 1e-7))
+    second = polygonal(shapely.set_precision(both.difference(half), 1e-7))
+    if first is None or second is None:
+        return None
+    if (
+        first.intersection(world.shape(version)).area
+        < second.intersection(world.shape(version)).area
+    ):
+        first, second = second, first
+    return [
+        {"op": "redraw", "unit": code, "geometry": geojson(first)},
+        {"op": "redraw", "unit": other, "geometry": geojson(second)},
+    ]
+
+
+#: Slanted boundaries first: hypothesis's simplest examples draw the first generator.
+GENERATORS = [
+    gen_slanted_boundary,
+    gen_slanted_boundary,
+    gen_move_boundary,
+    gen_split,
+    gen_merge,
+    gen_transfer,
+    gen_rename,
+    gen_dissolve,
+    gen_workstations,
+    gen_grids,
+    gen_grids,
+]
+
+
+def boundary_points(snapshot: Snapshot) -> list[tuple[float, float]]:
+    """Every vertex and edge midpoint of every unit version's rings."""
+    points: set[tuple[float, float]] = set()
+    for geometry in snapshot.geoms:
+        for ring in shapely.get_rings(shapely.get_parts(geometry)):
+            coords = shapely.get_coordinates(ring)
+            points.update(map(tuple, coords.tolist()))
+            points.update(map(tuple, ((coords[:-1] + coords[1:]) / 2).tolist()))
+    return sorted(points)
+
+
+def from_memory(call: Callable[[], T]) -> T:
+    """`call`'s answer once the index answers it (a period is indexed on its third ask)."""
+    for _ in range(BUILD_AFTER):
+        context = ReadContext()
+        token = read_context.set(context)
+        try:
+            answer = call()
+        finally:
+            read_context.reset(token)
+        if context.read_from == "memory":
+            return answer
+    raise AssertionError("the index never answered")
+
+
+def days_of(snapshot: Snapshot) -> list[date]:
+    """Every date where anything starts or ends, and the day before it."""
+    days = set()
+    for bound in snapshot.bounds:
+        if date(2000, 1, 1).toordinal() < bound < date(2040, 1, 1).toordinal():
+            days |= {date.fromordinal(bound), date.fromordinal(bound) - timedelta(days=1)}
+    return sorted(days)
+
+
+@pytest.mark.slow
+# The connection pools draw from the global `random` (retry jitter) between hypothesis's draws,
+# which it mistakes for a strategy using `random`.
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data(), steps=st.integers(6, 14), rng=st.randoms(use_true_random=False))
+def test_memory_and_sql_give_the_same_answers_on_random_registers(
+    databases: DatabaseFactory, data: st.DataObject, steps: int, rng: random.Random
+) -> None:
+    url = databases.fresh()
+    services = build_services(Settings(database_url=url, run_projection=False))
+    try:
+        compare_engines(services, data, steps, rng)
+    finally:
+        services.close()
+        databases.drop(url)
+
+
+def compare_engines(
+    services: Services, data: st.DataObject, steps: int, rng: random.Random
+) -> None:
+    world = World(services.register)
+    tally = Tally()
+    assert submit(world, START, data.draw(maps(), label="map"), tally)
+    for step in range(steps):
+        day = data.draw(st.sampled_from(DAYS), label="day")
+        generator = data.draw(st.sampled_from(GENERATORS), label="operation")
+        ops = generator(data.draw, world, day)  # type: ignore[arg-type]
+        if ops:
+            submit(world, day, ops, tally, idempotency_key=f"step-{step}")
+    services.worker.catch_up()
+    index = services.lookup_index
+    assert index is not None
+    services.watch.start()
+    index.start()
+    assert index.wait_current(30, at_least=services.worker.position())
+    memory: LookupService = services.lookup_service
+    sql = LookupService(services.lookup, None, services.settings.level_scheme)
+    snapshot = index.current()
+    assert snapshot is not None
+
+    edges = boundary_points(snapshot)
+    west, south, east, north = shapely.total_bounds(snapshot.geoms)
+    randoms = [
+        (rng.uniform(west - 0.001, east + 0.001), rng.uniform(south - 0.001, north + 0.001))
+        for _ in range(300)
+    ]
+    points = randoms + edges
+    lons = np.array([p[0] for p in points])
+    lats = np.array([p[1] for p in points])
+    levels = services.settings.level_scheme.names
+    compared = on_boundary = 0
+    for n, day in enumerate(days_of(snapshot)):
+        expected = sql.batch(lons, lats, day).all_units()
+        found = from_memory(partial(memory.batch, lons, lats, day)).all_units()
+        for i, hits in enumerate(expected):
+            assert found[i] == hits, (day, points[i])
+            on_boundary += any(h.on_boundary for h in hits)
+        compared += len(points)
+        # Each level alone (on some dates: SQL is slow enough), and two together.
+        for wanted in [(level,) for level in levels] + [levels[1::2]] if n % 3 == 0 else []:
+            only = from_memory(partial(memory.batch, lons, lats, day, None, wanted))
+            assert only.all_units() == sql.batch(lons, lats, day, None, wanted).all_units()
+            assert only.all_units() == [[h for h in hits if h.level in wanted] for hits in expected]
+        # Single lookups, offices included: boundary points first, then random ones.
+        for lon, lat in rng.sample(edges, min(len(edges), 15)) + randoms[:5]:
+            answer = sql.lookup(lon, lat, day)
+            assert from_memory(partial(memory.lookup, lon, lat, day)) == answer
+            assert answer.units == memory.batch([lon], [lat], day).units(0)
+    assert compared > 0 and on_boundary > 0, (compared, on_boundary)
+
+
+def test_the_service_asks_sql_for_the_past_and_refuses_unknown_levels(settings: Settings) -> None:
+    services = build_services(settings)
+    try:
+        scenario.build(services.register)
+        services.worker.catch_up()
+        services.watch.start()
+        index = services.lookup_index
+        assert index is not None
+        index.start()
+        assert index.wait_current(30)
+        service = services.lookup_service
+        day, lon, lat = date(2017, 6, 1), 114.05, 22.55
+        current = from_memory(partial(service.lookup, lon, lat, day))
+        assert [u.code for u in current.units] == ["C", "D1", "S3", "M2"]
+        # "As recorded at" is SQL's alone, even with the period indexed.
+        recorded = datetime.now(UTC)
+        context = ReadContext()
+        token = read_context.set(context)
+        try:
+            assert service.lookup(lon, lat, day, recorded) == current
+            assert service.batch([lon], [lat], day, recorded).units(0) == current.units
+        finally:
+            read_context.reset(token)
+        assert context.read_from == "primary"
+        # Levels: a batch answers on the asked ones; an unknown one is named with its place.
+        only = service.batch([lon], [lat], day, None, ["street", "city"])
+        assert [u.code for u in only.units(0)] == ["C", "S3"]
+        with pytest.raises(UnknownLevel) as refused:
+            service.batch([lon], [lat], day, None, ["street", "county"])
+        assert (refused.value.level, refused.value.position) == ("county", 1)
+        # On the event loop: the same answers, from memory or SQL.
+        assert asyncio.run(service.lookup_async(lon, lat, day)) == current
+        assert asyncio.run(service.lookup_async(lon, lat, day, recorded)) == current
+        batch = asyncio.run(service.batch_async([lon], [lat], day))
+        assert batch.units(0) == current.units
+    finally:
+        services.close()
