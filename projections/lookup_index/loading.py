@@ -164,11 +164,11 @@ def _patched(
     alive = np.zeros(columns.size, dtype=bool)
     alive[: snapshot.size] = snapshot.alive
     alive[dead] = False
-    if columns.size - np.count_nonzero(alive) > MAX_TOMBSTONES * columns.size:
-        return None
     for row, version in zip(rows, numbers, strict=True):
         versions_of.setdefault(row.unit_id, []).append(version)
         alive[version] = True
+    if columns.size - np.count_nonzero(alive) > MAX_TOMBSTONES * columns.size:
+        return None
     for version in [*dead, *numbers]:
         changed.append((int(columns.start[version]), int(columns.end[version])))
     new_offices, new_coverage, new_matters = _keyed(offices, coverage, matters)
