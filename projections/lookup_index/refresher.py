@@ -40,6 +40,17 @@ def count_versions(conn: Any) -> int:
     return int(row[0]) if row else 0
 
 
+#: The snapshot a pre-fork server loaded before forking (`preload`), adopted by every index
+#: made in this process with the same levels: one copy per machine, its pages shared.
+_preloaded: Snapshot | None = None
+
+
+def preload(snapshot: Snapshot | None) -> None:
+    """Offer `snapshot` to the indexes made from now on in this process (and its forks)."""
+    global _preloaded
+    _preloaded = snapshot
+
+
 class LookupIndex:
     """The current snapshot of this process, refreshed in the background as the model moves."""
 
@@ -67,6 +78,8 @@ class LookupIndex:
         #: How the last change reached the snapshot: "full" or "refresh", and in how long.
         self.last_refresh: tuple[str, float] = ("", 0.0)
         self._snapshot: Snapshot | None = None
+        if _preloaded is not None and _preloaded.levels == levels:
+            self.adopt(_preloaded)
         self._wanted = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
