@@ -79,7 +79,9 @@ def load_shared(settings: Settings) -> Snapshot | None:
 
 def serve(settings: Settings, host: str, port: int, workers: int, log_level: str = "info") -> int:
     """Bind, preload, fork `workers` uvicorn workers and supervise them until told to stop."""
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The index's loads and refreshes (position, how, seconds) belong in the server's log.
+    logging.getLogger("projections.lookup_index").setLevel(logging.INFO)
     sock = bind(host, port)
     import api.main  # noqa: F401  (imported once here: the workers share its pages)
 

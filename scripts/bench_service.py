@@ -63,6 +63,8 @@ CHANGE_DAY = date(2031, 1, 1)
 #: An instant after every recording: current beliefs, but asked through SQL.
 LATER = "2999-01-01T00:00:00Z"
 LUA_PATHS = 5_000
+#: Streets split by this run.
+SPLIT_STREETS: set[str] = set()
 #: Server log lines: a worker's refresh by difference, the pre-fork full load.
 REFRESH_LINE = r"lookup index at position \d+ \(refresh\): \d+ unit versions in ([\d.]+) s"
 PRELOAD_LINE = r"lookup index preloaded for all workers: \d+ unit versions in ([\d.]+) s"
@@ -521,11 +523,20 @@ def split_body(
             "AND valid @> %s::date AND upper_inf(recorded) ORDER BY unit_code, code",
             (CHANGE_DAY,),
         ).fetchall()
+        for (reason,) in conn.execute(
+            "SELECT reason FROM change_set_log WHERE reason LIKE 'benchmark: %% split off'"
+        ).fetchall():
+            SPLIT_STREETS.add(reason.split()[-3])  # split by an earlier run
         streets: dict[str, list[list[str]]] = {}
         for street, _, serves in rows:
             streets.setdefault(street, []).append(list(serves))
-        # The street with the most communities, so that about ten can leave and some stay.
-        street = max(streets, key=lambda s: sum(len(x) for x in streets[s]))
+        # The street with the most communities, so that about ten can leave and some stay
+        # (one not split by this run yet: two splits of one street would overlap).
+        street = max(
+            (s for s in streets if s not in SPLIT_STREETS),
+            key=lambda s: sum(len(x) for x in streets[s]),
+        )
+        SPLIT_STREETS.add(street)  # tried: a street whose split is rejected is not retried
         moved: list[str] = []
         for serves in streets[street][:-1]:  # at least one workstation's communities stay
             if len(moved) >= communities_wanted:
@@ -576,6 +587,24 @@ def street_at(client: httpx.Client, url: str, point: tuple[float, float], day: d
     return next((u["code"] for u in response.json()["units"] if u["level"] == "street"), "")
 
 
+def valid_split(
+    client: httpx.Client, url: str, database_url: str, token: str, communities: int
+) -> tuple[dict[str, Any], str, tuple[float, float]]:
+    """`split_body`'s split of the first street the register accepts (a dry run): in the demo
+    the communities of some streets reach a few m² beyond their street."""
+    for _ in range(20):
+        body, new_code, point = split_body(database_url, communities)
+        dry = client.post(
+            f"{url}/v1/changesets",
+            params={"dry_run": "true"},
+            content=json.dumps(body),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        if dry.status_code == 200:
+            return body, new_code, point
+    raise RuntimeError(f"no street's split was accepted: {dry.text[:500]}")
+
+
 def memory_street(client: httpx.Client, url: str, point: tuple[float, float], day: date) -> str:
     """The street at `point` if the answer came from memory, else ""."""
     params: dict[str, str | float] = {"lon": point[0], "lat": point[1], "date": day.isoformat()}
@@ -596,7 +625,8 @@ def measure_visible(
 ) -> Row:
     """A change set from POST until a lookup from memory shows it (every worker refreshes its
     snapshot by difference; the period of the change is indexed again on demand)."""
-    body, new_code, point = split_body(database_url, communities)
+    with httpx.Client(timeout=120) as client:
+        body, new_code, point = valid_split(client, url, database_url, token, communities)
     moved = body["reason"].split()[1]
     headers = {
         "Authorization": f"Bearer {token}",
@@ -625,15 +655,16 @@ def measure_visible(
     refresh = max(refreshes) if refreshes else float("nan")
     verdict = "meets" if visible <= 1.0 else "MISSES"
     return Row(
-        "5. change set visible in lookups from memory vs a full load of the index, seconds",
+        "5. change set to visible in lookups from memory: refresh vs full load of the index, s",
         workers,
-        f"{visible:.2f} s (POST {posted:.2f} s; refresh {refresh:.3f} s)",
+        f"refresh {refresh:.3f} s; visible {visible:.2f} s after the POST was sent, "
+        f"{visible - posted:.2f} s after its 201 ({posted:.2f} s)",
         f"{full_seconds:.2f} s",
-        visible / full_seconds,
+        refresh / full_seconds,
         "",
         f"split of {body['operations'][0]['unit']} moving {moved} communities into {new_code}; "
-        f"target within 1 s: {verdict}; refresh = slowest worker's refresh by difference "
-        f"({len(refreshes)} refreshes); baseline = the pre-fork full load",
+        f"target visible within 1 s: {verdict}; refresh = the slowest worker's refresh by "
+        f"difference ({len(refreshes)} refreshes); baseline = the pre-fork full load",
     )
 
 
@@ -647,9 +678,10 @@ def editor_token(database_url: str) -> str:
 
 
 def measure_change(url: str, database_url: str, workers: int) -> list[Row]:
-    body, new_code, point = split_body(database_url, 10)
-    moved = body["reason"].split()[1]
     token = editor_token(database_url)
+    with httpx.Client(timeout=120) as client:
+        body, new_code, point = valid_split(client, url, database_url, token, 10)
+    moved = body["reason"].split()[1]
     key = f"bench-split-{time.time_ns()}"
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
     payload = json.dumps(body).encode()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -42,9 +42,8 @@ class Dated:
     value: Any
 
 
-@dataclass(frozen=True)
-class UnitRow:
-    """One unit version as read: (unit_id, level rank, code, name, parent, start, end, wkb)."""
+class UnitRow(NamedTuple):
+    """One unit version as read (a tuple: thousands are made per load)."""
 
     unit_id: str
     rank: int

@@ -261,17 +261,15 @@ def _overlaps(
         tree = shapely.STRtree(geoms[mine])
         left, right = tree.query(geoms[members], predicate="intersects")
         a, b = members[left], mine[right]
-        a, b = np.minimum(a, b), np.maximum(a, b)
-        pairs = a < b
-        a, b = a[pairs], b[pairs]
+        # A pair of two new versions is found twice: keep it once.
+        pairs = (a != b) & (~np.isin(a, mine) | (a < b))
+        a, b = np.minimum(a[pairs], b[pairs]), np.maximum(a[pairs], b[pairs])
         together = (start[a] < end[b]) & (start[b] < end[a])
         a, b = a[together], b[together]
         if not a.size:
             continue
         meeting = ~shapely.touches(geoms[a], geoms[b])
         for x, y in zip(a[meeting].tolist(), b[meeting].tolist(), strict=True):
-            if (x, y) in zones:
-                continue
             zone = shapely.intersection(geoms[x], geoms[y])
             zones[(x, y)] = Dated(max(start[x], start[y]), min(end[x], end[y]), zone)
     return zones
