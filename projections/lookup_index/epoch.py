@@ -267,21 +267,28 @@ def _live(rows: Iterable[Dated], day: int) -> list[Any]:
 def _chains(
     units: UnitColumns, lowest: LevelIndex | None, by_code: dict[str, int], count: int
 ) -> tuple[IntArray, BoolArray]:
+    """Each lowest member's ancestors through `parent_code`, a level per column, walked for all
+    members at once; a chain that names no live parent, or two parents on one level (a cycle),
+    stops there and is not usable."""
     if lowest is None:
         return np.zeros((0, count), dtype=np.int64), np.zeros(0, dtype=bool)
-    chains = np.full((len(lowest.members), count), -1, dtype=np.int64)
-    usable = np.ones(len(lowest.members), dtype=bool)
-    for row, member in enumerate(lowest.members.tolist()):
-        chains[row, count - 1] = member
-        current = units.parent[member]
-        while current is not None:
-            version = by_code.get(current)
-            if version is None:
-                break
-            rank = int(units.level[version])
-            if chains[row, rank] >= 0:  # a cycle or two parents on one level: not a chain
-                break
-            chains[row, rank] = version
-            current = units.parent[version]
-        usable[row] = bool((chains[row] >= 0).all())
+    members = lowest.members
+    rows = np.arange(len(members))
+    chains = np.full((len(members), count), -1, dtype=np.int64)
+    chains[:, count - 1] = members
+    parent = units.parent
+    current = members
+    for _ in range(count):
+        parents = np.array(
+            [by_code.get(parent[v] or "", -1) if v >= 0 else -1 for v in current.tolist()],
+            dtype=np.int64,
+        )
+        going = parents >= 0
+        ranks = np.where(going, units.level[np.maximum(parents, 0)], 0)
+        going &= chains[rows, ranks] < 0
+        chains[rows[going], ranks[going]] = parents[going]
+        current = np.where(going, parents, -1)
+        if not going.any():
+            break
+    usable: BoolArray = np.all(chains >= 0, axis=1)
     return chains, usable

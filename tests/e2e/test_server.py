@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -46,7 +47,7 @@ def test_workers_adopt_the_preloaded_index_and_stop_with_the_parent(demo_databas
         )
     try:
         deadline = time.monotonic() + 60
-        ready: dict[str, object] = {}
+        ready: dict[str, Any] = {}
         while time.monotonic() < deadline and len(children(process.pid)) < 2:
             time.sleep(0.2)
         workers = children(process.pid)
