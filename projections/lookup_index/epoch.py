@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,16 @@ class LevelIndex:
 
     members: IntArray  # version numbers
     tree: shapely.STRtree
-    code_rank: IntArray  # order of each member's code, for the deterministic choice
+    codes: list[str]
+
+    @cached_property
+    def code_rank(self) -> IntArray:
+        """Order of each member's code, for the deterministic choice on a boundary: sorted on
+        first need (a rebuilt period answers its first clean lookups without it)."""
+        order = np.argsort(np.array(self.codes, dtype=object), kind="stable")
+        rank = np.empty(len(self.codes), dtype=np.int64)
+        rank[order] = np.arange(len(self.codes))
+        return rank
 
 
 @dataclass(eq=False)
@@ -89,12 +99,9 @@ class Epoch:
                 per_level.append(None)
                 continue
             codes = [units.code[i] for i in members.tolist()]
-            order = np.argsort(np.array(codes, dtype=object), kind="stable")
-            code_rank = np.empty(len(members), dtype=np.int64)
-            code_rank[order] = np.arange(len(members))
             geoms = units.geoms[members]
             shapely.prepare(geoms)  # idempotent: shared with other epochs
-            per_level.append(LevelIndex(members, shapely.STRtree(geoms), code_rank))
+            per_level.append(LevelIndex(members, shapely.STRtree(geoms), codes))
             by_code.update(zip(codes, members.tolist(), strict=True))
         chains, usable = _chains(units, per_level[-1], by_code, count)
         by_unit: dict[str, list[OfficeHit]] = {}
@@ -279,10 +286,10 @@ def _chains(
     parent = units.parent
     current = members
     for _ in range(count):
-        parents = np.array(
-            [by_code.get(parent[v] or "", -1) if v >= 0 else -1 for v in current.tolist()],
-            dtype=np.int64,
-        )
+        # Above the first step few distinct versions remain: look each up once.
+        distinct, back = np.unique(current, return_inverse=True)
+        found = [by_code.get(parent[v] or "", -1) if v >= 0 else -1 for v in distinct.tolist()]
+        parents = np.asarray(found, dtype=np.int64)[back.reshape(-1)]
         going = parents >= 0
         ranks = np.where(going, units.level[np.maximum(parents, 0)], 0)
         going &= chains[rows, ranks] < 0
