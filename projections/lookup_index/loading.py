@@ -11,6 +11,7 @@ rebuilt, or superseded versions would make up more than a quarter of the columns
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -62,6 +63,7 @@ def load_snapshot(
     conn: Any, tracking_table: str, application: str, levels: LevelScheme, max_epochs: int
 ) -> Snapshot:
     """Read everything at one position (one repeatable-read transaction)."""
+    started = time.perf_counter()
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         position = read_position(conn, tracking_table, application)
@@ -92,6 +94,7 @@ def load_snapshot(
         overlap_zones=zones,
         bounds=bounds_of(columns, alive, office_rows, coverage_rows, matter_rows),
         max_epochs=max_epochs,
+        load_seconds=time.perf_counter() - started,
     )
 
 
@@ -191,6 +194,7 @@ def _patched(
         overlap_zones=zones,
         bounds=bounds_of(columns, alive, office_rows, coverage_rows, matter_rows),
         max_epochs=snapshot.max_epochs,
+        load_seconds=snapshot.load_seconds,
     )
     fresh.inherit(snapshot, changed)
     return fresh

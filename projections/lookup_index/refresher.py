@@ -90,6 +90,7 @@ class LookupIndex:
     def adopt(self, snapshot: Snapshot) -> None:
         """Start from a snapshot loaded elsewhere (the pre-fork parent): refreshed, not reloaded."""
         self._snapshot = snapshot
+        self.last_load_seconds = snapshot.load_seconds
 
     def start(self) -> None:
         """Load now and whenever the read model moves, in a daemon thread."""

@@ -54,6 +54,8 @@ class Snapshot:
     overlap_zones: dict[tuple[int, int], Dated]
     bounds: list[int]
     max_epochs: int
+    #: How long the full load this snapshot descends from took (for /readyz).
+    load_seconds: float = 0.0
     _epochs: OrderedDict[int, Epoch] = field(default_factory=OrderedDict)
     _asked: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
