@@ -1,12 +1,13 @@
 """The pre-fork server: the lookup index loaded once per machine, shared by every worker.
 
 Each uvicorn worker would otherwise read and index the whole register for itself (hundreds of
-MiB each). Here the parent binds the socket, loads the snapshot and indexes today's period with
-a plain connection (no pool, no thread), freezes the garbage collector's view of those objects
-(`gc.freeze`: a collection would otherwise write to every page and unshare it), then forks the
-workers. Each worker builds its pools, watch and threads after the fork, adopts the snapshot and
-refreshes it by difference, so the pages loaded before the fork stay shared. The parent only
-supervises: it forwards SIGTERM and SIGINT to the workers and restarts one that dies.
+MiB each). Here the parent binds the socket, loads the snapshot and indexes its most recent
+periods with a plain connection (no pool, no thread), freezes the garbage collector's view of
+those objects (`gc.freeze`: a collection would otherwise write to every page and unshare it),
+then forks the workers. Each worker builds its pools, watch and threads after the fork, adopts
+the snapshot and refreshes it by difference, so the pages loaded before the fork stay shared.
+The parent only supervises: it forwards SIGTERM and SIGINT to the workers and restarts one that
+dies.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def load_shared(settings: Settings) -> Snapshot | None:
-    """The snapshot, today's period indexed (and its batch coverage), before any fork."""
+    """The snapshot with its most recent periods indexed, before any fork."""
     if not settings.lookup_index:
         return None
     started = time.perf_counter()
@@ -69,6 +70,10 @@ def load_shared(settings: Settings) -> Snapshot | None:
     except psycopg.Error as exc:  # no database yet: the workers load when they can
         LOGGER.warning("lookup index not preloaded (%s)", exc)
         return None
+    # The most recent periods (as many as each worker keeps), today's last and with its batch
+    # coverage: built here they are shared, built in a worker each would hold its own copy.
+    for first in snapshot.bounds[-(settings.lookup_index_epochs - 1) :]:
+        snapshot.epoch(date.fromordinal(first))
     snapshot.epoch(date.today()).covered()
     print(
         f"lookup index preloaded for all workers: {snapshot.versions} unit versions "
