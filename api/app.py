@@ -19,18 +19,19 @@ from api.schemas import BatchRequest
 from jurisdictions.bootstrap import running
 from jurisdictions.settings import Settings, get_settings
 from projections.features import SERVICE_AREAS
+from projections.lookup_index import Snapshot
 from projections.routing import ReadContext, read_context
 
 LOGGER = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None = None) -> FastAPI:
     """Build the app; long-lived objects are made in its lifespan, not at import."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with running(settings, "server") as services:
+        with running(settings, "server", preloaded=preloaded) as services:
             app.state.services = services
             yield
 

@@ -22,7 +22,7 @@ from jurisdictions.settings import Settings
 from projections.features import AnswerCache, FeaturePage, FeatureStore
 from projections.freshness import ReadModelWatch
 from projections.lookup import LookupEngine
-from projections.lookup_index import LookupIndex
+from projections.lookup_index import LookupIndex, Snapshot
 from projections.lookup_service import LookupService
 from projections.maintenance import BULK_EVENTS, tidy_read_model
 from projections.queries import ReadModelQueries
@@ -33,6 +33,8 @@ from projections.worker import Progress, ProjectionBusy, ProjectionWorker
 
 #: Name of the read-model view; it prefixes the tracking table (``readmodel_tracking``).
 READ_MODEL_NAME = "ReadModel"
+#: The tracking table the `eventsourcing` library names after the view.
+TRACKING_TABLE = f"{READ_MODEL_NAME.lower()}_tracking"
 MIB = 1024 * 1024
 
 
@@ -185,14 +187,17 @@ Role = Literal["server", "cli"]
 
 
 @contextmanager
-def running(settings: Settings, role: Role) -> Iterator[Services]:
+def running(
+    settings: Settings, role: Role, *, preloaded: Snapshot | None = None
+) -> Iterator[Services]:
     """The process's services, started for `role` and closed on the way out.
 
     server: the watch, the lookup index, and (unless `run_projection` is off) the follower.
     cli: the watch only; a write catches the projection up in the CLI's own process
     (`project_on_write`), so the command layer's wait then returns at once.
+    `preloaded`: the lookup index's snapshot, loaded once by a pre-fork parent.
     """
-    services = build_services(settings)
+    services = build_services(settings, preloaded=preloaded)
     try:
         if role == "server":
             services.start(watch=True, lookup_index=True, follow_projection=settings.run_projection)
@@ -211,8 +216,8 @@ def create_event_store_tables(settings: Settings) -> None:
     build_view(settings, create_tables=True).datastore.close()
 
 
-def build_services(settings: Settings) -> Services:
-    """Wire everything a process needs."""
+def build_services(settings: Settings, *, preloaded: Snapshot | None = None) -> Services:
+    """Wire everything a process needs (the lookup index starting from `preloaded`, if given)."""
     register = build_register(settings)
     view = build_view(settings)
     worker = ProjectionWorker(
@@ -255,6 +260,7 @@ def build_services(settings: Settings) -> Services:
             needed_position=reads.needed_position,
             max_versions=settings.lookup_index_max_versions,
             max_epochs=settings.lookup_index_epochs,
+            preloaded=preloaded,
         )
     lookup = LookupEngine(reads, settings.level_scheme)
     return Services(

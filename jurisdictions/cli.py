@@ -211,17 +211,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the API with uvicorn."""
-    import uvicorn
+    from jurisdictions.server import serve
 
     print(f"Jurisdiction Ledger on http://{args.host}:{args.port}  (API docs: /docs)", flush=True)
-    uvicorn.run(
-        "api.main:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-    )
-    return 0
+    return serve(settings, args.host, args.port, args.workers)
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:

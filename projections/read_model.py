@@ -24,6 +24,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from projections import change_log
 from projections.freshness import READ_MODEL_CHANNEL
 
 
@@ -229,6 +230,7 @@ class ReadModelView(PostgresTrackingRecorder):
         writes = effects if isinstance(effects, BatchWrites) else BatchWrites.of(effects)
         with self.datastore.transaction(commit=True) as cursor:
             writes.write(cursor)
+            change_log.record(cursor, tracking.notification_id, writes.touched())
             self._insert_tracking(cursor, tracking)
             announce(cursor, tracking.notification_id)
 
@@ -242,6 +244,7 @@ class ReadModelView(PostgresTrackingRecorder):
             cursor.execute(
                 SQL("TRUNCATE {}").format(SQL(", ").join(Identifier(t) for t in READ_MODEL_TABLES))
             )
+            change_log.restart(cursor)
             cursor.execute(
                 SQL("DELETE FROM {} WHERE application_name = %s").format(
                     Identifier(self.tracking_table_name)
@@ -294,6 +297,19 @@ class BatchWrites:
         self.inserts.setdefault(row.table, []).append(
             row.table.copy_row(row, opener.recorded_at, until, opener.change_set, opener.position)
         )
+
+    def touched(self) -> dict[str, set[str]]:
+        """The keys of the things whose versions these writes open or close, by kind."""
+        found: dict[str, set[str]] = {}
+        for table, params in self.closes.items():
+            found.setdefault(change_log.KIND_OF_TABLE[table.name], set()).update(
+                str(p["key"]) for p in params
+            )
+        for table, rows in self.inserts.items():
+            found.setdefault(change_log.KIND_OF_TABLE[table.name], set()).update(
+                str(r[0]) for r in rows
+            )
+        return found
 
     def write(self, cursor: Cursor[DictRow]) -> None:
         """Closes first: a version closed here may overlap, in valid time, one inserted here.

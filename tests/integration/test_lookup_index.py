@@ -134,6 +134,11 @@ def test_the_index_answers_only_when_current_and_follows_edits(settings: Setting
         }
         services.register.apply_change_set(parse_change_set(rename), actor="test")
         services.worker.catch_up()
+        # The watch hears of the edit a moment after its commit (a NOTIFY): until then this
+        # process cannot know of it (a write through the API records its position instead).
+        deadline = time.monotonic() + 10
+        while services.watch.position != services.worker.position() and time.monotonic() < deadline:
+            time.sleep(0.01)
         later = date(2019, 1, 1)
         answer = index.lookup(114.05, 22.55, later)
         assert answer is None or answer.units[-1].name == "M2 renamed"
