@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -835,3 +836,64 @@ def test_closed_reads_need_a_token(databases: DatabaseFactory):
     finally:
         server.stop()
         databases.drop(url)
+
+
+def test_a_client_generator_reads_every_operation_from_openapi(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """What an app developer does: generate typed models from /openapi.json with a real client
+    generator (datamodel-code-generator), then write a change set with them."""
+    spec = tmp_path / "openapi.json"
+    spec.write_text(api.get("/openapi.json").text, encoding="utf-8")
+    generated = tmp_path / "jl_client_models.py"
+    codegen = Path(sys.executable).with_name("datamodel-codegen")
+    subprocess.run(
+        [
+            str(codegen),
+            "--input",
+            str(spec),
+            "--input-file-type",
+            "openapi",
+            "--output",
+            str(generated),
+            "--output-model-type",
+            "pydantic_v2.BaseModel",
+            "--formatters",
+            "black",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    spec_of_module = importlib.util.spec_from_file_location("jl_client_models", generated)
+    assert spec_of_module is not None and spec_of_module.loader is not None
+    module = importlib.util.module_from_spec(spec_of_module)
+    monkeypatch.setitem(sys.modules, "jl_client_models", module)
+    spec_of_module.loader.exec_module(module)
+    namespace = vars(module)
+    operations = {
+        name: model
+        for name, model in namespace.items()
+        if name.endswith("Operation") and hasattr(model, "model_fields")
+    }
+    ops = {model.model_fields["op"].annotation.__args__[0]: model for model in operations.values()}
+    assert len(ops) == 18, sorted(ops)
+    assert set(ops["establish"].model_fields) >= {"code", "level", "name", "parent", "geometry"}
+    assert set(ops["split"].model_fields) >= {"unit", "mode", "parts", "reassign_children"}
+    assert set(ops["assign_coverage"].model_fields) >= {"workstation", "communities"}
+    # The generated models forbid unknown fields, as the server does.
+    with pytest.raises(ValueError, match="colour"):
+        ops["rename"](op="rename", unit="M1", name="m", colour="red")
+    body = namespace["ChangeSetBody"](
+        effective="2031-01-01",
+        reason="generated client",
+        operations=[ops["rename"](op="rename", unit="M1", name="M1 renamed")],
+    )
+    response = api.post(
+        "/v1/changesets?dry_run=true",
+        None,
+        content=body.model_dump_json(exclude_none=True),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["units"] == ["M1"]
