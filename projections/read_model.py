@@ -27,6 +27,11 @@ from psycopg.sql import SQL, Composed, Identifier
 from projections import change_log
 from projections.freshness import READ_MODEL_CHANNEL
 
+#: The valid range [start, end) matched by its bounds (see `VersionTable.close_sql`).
+_SAME_VALID = SQL(
+    "lower(valid) = %(start)s::date AND upper(valid) IS NOT DISTINCT FROM %(end)s::date"
+)
+
 
 @dataclass(frozen=True, eq=False)
 class VersionTable:
@@ -42,12 +47,18 @@ class VersionTable:
     @cached_property
     def close_sql(self) -> Composed:
         """Stop believing the current version of a thing over a valid range (where it was
-        believed before this instant; see `drop_sql` for the rest)."""
+        believed before this instant; see `drop_sql` for the rest).
+
+        The valid range is matched by its bounds, not by range equality: PostgreSQL takes
+        `valid = ...` as nearly unique and served it from the (level, valid) GiST index, which
+        on a register where most units share their founding range scanned them all (130 ms per
+        closed version on 290,000 units); by its bounds, the key's own index finds the row.
+        """
         return SQL(
             "UPDATE {table} SET recorded = tstzrange(lower(recorded), %(at)s) "
-            "WHERE {key} = %(key)s AND valid = daterange(%(start)s, %(end)s) "
+            "WHERE {key} = %(key)s AND {same_valid} "
             "AND upper_inf(recorded) AND lower(recorded) < %(at)s"
-        ).format(table=Identifier(self.name), key=Identifier(self.key))
+        ).format(table=Identifier(self.name), key=Identifier(self.key), same_valid=_SAME_VALID)
 
     @cached_property
     def drop_sql(self) -> Composed:
@@ -58,9 +69,9 @@ class VersionTable:
         than an empty range.
         """
         return SQL(
-            "DELETE FROM {table} WHERE {key} = %(key)s AND valid = daterange(%(start)s, %(end)s) "
+            "DELETE FROM {table} WHERE {key} = %(key)s AND {same_valid} "
             "AND upper_inf(recorded) AND lower(recorded) >= %(at)s"
-        ).format(table=Identifier(self.name), key=Identifier(self.key))
+        ).format(table=Identifier(self.name), key=Identifier(self.key), same_valid=_SAME_VALID)
 
     @cached_property
     def copy_sql(self) -> Composed:
