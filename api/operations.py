@@ -403,7 +403,7 @@ Operation = Annotated[
     Field(discriminator="op"),
 ]
 #: Validates one operation (each is read on its own, so the valid ones survive a bad one).
-OPERATION: TypeAdapter[Any] = TypeAdapter(Operation)  # type: ignore[arg-type]  # an Annotated union
+OPERATION: TypeAdapter[Any] = TypeAdapter(Operation)
 
 
 # The body ------------------------------------------------------------------------------------

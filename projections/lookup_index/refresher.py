@@ -40,6 +40,11 @@ def count_versions(conn: Any) -> int:
     return int(row[0]) if row else 0
 
 
+#: How many of the periods in use a refresh indexes again before answering (the most recently
+#: used ones: typically today's and the one a historian is replaying); others wait for a lookup.
+REINDEX_AFTER_CHANGE = 2
+
+
 class LookupIndex:
     """The current snapshot of this process, refreshed in the background as the model moves."""
 
@@ -146,18 +151,26 @@ class LookupIndex:
                 snapshot = load_snapshot(
                     conn, self.tracking_table, self.application, self.levels, self.max_epochs
                 )
+        elapsed = time.perf_counter() - started
+        reindexed = 0
+        if how == "refresh":
+            # Lookups go to SQL (the old snapshot is no longer current) while the periods
+            # in use are indexed again; then memory answers them at once.
+            reindexed = snapshot.reindex_stale(REINDEX_AFTER_CHANGE)
         self.disabled_reason = ""
         self._snapshot = snapshot
-        elapsed = time.perf_counter() - started
         self.last_refresh = (how, elapsed)
         if how == "full":
             self.last_load_seconds = elapsed
         LOGGER.info(
-            "lookup index at position %d (%s): %d unit versions in %.3f s",
+            "lookup index at position %d (%s): %d unit versions in %.3f s, "
+            "%d periods indexed again in %.3f s",
             snapshot.position,
             how,
             snapshot.versions,
             elapsed,
+            reindexed,
+            time.perf_counter() - started - elapsed,
         )
         if self.watch.position != snapshot.position:
             self._wanted.set()  # moved on while loading

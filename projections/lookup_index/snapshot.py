@@ -58,6 +58,8 @@ class Snapshot:
     load_seconds: float = 0.0
     _epochs: OrderedDict[int, Epoch] = field(default_factory=OrderedDict)
     _asked: dict[int, int] = field(default_factory=dict)
+    #: First days of epochs indexed before a refresh that it made stale (see `inherit`).
+    stale: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # Columns as this snapshot sees them (tests, benchmarks) -----------------------------------
@@ -163,14 +165,27 @@ class Snapshot:
 
     def inherit(self, earlier: Snapshot, changed: list[tuple[int, int]]) -> None:
         """Take over `earlier`'s epochs that none of the `changed` validity ranges touches
-        (their live sets, hence their indexes, are the same here), and its ask counts."""
+        (their live sets, hence their indexes, are the same here), and its ask counts.
+        The first days of the touched ones, most recently used last, are kept in `stale`."""
         starts = np.array([c[0] for c in changed], dtype=np.int64)
         ends = np.array([c[1] for c in changed], dtype=np.int64)
         for key, epoch in earlier.indexed():
             first, after = earlier.epoch_span(key)
             if not np.any((starts < after) & (first < ends)):
                 self._epochs[key] = epoch
+            else:
+                self.stale.append(max(first, 1))
         self._asked.update(earlier._asked)
+
+    def reindex_stale(self, most: int) -> int:
+        """Build again the `most` most recently used epochs a change made stale (before the
+        snapshot answers, so that the first lookup after a change does not pay for it);
+        returns how many were built."""
+        days = list(dict.fromkeys(reversed(self.stale)))[:most]
+        for day in days:
+            self.epoch(date.fromordinal(day))
+        self.stale.clear()
+        return len(days)
 
 
 def _flat(rows: dict[str, list[Dated]]) -> Iterator[Dated]:
