@@ -58,8 +58,9 @@ class Snapshot:
     load_seconds: float = 0.0
     _epochs: OrderedDict[int, Epoch] = field(default_factory=OrderedDict)
     _asked: dict[int, int] = field(default_factory=dict)
-    #: First days of epochs indexed before a refresh that it made stale (see `inherit`).
+    #: Days (ordinals) last asked about in epochs a refresh made stale (see `inherit`).
     stale: list[int] = field(default_factory=list)
+    _last_day: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # Columns as this snapshot sees them (tests, benchmarks) -----------------------------------
@@ -137,6 +138,7 @@ class Snapshot:
     def epoch(self, day: date) -> Epoch:
         """The index of everything live on `day` (built on first use, then cached)."""
         key = self._key(day)
+        self._last_day[key] = day.toordinal()  # where a change splits it, the part in use
         found = self._epochs.get(key)  # no lock on the hot path: OrderedDict calls are atomic
         if found is not None:
             with contextlib.suppress(KeyError):  # evicted meanwhile: still valid to use
@@ -166,7 +168,8 @@ class Snapshot:
     def inherit(self, earlier: Snapshot, changed: list[tuple[int, int]]) -> None:
         """Take over `earlier`'s epochs that none of the `changed` validity ranges touches
         (their live sets, hence their indexes, are the same here), and its ask counts.
-        The first days of the touched ones, most recently used last, are kept in `stale`."""
+        The days last asked about in the touched ones, most recently used last, are kept in
+        `stale`."""
         starts = np.array([c[0] for c in changed], dtype=np.int64)
         ends = np.array([c[1] for c in changed], dtype=np.int64)
         for key, epoch in earlier.indexed():
@@ -174,8 +177,9 @@ class Snapshot:
             if not np.any((starts < after) & (first < ends)):
                 self._epochs[key] = epoch
             else:
-                self.stale.append(max(first, 1))
+                self.stale.append(earlier._last_day.get(key, max(first, 1)))
         self._asked.update(earlier._asked)
+        self._last_day.update(earlier._last_day)
 
     def reindex_stale(self, most: int) -> int:
         """Build again the `most` most recently used epochs a change made stale (before the

@@ -156,6 +156,38 @@ def test_the_index_answers_only_when_current_and_follows_edits(settings: Setting
         services.close()
 
 
+def test_a_period_in_use_is_indexed_again_before_the_changed_index_answers(settings: Settings):
+    services = build_services(settings)
+    index = services.lookup_index
+    assert index is not None
+    try:
+        scenario.build(services.register)
+        services.worker.catch_up()
+        services.watch.start()
+        index.start()
+        assert index.wait_current(30)
+        later = date(2019, 1, 1)
+        assert warm(index, 114.05, 22.55, later) is not None
+        assert index.has_epoch(later)
+        rename = {
+            "effective": "2018-01-01",
+            "reason": "renamed",
+            "operations": [{"op": "rename", "unit": "M2", "name": "M2 renamed"}],
+        }
+        services.register.apply_change_set(parse_change_set(rename), actor="test")
+        services.worker.catch_up()
+        assert index.wait_current(30, at_least=services.worker.position())
+        assert index.last_refresh[0] == "refresh"
+        # The change touched the period in use: it is indexed again before the new snapshot
+        # answers, so the very first lookup comes from memory with the change.
+        assert index.has_epoch(later)
+        answer = index.lookup(114.05, 22.55, later)
+        assert answer is not None and answer.units[-1].name == "M2 renamed"
+        assert answer == services.lookup.lookup(114.05, 22.55, later)
+    finally:
+        services.close()
+
+
 def test_the_index_stands_down_when_the_register_is_too_large(settings: Settings):
     services = build_services(settings)
     try:
