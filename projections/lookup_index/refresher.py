@@ -42,7 +42,7 @@ def count_versions(conn: Any) -> int:
 
 #: How many of the periods in use a refresh indexes again before answering (the most recently
 #: used ones: typically today's and the one a historian is replaying); others wait for a lookup.
-REINDEX_AFTER_CHANGE = 2
+REINDEX_AFTER_CHANGE = 1
 
 
 class LookupIndex:
