@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import numpy as np
@@ -19,6 +21,37 @@ from projections.lookup_index import BUILD_AFTER, LookupIndex, Snapshot, load_sn
 from tests import scenario
 
 pytestmark = pytest.mark.db
+
+
+#: An edit the tests make: M2 is renamed from 2018.
+RENAME_M2 = {
+    "effective": "2018-01-01",
+    "reason": "renamed",
+    "operations": [{"op": "rename", "unit": "M2", "name": "M2 renamed"}],
+}
+
+
+@contextmanager
+def scenario_index(settings: Settings) -> Iterator[tuple[Services, LookupIndex]]:
+    """The scenario city projected, with the watch and a current lookup index running."""
+    services = build_services(settings)
+    index = services.lookup_index
+    assert index is not None
+    try:
+        scenario.build(services.register)
+        services.worker.catch_up()
+        services.watch.start()
+        index.start()
+        assert index.wait_current(30)
+        yield services, index
+    finally:
+        services.close()
+
+
+def rename_m2(services: Services) -> None:
+    """Store and project `RENAME_M2`."""
+    services.register.apply_change_set(parse_change_set(RENAME_M2), actor="test")
+    services.worker.catch_up()
 
 
 def snapshot_of(services: Services) -> Snapshot:
@@ -106,15 +139,7 @@ def warm(index: LookupIndex, lon: float, lat: float, day: date) -> LookupResult 
 
 
 def test_the_index_answers_only_when_current_and_follows_edits(settings: Settings):
-    services = build_services(settings)
-    index = services.lookup_index
-    assert index is not None
-    try:
-        scenario.build(services.register)
-        services.worker.catch_up()
-        services.watch.start()
-        index.start()
-        assert index.wait_current(30)
+    with scenario_index(settings) as (services, index):
         day = date(2017, 6, 1)
         # A period asked about once or twice is answered by SQL; then it is indexed.
         for _ in range(BUILD_AFTER - 1):
@@ -127,13 +152,7 @@ def test_the_index_answers_only_when_current_and_follows_edits(settings: Setting
         assert found == services.lookup.lookup(114.05, 22.55, day, matter="elderly-card")
 
         # An edit: M2 is renamed from 2018. Until the index has reloaded it must not answer.
-        rename = {
-            "effective": "2018-01-01",
-            "reason": "renamed",
-            "operations": [{"op": "rename", "unit": "M2", "name": "M2 renamed"}],
-        }
-        services.register.apply_change_set(parse_change_set(rename), actor="test")
-        services.worker.catch_up()
+        rename_m2(services)
         # The watch hears of the edit a moment after its commit (a NOTIFY): until then this
         # process cannot know of it (a write through the API records its position instead).
         deadline = time.monotonic() + 10
@@ -152,30 +171,14 @@ def test_the_index_answers_only_when_current_and_follows_edits(settings: Setting
         position = services.worker.position()
         services.reads.wrote(position + 1)
         assert index.lookup(114.05, 22.55, later) is None
-    finally:
-        services.close()
 
 
 def test_a_period_in_use_is_indexed_again_before_the_changed_index_answers(settings: Settings):
-    services = build_services(settings)
-    index = services.lookup_index
-    assert index is not None
-    try:
-        scenario.build(services.register)
-        services.worker.catch_up()
-        services.watch.start()
-        index.start()
-        assert index.wait_current(30)
+    with scenario_index(settings) as (services, index):
         later = date(2019, 1, 1)
         assert warm(index, 114.05, 22.55, later) is not None
         assert index.has_epoch(later)
-        rename = {
-            "effective": "2018-01-01",
-            "reason": "renamed",
-            "operations": [{"op": "rename", "unit": "M2", "name": "M2 renamed"}],
-        }
-        services.register.apply_change_set(parse_change_set(rename), actor="test")
-        services.worker.catch_up()
+        rename_m2(services)
         assert index.wait_current(30, at_least=services.worker.position())
         assert index.last_refresh[0] == "refresh"
         # The change touched the period in use: it is indexed again before the new snapshot
@@ -184,8 +187,6 @@ def test_a_period_in_use_is_indexed_again_before_the_changed_index_answers(setti
         answer = index.lookup(114.05, 22.55, later)
         assert answer is not None and answer.units[-1].name == "M2 renamed"
         assert answer == services.lookup.lookup(114.05, 22.55, later)
-    finally:
-        services.close()
 
 
 def test_the_index_stands_down_when_the_register_is_too_large(settings: Settings):

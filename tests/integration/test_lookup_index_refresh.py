@@ -19,7 +19,7 @@ from jurisdictions.settings import Settings
 from projections import change_log
 from projections.lookup_index import Snapshot, load_snapshot, refresh
 from tests import scenario
-from tests.integration.test_lookup_index import sample_points
+from tests.integration.test_lookup_index import rename_m2, sample_points, scenario_index
 
 pytestmark = pytest.mark.db
 
@@ -183,28 +183,12 @@ def test_a_rebuild_or_a_pruned_log_asks_for_a_full_load(settings: Settings, monk
 
 
 def test_the_index_follows_an_edit_by_difference(settings: Settings):
-    services = build_services(settings)
-    index = services.lookup_index
-    assert index is not None
-    try:
-        scenario.build(services.register)
-        services.worker.catch_up()
-        services.watch.start()
-        index.start()
-        assert index.wait_current(30)
+    with scenario_index(settings) as (services, index):
         assert index.last_refresh[0] == "full"
-        rename = {
-            "effective": "2018-01-01",
-            "reason": "renamed",
-            "operations": [{"op": "rename", "unit": "M2", "name": "M2 renamed"}],
-        }
-        services.register.apply_change_set(parse_change_set(rename), actor="test")
-        services.worker.catch_up()
+        rename_m2(services)
         assert index.wait_current(30, at_least=services.worker.position())
         assert index.last_refresh[0] == "refresh"
         snapshot = index.current()
         assert snapshot is not None
         found = snapshot.epoch(date(2019, 1, 1)).resolve(np.array([114.05]), np.array([22.55]))
         assert found.units(0)[-1].name == "M2 renamed"
-    finally:
-        services.close()
