@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,8 +12,9 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
+from api import error_codes as codes
 from api.auth import require_reader
-from api.errors import install_error_handlers
+from api.errors import error_response, install_error_handlers
 from api.operations import ChangeSetBody
 from api.routes import changesets, health, imports, lookup, maps, ogc, tiles, units
 from api.schemas import BatchRequest
@@ -23,6 +25,9 @@ from projections.lookup_index import Snapshot
 from projections.routing import ReadContext, read_context
 
 LOGGER = logging.getLogger(__name__)
+
+#: A read-model position as clients send it back (a 202's `position`).
+MIN_POSITION = re.compile(r"[0-9]{1,18}")
 
 
 def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None = None) -> FastAPI:
@@ -54,8 +59,15 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
     async def read_routing(request: Request, call_next: Any) -> Response:
         # `X-Min-Position` (the position a write answered with): reads must see it, so a
         # replica answers only once it has replayed that far. `X-Read-From` says who answered.
-        header = request.headers.get("x-min-position", "")
-        context = ReadContext(int(header) if header.isdigit() else 0)
+        header = request.headers.get("x-min-position", "").strip()
+        if header and not MIN_POSITION.fullmatch(header):
+            message = "X-Min-Position must be a position: a whole number of at most 18 digits"
+            return error_response(
+                codes.INVALID_REQUEST,
+                message,
+                [{"location": "header.x-min-position", "message": message}],
+            )
+        context = ReadContext(int(header) if header else 0)
         token = read_context.set(context)
         try:
             response: Response = await call_next(request)

@@ -74,13 +74,14 @@ def error_body(
     return {**(extra or {}), "error": {"code": code, "message": message, "details": details or []}}
 
 
-def _response(
+def error_response(
     error: ErrorCode,
     message: str,
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
     status_code: int | None = None,
 ) -> JSONResponse:
+    """The contract's error response for a code of the table (middleware answers with it too)."""
     return JSONResponse(
         error_body(error.code, message, details),
         status_code=status_code or error.status,
@@ -120,7 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         where = ", ".join(d["location"] for d in details)
-        return _response(
+        return error_response(
             codes.INVALID_REQUEST,
             f"invalid request parameters: {where}" if where else "invalid request",
             details,
@@ -130,7 +131,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid_body(_: Request, exc: ValidationError) -> JSONResponse:
         details = _validation_details(exc, "body")
         where = ", ".join(d["location"] for d in details[:5])
-        return _response(codes.INVALID_REQUEST, f"invalid request body: {where}", details)
+        return error_response(codes.INVALID_REQUEST, f"invalid request body: {where}", details)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -142,19 +143,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidChangeSet)
     async def _invalid_change_set(_: Request, exc: InvalidChangeSet) -> JSONResponse:
-        return _response(codes.INVALID_CHANGE_SET, str(exc), [p.as_dict() for p in exc.problems])
+        return error_response(
+            codes.INVALID_CHANGE_SET, str(exc), [p.as_dict() for p in exc.problems]
+        )
 
     @app.exception_handler(UnitNotFound)
     async def _not_found(_: Request, exc: UnitNotFound) -> JSONResponse:
-        return _response(codes.UNIT_NOT_FOUND, str(exc))
+        return error_response(codes.UNIT_NOT_FOUND, str(exc))
 
     @app.exception_handler(ConcurrentChange)
     async def _conflict(_: Request, exc: ConcurrentChange) -> JSONResponse:
-        return _response(codes.CONCURRENT_CHANGE, str(exc))
+        return error_response(codes.CONCURRENT_CHANGE, str(exc))
 
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
         LOGGER.warning("database unavailable: %s", exc)
-        return _response(
+        return error_response(
             codes.DATABASE_UNAVAILABLE,
             "the database is unavailable; retry shortly",
             headers={"Retry-After": "2"},
@@ -172,13 +175,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
             # Several routes may share a path (GET and POST /v1/changesets): allow them all.
             headers = {"Allow": ", ".join(_allowed_methods(request))}
-        return _response(error, str(exc.detail), headers=headers, status_code=exc.status_code)
+        return error_response(error, str(exc.detail), headers=headers, status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, exc: Exception) -> JSONResponse:
         # Every 5xx is a bug; it still answers in the contract's shape, and is logged in full.
         LOGGER.error("unhandled error", exc_info=exc)
-        return _response(codes.INTERNAL_ERROR, "internal error; it was logged")
+        return error_response(codes.INTERNAL_ERROR, "internal error; it was logged")
 
 
 def _allowed_methods(request: Request) -> list[str]:

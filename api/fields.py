@@ -7,6 +7,7 @@ Their errors carry the contract's problem codes where pydantic has none (`code_i
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -29,15 +30,40 @@ from domain.geometry import GeometryError, parse_territory
 MAX_TEXT = 2000
 
 
+#: Control characters free text may hold (line breaks in a reason); every other control
+#: character, lone surrogate or format character is refused: PostgreSQL cannot store NUL, a
+#: surrogate cannot be encoded, and either would stall the projection that must write it.
+_TEXT_CONTROLS = frozenset("\t\n\r")
+
+
+def _printable(value: str) -> str:
+    for index, char in enumerate(value):
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cs") and char not in _TEXT_CONTROLS:
+            raise PydanticCustomError(
+                "text_invalid",
+                "character {index} is a control character or a lone surrogate ({char})",
+                {"index": index, "char": f"U+{ord(char):04X}"},
+            )
+    return value
+
+
 def _required(value: str) -> str:
-    stripped = value.strip()
-    if not stripped:
+    stripped = _printable(value).strip()
+    # Only format characters (zero-width spaces, joiners) reads as empty to a person.
+    if not "".join(c for c in stripped if unicodedata.category(c) != "Cf"):
         raise PydanticCustomError("field_wrong_type", "must be a non-empty string")
     return stripped
 
 
+def _optional(value: str) -> str:
+    return _printable(value).strip()
+
+
 def _code(value: str) -> str:
     stripped = _required(value)
+    if any(unicodedata.category(c) == "Cf" for c in stripped):
+        raise PydanticCustomError("code_invalid", "a code holds no format (invisible) characters")
     if not code_is_valid(stripped):
         raise PydanticCustomError(
             "code_invalid", f"a code has at most {MAX_CODE} characters and no spaces"
@@ -75,9 +101,7 @@ def _territory(value: Any) -> MultiPolygon:
 Text = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_TEXT), AfterValidator(_required)
 ]
-OptionalText = Annotated[
-    str, StringConstraints(max_length=MAX_TEXT), AfterValidator(lambda v: v.strip())
-]
+OptionalText = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(_optional)]
 #: The code of a unit, an office or a matter.
 Code = Annotated[
     str,

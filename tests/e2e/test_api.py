@@ -897,3 +897,44 @@ def test_a_client_generator_reads_every_operation_from_openapi(
     )
     assert response.status_code == 200, response.text
     assert response.json()["units"] == ["M1"]
+
+
+@pytest.mark.parametrize("header", ["9" * 5000, "12a", "-1", "1.5", "9" * 19])
+def test_a_malformed_min_position_is_a_422_naming_the_header(api: Api, header: str):
+    response = httpx.get(
+        f"{api.url}/v1/lookup",
+        params={**IN_M1, "date": "2020-01-01"},
+        headers={"X-Min-Position": header},
+        timeout=30,
+    )
+    assert response.status_code == 422
+    assert error(response)["code"] == "invalid_request"
+    assert error(response)["details"][0]["location"] == "header.x-min-position"
+
+
+def test_a_position_sent_back_is_honoured(api: Api):
+    response = httpx.get(
+        f"{api.url}/v1/lookup",
+        params={**IN_M1, "date": "2020-01-01"},
+        headers={"X-Min-Position": "1"},
+        timeout=30,
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("name", ["bad\u0000name", "bell\u0007", "\u200b"])
+def test_unstorable_text_is_refused_by_the_dry_run_and_the_write_alike(api: Api, name: str):
+    before = api.get("/v1/changesets").json()["total"]
+    body = {
+        "effective": "2031-01-01",
+        "reason": "hostile",
+        "operations": [{"op": "rename", "unit": "M1", "name": name}],
+    }
+    for path in ("/v1/changesets?dry_run=true", "/v1/changesets"):
+        response = api.post(path, body)
+        assert response.status_code == 422, response.text
+        assert [(d["code"], d["location"]) for d in error(response)["details"]] in (
+            [("text_invalid", "operations[0].name")],
+            [("field_wrong_type", "operations[0].name")],
+        )
+    assert api.get("/v1/changesets").json()["total"] == before

@@ -2,13 +2,17 @@
 with its location, unknown fields included."""
 
 import math
+import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.operations import MAX_OPERATIONS, OPERATION, parse_change_set
-from domain.commands import Command, Establish, LayGrids
+from domain.commands import Command, Establish, LayGrids, Rename
 from domain.errors import InvalidChangeSet
 from domain.operations import handled
+from domain.problem_codes import PROBLEMS
 from tests.unit.helpers import square
 
 
@@ -282,3 +286,53 @@ def test_every_operation_has_a_model_a_command_and_a_handler():
     assert isinstance(regrid, LayGrids) and regrid.replace and regrid.op_name == "regrid"
     assert {c.op for c in Command.__subclasses__()} | {"regrid"} == names
     assert set(Command.__subclasses__()) == set(handled())
+
+
+@given(st.text(max_size=40))
+def test_every_text_accepted_can_be_stored_and_every_other_is_a_named_problem(text: str):
+    """Text reaches PostgreSQL (events and read model) unchanged: no NUL, no lone surrogate, no
+    other control character but tab and line breaks; whatever else comes gets a problem code
+    from the table at the field's location."""
+    body = {
+        "effective": "2020-01-01",
+        "reason": text,
+        "document": text,
+        "operations": [{"op": "rename", "unit": "M1", "name": text}],
+    }
+    try:
+        request = parse_change_set(body)
+    except InvalidChangeSet as exc:
+        assert exc.problems
+        for problem in exc.problems:
+            assert problem.code in PROBLEMS, problem
+            assert problem.location in ("reason", "document", "operations[0].name"), problem
+        return
+    rename = request.operations[0]
+    assert isinstance(rename, Rename)
+    for stored in (request.reason, request.document, rename.name):
+        stored.encode("utf-8")
+        assert not any(
+            unicodedata.category(c) in ("Cc", "Cs") and c not in "\t\n\r" for c in stored
+        )
+        assert stored == stored.strip() and stored.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("bad\u0000name", "text_invalid"),
+        ("bad\ud800name", "text_invalid"),
+        ("bell\u0007", "text_invalid"),
+        ("\u200b\u200b", "field_wrong_type"),
+        ("   ", "field_wrong_type"),
+        ("x" * 2001, "field_too_long"),
+    ],
+)
+def test_hostile_names_are_refused_with_their_code(text: str, code: str):
+    assert problems_of(
+        {
+            "effective": "2020-01-01",
+            "reason": "r",
+            "operations": [{"op": "rename", "unit": "M1", "name": text}],
+        }
+    ) == [(code, "operations[0].name")]
