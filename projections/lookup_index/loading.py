@@ -30,7 +30,7 @@ from projections.lookup_index.columns import (
     UnitRow,
     ordinal,
 )
-from projections.lookup_index.snapshot import Snapshot, bounds_of
+from projections.lookup_index.snapshot import Snapshot
 from projections.tracking import read_position
 
 #: A refresh declines when superseded versions would exceed this share of the columns.
@@ -92,7 +92,6 @@ def load_snapshot(
         coverage_rows=coverage_rows,
         matter_rows=matter_rows,
         overlap_zones=zones,
-        bounds=bounds_of(columns, alive, office_rows, coverage_rows, matter_rows),
         max_epochs=max_epochs,
         load_seconds=time.perf_counter() - started,
     )
@@ -192,7 +191,6 @@ def _patched(
         coverage_rows=coverage_rows,
         matter_rows=matter_rows,
         overlap_zones=zones,
-        bounds=bounds_of(columns, alive, office_rows, coverage_rows, matter_rows),
         max_epochs=snapshot.max_epochs,
         load_seconds=snapshot.load_seconds,
     )

@@ -52,16 +52,22 @@ class Snapshot:
     matter_rows: dict[str, list[Dated]]
     #: Where two same-level versions (above the lowest level) overlap, with when.
     overlap_zones: dict[tuple[int, int], Dated]
-    bounds: list[int]
     max_epochs: int
     #: How long the full load this snapshot descends from took (for /readyz).
     load_seconds: float = 0.0
+    #: The days on which anything starts or ends: the epochs' first days (worked out here).
+    bounds: list[int] = field(init=False)
     _epochs: OrderedDict[int, Epoch] = field(default_factory=OrderedDict)
     _asked: dict[int, int] = field(default_factory=dict)
     #: Days (ordinals) last asked about in epochs a refresh made stale (see `inherit`).
     stale: list[int] = field(default_factory=list)
     _last_day: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.bounds = bounds_of(
+            self.units, self.alive, self.office_rows, self.coverage_rows, self.matter_rows
+        )
 
     # Columns as this snapshot sees them (tests, benchmarks) -----------------------------------
 
