@@ -49,10 +49,9 @@ from tests.unit.test_properties import (
     gen_workstations,
     geojson,
     maps,
-    pick,
+    pick_neighbours,
     polygonal,
     submit,
-    touching,
 )
 
 pytestmark = pytest.mark.db
@@ -62,15 +61,10 @@ T = TypeVar("T")
 
 def gen_slanted_boundary(draw: st.DrawFn, world: World, day: date) -> Ops | None:
     """Two neighbours' shared boundary moved to a slanted line through their union."""
-    level = draw(st.sampled_from(["community", "community", "street", "grid"]))
-    chosen = pick(draw, world.live(day, level))
-    if chosen is None:
+    found = pick_neighbours(draw, world, day, ["community", "community", "street", "grid"])
+    if found is None:
         return None
-    code, version = chosen
-    neighbour = pick(draw, touching(world, day, code, version))
-    if neighbour is None:
-        return None
-    other, other_version = neighbour
+    code, version, other, other_version = found
     both = world.shape(version).union(world.shape(other_version))
     west, south, east, north = both.bounds
     x = west + (east - west) * draw(st.floats(0.2, 0.8))

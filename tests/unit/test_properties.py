@@ -502,16 +502,28 @@ def touching(world: World, day: date, code: str, version: Any) -> list[tuple[str
     ]
 
 
-def gen_move_boundary(draw: st.DrawFn, world: World, day: date) -> Ops | None:
-    level = draw(st.sampled_from(["community", "community", "community", "street", "district"]))
-    chosen = pick(draw, world.live(day, level))
+def pick_neighbours(
+    draw: st.DrawFn, world: World, day: date, levels: list[str]
+) -> tuple[str, Any, str, Any] | None:
+    """A unit live on `day` on one of `levels` (drawn with their repeats as weights), and a
+    neighbour it touches: (code, version, other code, other version)."""
+    chosen = pick(draw, world.live(day, draw(st.sampled_from(levels))))
     if chosen is None:
         return None
     code, version = chosen
     neighbour = pick(draw, touching(world, day, code, version))
     if neighbour is None:
         return None
-    other, other_version = neighbour
+    return code, version, *neighbour
+
+
+def gen_move_boundary(draw: st.DrawFn, world: World, day: date) -> Ops | None:
+    found = pick_neighbours(
+        draw, world, day, ["community", "community", "community", "street", "district"]
+    )
+    if found is None:
+        return None
+    code, version, other, other_version = found
     both = world.shape(version).union(world.shape(other_version))
     pieces = cut(draw, both)
     if pieces is None:
