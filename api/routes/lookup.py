@@ -115,7 +115,9 @@ class RenderedUnits:
     dropped with the epoch (the projection holds no JSON of the API's)."""
 
     def __init__(self) -> None:
-        self._by_epoch: dict[int, dict[Any, dict[int, orjson.Fragment]]] = {}
+        # Epochs hash by identity; an entry goes when its epoch does.
+        self._by_epoch: weakref.WeakKeyDictionary[Any, dict[Any, dict[int, orjson.Fragment]]]
+        self._by_epoch = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -124,16 +126,10 @@ class RenderedUnits:
 
     def of(self, epoch: object, wanted: tuple[int, ...]) -> dict[int, orjson.Fragment]:
         """The renderings for `wanted` levels in `epoch`: lowest unit's number -> JSON."""
-        # By identity (an epoch may compare by value), valid while the epoch lives: the
-        # finalizer drops the entry when it goes, before its id can be reused.
-        key = id(epoch)
-        per_epoch = self._by_epoch.get(key)
+        per_epoch = self._by_epoch.get(epoch)
         if per_epoch is None:
             with self._lock:
-                per_epoch = self._by_epoch.get(key)
-                if per_epoch is None:
-                    per_epoch = self._by_epoch[key] = {}
-                    weakref.finalize(epoch, self._by_epoch.pop, key, None)
+                per_epoch = self._by_epoch.setdefault(epoch, {})
         rendered = per_epoch.setdefault(wanted, {})
         rendered.setdefault(-1, orjson.Fragment(b"[]"))
         return rendered
