@@ -6,6 +6,7 @@ every read-model table are exactly as they were.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,28 +65,59 @@ def _state(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _send(server: LiveServer, tokens: dict[str, str], case: dict[str, Any]) -> httpx.Response:
-    headers = {}
+    """Send one case as written: its method, raw path, query, headers and body.
+
+    Case keys: `path` (sent as is: percent-escapes stay escaped), `query`, `headers`,
+    `auth` (a token role), `content_type`, and one body: `json`, `raw` (text), `raw_b64`
+    (bytes), `nest` (JSON nested that deep), `pad_bytes` (a change set that large) or
+    `upload` (a multipart import: `filename`, `text` or `b64`, and `form` fields).
+    """
+    headers = dict(case.get("headers", {}))
     if case.get("auth"):
         headers["Authorization"] = f"Bearer {tokens[case['auth']]}"
     if "content_type" in case:
         headers["Content-Type"] = case["content_type"]
     content: bytes | None = None
+    files: dict[str, tuple[str, bytes]] | None = None
+    data: dict[str, str] | None = None
     if "pad_bytes" in case:
         content = json.dumps(
             {"effective": "2021-01-01", "reason": "x" * case["pad_bytes"], "operations": []}
         ).encode()
+    elif "nest" in case:
+        content = ("[" * case["nest"] + "]" * case["nest"]).encode()
+    elif "raw_b64" in case:
+        content = base64.b64decode(case["raw_b64"])
     elif "raw" in case:
-        content = case["raw"].encode()
+        content = case["raw"].encode("utf-8", "surrogatepass")
     elif "json" in case:
         content = json.dumps(case["json"]).encode()
-    return httpx.request(
-        case["method"],
-        f"{server.url}{case['path']}",
-        params=case.get("query"),
-        content=content,
-        headers=headers,
-        timeout=60,
-    )
+    elif "upload" in case:
+        upload = case["upload"]
+        body = (
+            base64.b64decode(upload["b64"])
+            if "b64" in upload
+            else upload["text"].encode("utf-8", "surrogatepass")
+        )
+        files = {"file": (upload["filename"], body)}
+        data = upload.get("form", {})
+    url = httpx.URL(f"{server.url}{case['path']}")
+    with httpx.Client(timeout=60) as client:
+        request = client.build_request(
+            case["method"],
+            url,
+            params=case.get("query"),
+            content=content,
+            files=files,
+            data=data,
+            headers=headers,
+        )
+        return client.send(request)
+
+
+def _leaks(case: dict[str, Any], response: httpx.Response) -> list[str]:
+    """What the answer must never contain (a server file's lines, a path, SQL text)."""
+    return [text for text in case.get("must_not_contain", []) if text in response.text]
 
 
 def test_every_bad_input_gets_a_clear_4xx_and_changes_nothing(
@@ -106,7 +138,11 @@ def test_every_bad_input_gets_a_clear_4xx_and_changes_nothing(
             response.status_code not in case["status"]
             or not error.get("message")
             or not error.get("code")
+            or _leaks(case, response)
         ):
             failures.append(f"{case['name']}: {response.status_code} {response.text[:200]}")
     assert not failures, "\n".join(failures)
     assert _state(url) == before
+    ready = httpx.get(f"{server.url}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["projection"]["lag"] == 0
