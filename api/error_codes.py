@@ -86,6 +86,13 @@ FILE_UNREADABLE = ErrorCode("file_unreadable", 422, "The imported file cannot be
 CONCURRENT_CHANGE = ErrorCode(
     "concurrent_change", 409, "A unit the change set read was changed meanwhile; retry it."
 )
+IDEMPOTENCY_KEY_REUSED = ErrorCode(
+    "idempotency_key_reused",
+    422,
+    "This actor already used the Idempotency-Key for a different request (another body or "
+    "date); nothing stored. A retry must resend the same request; a new request needs a new "
+    "key. 422 as the IETF Idempotency-Key draft advises (Stripe answers 400).",
+)
 # Server ----------------------------------------------------------------------------------------
 DATABASE_UNAVAILABLE = ErrorCode(
     "database_unavailable", 503, "The database is unreachable; retry after Retry-After seconds."

@@ -23,7 +23,13 @@ from starlette.routing import Match
 from api import error_codes as codes
 from api.error_codes import ErrorCode
 from api.schemas import ErrorResponse
-from domain.errors import ConcurrentChange, InvalidChangeSet, UnitNotFound
+from domain.errors import (
+    ConcurrentChange,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    InvalidChangeSet,
+    UnitNotFound,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -154,6 +160,29 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConcurrentChange)
     async def _conflict(_: Request, exc: ConcurrentChange) -> JSONResponse:
         return error_response(codes.CONCURRENT_CHANGE, str(exc))
+
+    @app.exception_handler(IdempotencyKeyInvalid)
+    async def _key_invalid(_: Request, exc: IdempotencyKeyInvalid) -> JSONResponse:
+        message = f"Idempotency-Key: {exc.reason}"
+        return error_response(
+            codes.INVALID_REQUEST,
+            message,
+            [{"location": "header.idempotency-key", "message": exc.reason}],
+        )
+
+    @app.exception_handler(IdempotencyKeyReused)
+    async def _key_reused(_: Request, exc: IdempotencyKeyReused) -> JSONResponse:
+        return error_response(
+            codes.IDEMPOTENCY_KEY_REUSED,
+            f"Idempotency-Key: {exc}",
+            [
+                {
+                    "location": "header.idempotency-key",
+                    "message": "already used for a different request",
+                    "change_set": str(exc.change_set),
+                }
+            ],
+        )
 
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
         LOGGER.warning("database unavailable: %s", exc)

@@ -65,3 +65,24 @@ class UnitNotFound(DomainError):
 
 class ConcurrentChange(DomainError):
     """Another change set changed what this one read; retry it on the new state."""
+
+
+class IdempotencyKeyInvalid(DomainError):
+    """The idempotency key cannot be one (empty, blank, too long, control characters)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class IdempotencyKeyReused(DomainError):
+    """The actor already used this idempotency key for a different request; nothing stored."""
+
+    def __init__(self, key: str, change_set: Any):
+        self.key = key
+        #: The id of the change set the key already names.
+        self.change_set = change_set
+        super().__init__(
+            f"the idempotency key {key!r} was already used for a different request "
+            f"(change set {change_set}); use a new key for a new request"
+        )

@@ -12,12 +12,37 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from domain import invariants
-from domain.changesets import ChangeSet, change_set_id
-from domain.commands import ChangeSetRequest
-from domain.errors import ConcurrentChange, InvalidChangeSet, Problem, UnitNotFound
+from domain.changesets import (
+    ChangeSet,
+    change_set_id,
+    idempotency_key_problem,
+    request_fingerprint,
+    unscoped_change_set_id,
+)
+from domain.commands import (
+    AssignCoverage,
+    AssignMatter,
+    ChangeSetRequest,
+    CloseOffice,
+    CloseWorkstation,
+    Command,
+    MergeWorkstations,
+    OpenOffice,
+    OpenWorkstation,
+    Rename,
+)
+from domain.errors import (
+    ConcurrentChange,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    InvalidChangeSet,
+    Problem,
+    UnitNotFound,
+)
 from domain.levels import DEFAULT_RULES, LevelScheme, Rules
 from domain.matters import CATALOGUE_ID, Catalogue
 from domain.offices import Office, office_id
@@ -39,6 +64,42 @@ class DateAsISO(Transcoding):
     def decode(self, data: str) -> date:
         """From YYYY-MM-DD."""
         return date.fromisoformat(data)
+
+
+#: Operations that change no territory: a conflict between them and a sibling's change is only
+#: ever on a marker (a parent's list of offices, the matter catalogue), so they are re-run on the
+#: fresh state instead of answering 409 (see `JurisdictionRegister.apply_change_set`).
+NON_GEOMETRIC: tuple[type[Command], ...] = (
+    Rename,
+    OpenOffice,
+    CloseOffice,
+    OpenWorkstation,
+    CloseWorkstation,
+    AssignCoverage,
+    MergeWorkstations,
+    AssignMatter,
+)
+
+CONFLICT_MESSAGE = "a unit in this change set was changed by another change set; retry"
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """An aggregate a change set is about to save: the version it was read at, and whether
+    the change set only appends to it what commutes with others' appends (a family marker,
+    a matter assignment) rather than changing its own state."""
+
+    id: uuid.UUID
+    version: int
+    shared: bool
+
+
+@dataclass(frozen=True)
+class _Conflict:
+    """A save refused by the event store, and whether only shared aggregates had moved."""
+
+    error: IntegrityError
+    only_shared_moved: bool
 
 
 @dataclass(frozen=True)
@@ -132,6 +193,22 @@ class JurisdictionRegister(Application[uuid.UUID]):
 
     # Writes --------------------------------------------------------------------------------
 
+    #: How often a non-geometric change set is re-run after a conflict on a marker alone.
+    RERUNS: ClassVar[int] = 5
+
+    def find_keyed_change_set(self, actor: str, idempotency_key: str) -> ChangeSet | None:
+        """The change set `actor` stored under `idempotency_key`, or None.
+
+        Records stored before keys were scoped to the actor sit under the key alone; they
+        count only for the actor who stored them.
+        """
+        found = self.find_change_set(change_set_id(actor, idempotency_key))
+        if found is None:
+            unscoped = self.find_change_set(unscoped_change_set_id(idempotency_key))
+            if unscoped is not None and unscoped.actor == actor:
+                found = unscoped
+        return found
+
     def apply_change_set(
         self,
         request: ChangeSetRequest,
@@ -145,13 +222,56 @@ class JurisdictionRegister(Application[uuid.UUID]):
 
         Raises `InvalidChangeSet` listing every problem (nothing stored) and
         `ConcurrentChange` when a unit it read was changed by someone else meanwhile.
-        With an idempotency key seen before, returns the first receipt and stores nothing.
+
+        Idempotency: with a key this actor used before for the same request (same
+        fingerprint), returns the first receipt (`replayed`) and stores nothing; for another
+        request raises `IdempotencyKeyReused`; a key that cannot be one raises
+        `IdempotencyKeyInvalid`. A dry run answers the same way but never uses up a key.
+
+        Concurrency granularity: every aggregate saved is version-checked by the event store.
+        Geometric change sets also append a marker to each parent whose family they change
+        (`Workspace.seal`), so two edits of one family's territory conflict. A change set of
+        `NON_GEOMETRIC` operations changes no territory; when its save is refused only
+        because aggregates it merely appends shared markers to moved (a parent's
+        `ChildrenRevised` for a new office, the matter catalogue), it is worked out again on
+        the fresh state, checked in full, up to `RERUNS` times. If anything whose own state
+        it changes moved (the unit renamed, an office closed), it is a 409 as before.
         """
-        record_id = change_set_id(idempotency_key)
+        fingerprint = ""
         if idempotency_key is not None:
-            earlier = self.find_change_set(record_id)
+            problem = idempotency_key_problem(idempotency_key)
+            if problem is not None:
+                raise IdempotencyKeyInvalid(problem)
+            fingerprint = request_fingerprint(request)
+            earlier = self.find_keyed_change_set(actor, idempotency_key)
             if earlier is not None:
-                return self._replayed(earlier)
+                return self._replayed(earlier, request, fingerprint, idempotency_key)
+        record_id = change_set_id(actor, idempotency_key)
+        reruns = self.RERUNS if all(isinstance(o, NON_GEOMETRIC) for o in request.operations) else 0
+        while True:
+            outcome = self._attempt(request, actor, record_id, recorded_at, dry_run, fingerprint)
+            if isinstance(outcome, Receipt):
+                return outcome
+            if idempotency_key is not None:
+                earlier = self.find_change_set(record_id)
+                if earlier is not None:
+                    return self._replayed(earlier, request, fingerprint, idempotency_key)
+            if outcome.only_shared_moved and reruns > 0:
+                reruns -= 1
+                continue
+            raise ConcurrentChange(CONFLICT_MESSAGE) from outcome.error
+
+    def _attempt(
+        self,
+        request: ChangeSetRequest,
+        actor: str,
+        record_id: uuid.UUID,
+        recorded_at: datetime | None,
+        dry_run: bool,
+        fingerprint: str,
+    ) -> Receipt | _Conflict:
+        """Work the change set out on the current state and save it, or say why the event
+        store refused it."""
         work = Workspace(self, request, actor, record_id, recorded_at)
         for operation in request.operations:
             apply_operation(work, operation)
@@ -176,18 +296,21 @@ class JurisdictionRegister(Application[uuid.UUID]):
             operations=request.summary(),
             units=list(codes),
             events=events,
+            fingerprint=fingerprint,
         )
+        loaded = [_loaded(aggregate) for aggregate in changed]
         try:
             recordings = self.save(*changed, record)
         except IntegrityError as exc:
-            if idempotency_key is not None:
-                earlier = self.find_change_set(record_id)
-                if earlier is not None:
-                    return self._replayed(earlier)
-            msg = "a unit in this change set was changed by another change set; retry"
-            raise ConcurrentChange(msg) from exc
+            moved = [a for a in loaded if self._stored_version(a.id) != a.version]
+            return _Conflict(exc, bool(moved) and all(a.shared for a in moved))
         position = max(r.notification.id for r in recordings)
         return Receipt(record_id, events, position, codes)
+
+    def _stored_version(self, aggregate_id: uuid.UUID) -> int:
+        """The version of the aggregate's last stored event (0 if it has none)."""
+        last = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+        return last[0].originator_version if last else 0
 
     def check_operations(
         self, request: ChangeSetRequest, *, actor: str = "", recorded_at: datetime | None = None
@@ -198,10 +321,24 @@ class JurisdictionRegister(Application[uuid.UUID]):
         wrong with the rest too, so the editor gets every problem at once (the map-wide rules
         are left out: they would only echo the missing operations). Nothing is stored.
         """
-        work = Workspace(self, request, actor, change_set_id(None), recorded_at)
+        work = Workspace(self, request, actor, change_set_id(actor, None), recorded_at)
         for operation in request.operations:
             apply_operation(work, operation)
         return work.problems
 
-    def _replayed(self, record: ChangeSet) -> Receipt:
+    def _replayed(
+        self, record: ChangeSet, request: ChangeSetRequest, fingerprint: str, key: str
+    ) -> Receipt:
+        """The first receipt again, if `request` is the one the key was first used for."""
+        if not record.same_request(request, fingerprint):
+            raise IdempotencyKeyReused(key, record.id)
         return Receipt(record.id, record.events, None, tuple(record.units), replayed=True)
+
+
+def _loaded(aggregate: Aggregate) -> _Loaded:
+    """What `aggregate` was read at, before its pending events."""
+    pending = aggregate.pending_events
+    shared = isinstance(aggregate, Catalogue) or all(
+        isinstance(e, Unit.ChildrenRevised) for e in pending
+    )
+    return _Loaded(aggregate.id, aggregate.version - len(pending), shared)

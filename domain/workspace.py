@@ -264,7 +264,9 @@ class Workspace:
             self._order.append(aggregate)
 
     def touch_family(self, parent: str | None) -> None:
-        """Mark a parent whose children changed (checked, and version-bumped on save)."""
+        """Mark a parent whose family's territory or membership changed: its family rules are
+        checked, and the marker `seal` appends makes concurrent edits of the family conflict.
+        Operations that change no territory (a rename, office changes) do not call it."""
         if parent is not None:
             self.families.add(parent)
 

@@ -16,8 +16,9 @@ from api.operations import parse_change_set
 from api.requests import read_json
 from api.schemas import ChangeSetDetail, ChangeSetLog, ChangeSetReceipt, ErrorResponse
 from api.shared import WRITE_ERRORS, write_status
+from domain.changesets import MAX_IDEMPOTENCY_KEY, idempotency_key_problem
 from domain.commands import ChangeSetRequest
-from domain.errors import InvalidChangeSet
+from domain.errors import IdempotencyKeyInvalid, InvalidChangeSet
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands import submit_change_set
 
@@ -92,7 +93,15 @@ async def post_change_set(
     dry_run: Annotated[bool, Query(description="Check and report; store nothing.")] = False,
     idempotency_key: Annotated[
         str | None,
-        Header(max_length=200, description="Retries with the same key store nothing twice."),
+        Header(
+            description=(
+                "The client's name for this request, scoped to the editor: a retry with the "
+                "same key and the same request stores nothing and answers 200 `replayed`; the "
+                "same key with another request is a 422 `idempotency_key_reused`. 1 to "
+                f"{MAX_IDEMPOTENCY_KEY} printable ASCII characters, not all spaces. A dry run "
+                "never uses a key up."
+            )
+        ),
     ] = None,
 ) -> ChangeSetReceipt:
     """Checked as a whole against every rule; 422 lists every problem and stores nothing.
@@ -100,6 +109,9 @@ async def post_change_set(
     Answers 201 once the projections show the change, so a lookup right after sees it; 202
     when it was stored but not visible in time (send `position` back as X-Min-Position).
     """
+    if idempotency_key is not None and (problem := idempotency_key_problem(idempotency_key)):
+        # Before the body is read: the header alone decides this.
+        raise IdempotencyKeyInvalid(problem)
     body = await read_json(request)
     change_set = await run_in_threadpool(_parse, services, body, editor.actor)
     outcome = await run_in_threadpool(
@@ -113,7 +125,7 @@ async def post_change_set(
     response.status_code = write_status(outcome)
     receipt = outcome.receipt
     return ChangeSetReceipt(
-        id=None if outcome.dry_run else receipt.id,
+        id=None if outcome.dry_run and not outcome.replayed else receipt.id,
         events=receipt.events,
         position=outcome.position,
         units=list(receipt.units),

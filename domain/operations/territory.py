@@ -413,7 +413,13 @@ def transfer(ws: Workspace, op: Transfer) -> None:
 
 @handles(Rename)
 def rename(ws: Workspace, op: Rename) -> None:
-    """A new name; the code stays."""
+    """A new name; the code stays.
+
+    The parent's family is not touched: no family rule reads names, so a rename need not
+    conflict with a sibling's change (eight editors renaming eight grids of one community all
+    succeed). The unit's own version still makes it conflict with any other change of the
+    unit, an ending included.
+    """
     unit = ws.live_unit(op.unit, f"{op.location}.unit")
     if unit is None:
         return
@@ -424,7 +430,6 @@ def rename(ws: Workspace, op: Rename) -> None:
         name=op.name,
         name_en=op.name_en if op.name_en is not None else current[1],
     )
-    ws.touch_family(unit.parent.value_on(ws.day))
 
 
 @handles(Recode)

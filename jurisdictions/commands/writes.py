@@ -26,8 +26,9 @@ class WriteOutcome:
 
     @property
     def replayed(self) -> bool:
-        """Whether an earlier request with the same Idempotency-Key stored it."""
-        return self.receipt.replayed and not self.dry_run
+        """Whether an earlier request with the same Idempotency-Key stored it (a dry run
+        with that key says so too, and stores nothing either way)."""
+        return self.receipt.replayed
 
     @property
     def stored(self) -> bool:

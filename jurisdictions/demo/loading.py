@@ -20,7 +20,6 @@ from uuid import UUID
 from psycopg.sql import SQL, Identifier
 
 from api.operations import parse_change_set
-from domain.changesets import change_set_id
 from domain.offices import office_id
 from domain.register import JurisdictionRegister, Receipt
 from domain.units import unit_id
@@ -113,7 +112,7 @@ def apply_all(
     """
     receipts: list[Receipt] = []
     for index, plan in enumerate(planned, start=1):
-        earlier = register.find_change_set(change_set_id(plan.key))
+        earlier = register.find_keyed_change_set(actor, plan.key)
         if earlier is not None:
             receipt = Receipt(earlier.id, earlier.events, None, tuple(earlier.units), True)
         elif (body := plan.build()) is not None:

@@ -40,7 +40,6 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from domain.changesets import change_set_id
 from domain.register import JurisdictionRegister, Receipt
 from jurisdictions.demo import shenzhen_model as model
 from jurisdictions.demo.loading import Planned, apply_all
@@ -726,7 +725,7 @@ def load_demo(
     streets existed: three change sets, for tests that need no more).
     """
     plans = _plans(scope)
-    missing = [p for p in plans if register.find_change_set(change_set_id(p.key)) is None]
+    missing = [p for p in plans if register.find_keyed_change_set(ACTOR, p.key) is None]
     if not any("/grids/2015-01-01/" in p.key for p in missing):
         return apply_all(
             register, _scheduled(plans), actor=ACTOR, total=len(plans), progress=progress
