@@ -264,7 +264,11 @@ class ChangeSetReceipt(BaseModel):
     units: list[str]
     dry_run: bool = False
     replayed: bool = Field(
-        default=False, description="An earlier request with this Idempotency-Key."
+        default=False,
+        description=(
+            "An earlier request with this Idempotency-Key stored it; nothing was stored now "
+            "(a dry run with a used key says so too)."
+        ),
     )
     projected: bool = Field(description="The read model already shows the change.")
 

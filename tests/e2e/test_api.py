@@ -398,6 +398,26 @@ def test_dry_run_and_idempotency(fresh_api: Api):
     assert second.json()["replayed"] and second.json()["id"] == first.json()["id"]
     assert second.json()["position"] == first.json()["position"]
     assert fresh_api.get("/v1/changesets").json()["total"] == 4
+    # A dry run with the used key says what the write would: a replay.
+    dry_replay = fresh_api.post("/v1/changesets?dry_run=true", MOVE, headers=key)
+    assert dry_replay.status_code == 200
+    assert dry_replay.json()["replayed"] and dry_replay.json()["id"] == first.json()["id"]
+    # The same key with another request is refused, naming the header and the first one.
+    other = {**MOVE, "reason": "another request"}
+    for path in ("/v1/changesets", "/v1/changesets?dry_run=true"):
+        reused = fresh_api.post(path, other, headers=key)
+        assert reused.status_code == 422
+        body = error(reused)
+        assert body["code"] == "idempotency_key_reused"
+        assert "Idempotency-Key" in body["message"] and "different request" in body["message"]
+        assert body["details"][0]["location"] == "header.idempotency-key"
+        assert body["details"][0]["change_set"] == first.json()["id"]
+    # A key that cannot be one is a 422 naming the header, before anything is checked.
+    for bad in (b"", b"k" * 256, b"a\tb", "caf\u00e9".encode("latin-1")):
+        refused = fresh_api.post("/v1/changesets", other, headers={"Idempotency-Key": bad})
+        assert refused.status_code == 422, bad
+        assert error(refused)["details"][0]["location"] == "header.idempotency-key"
+    assert fresh_api.get("/v1/changesets").json()["total"] == 4
 
 
 def test_a_broken_change_set_gets_every_problem_and_stores_nothing(fresh_api: Api):

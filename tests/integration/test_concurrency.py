@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from api.operations import parse_change_set
-from domain.errors import ConcurrentChange, InvalidChangeSet
+from domain.errors import ConcurrentChange, IdempotencyKeyReused, InvalidChangeSet
 from domain.geometry import from_wkb_hex
 from domain.register import JurisdictionRegister, Receipt
 from jurisdictions.bootstrap import Services, build_services
@@ -50,21 +50,29 @@ def editor_services(database_url: str, **rules: Any) -> Services:
 
 
 def hold_before_saving(register: JurisdictionRegister, barrier: Any) -> None:
-    """Make the register wait at `barrier` after working out a change set, before saving it."""
+    """Make the register wait at `barrier` after working out a change set, before saving it
+    (the first time: a change set the register re-runs after a conflict saves at once)."""
     original = register.save
+    held: list[bool] = []
 
     def save(*objects: Any, **kwargs: Any) -> Any:
-        barrier.wait(timeout=60)
+        if not held:
+            held.append(True)
+            barrier.wait(timeout=60)
         return original(*objects, **kwargs)
 
     setattr(register, "save", save)  # noqa: B010 - an instance attribute on purpose
 
 
 def submit(
-    register: JurisdictionRegister, day: str, *ops: dict[str, Any], **kwargs: Any
+    register: JurisdictionRegister,
+    day: str,
+    *ops: dict[str, Any],
+    actor: str = "editor",
+    **kwargs: Any,
 ) -> Receipt:
     body = {"effective": day, "reason": "concurrency", "operations": list(ops)}
-    return register.apply_change_set(parse_change_set(body), actor="editor", **kwargs)
+    return register.apply_change_set(parse_change_set(body), actor=actor, **kwargs)
 
 
 def move_k1_k2(edge: float) -> list[dict[str, Any]]:
@@ -88,6 +96,8 @@ def outcome(call: Callable[[], Receipt]) -> tuple[str, Any]:
         return ("conflict", exc)
     except InvalidChangeSet as exc:
         return ("invalid", exc)
+    except IdempotencyKeyReused as exc:
+        return ("reused", exc)
 
 
 def race(
@@ -253,6 +263,132 @@ def test_the_same_idempotency_key_from_two_threads_stores_once(base: Services, d
             f"SELECT count(*) FROM {TABLE} WHERE originator_id = %s", (stored.id,)
         ).fetchone()
     assert row == (1,)
+
+
+def recorded_change_sets(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {TABLE} WHERE topic LIKE %s", ("%ChangeSet.Recorded",)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def rename(code: str, name: str) -> dict[str, Any]:
+    return {"op": "rename", "unit": code, "name": name}
+
+
+def test_the_same_key_with_different_bodies_stores_one_and_refuses_the_others(
+    base: Services, database_url: str
+):
+    """Eight requests under one key, each renaming another unit: they share nothing but the
+    key, and the key alone decides. One is stored; the others are told the key was used."""
+    before = stored_events(database_url)
+    units = ["K1", "K2", "K3", "K4", "K5", "K6", "S1", "S2"]
+
+    def attempt(code: str) -> Callable[[JurisdictionRegister], Receipt]:
+        return lambda r: submit(r, "2017-01-01", rename(code, f"{code}*"), idempotency_key="k")
+
+    results = race(database_url, [attempt(code) for code in units])
+    kinds = sorted(kind for kind, _ in results)
+    assert kinds == ["reused"] * 7 + ["stored"], results
+    (stored,) = [value for kind, value in results if kind == "stored"]
+    assert not stored.replayed
+    assert {value.change_set for kind, value in results if kind == "reused"} == {stored.id}
+    assert stored_events(database_url) == before + stored.events + 1
+    (winner,) = [code for code, (kind, _) in zip(units, results, strict=True) if kind == "stored"]
+    for code in units:
+        name = base.register.get_unit(code).names.value_on(date(2017, 1, 1))
+        assert name is not None and name[0] == (f"{code}*" if code == winner else f"{code} name")
+
+
+def test_the_same_key_from_two_editors_is_two_change_sets(base: Services, database_url: str):
+    before = recorded_change_sets(database_url)
+    results = race(
+        database_url,
+        [
+            lambda r: submit(r, "2017-01-01", rename("K1", "a"), actor="ana", idempotency_key="k"),
+            lambda r: submit(r, "2017-01-01", rename("K3", "b"), actor="bo", idempotency_key="k"),
+        ],
+    )
+    assert [kind for kind, _ in results] == ["stored", "stored"]
+    ids = {value.id for _, value in results}
+    assert len(ids) == 2
+    assert recorded_change_sets(database_url) == before + 2
+
+
+def lay_grids(services: Services, community: str, count: int) -> list[str]:
+    """`count` grids side by side across the community (K1: 114.00-114.01 x 22.50-22.52)."""
+    width = 0.01 / count
+    grids = [
+        {
+            "code": f"G{i}",
+            "geometry": box(114.00 + i * width, 22.50, 114.00 + (i + 1) * width, 22.52),
+        }
+        for i in range(count)
+    ]
+    op = {"op": "lay_grids", "community": community, "grids": grids}
+    submit(services.register, "2016-01-01", op)
+    return [str(g["code"]) for g in grids]
+
+
+def test_eight_editors_renaming_eight_grids_of_one_community_all_succeed(
+    base: Services, database_url: str
+):
+    """A rename changes no territory, so it does not conflict with a sibling's rename (it
+    used to: each appended a marker to the community)."""
+    grids = lay_grids(base, "K1", 8)
+    community_events = len(list(base.register.events.get(base.register.get_unit("K1").id)))
+    before = stored_events(database_url)
+
+    def attempt(code: str) -> Callable[[JurisdictionRegister], Receipt]:
+        return lambda r: submit(r, "2017-01-01", rename(code, f"{code} renamed"))
+
+    results = race(database_url, [attempt(code) for code in grids])
+    assert [kind for kind, _ in results] == ["stored"] * 8, results
+    assert stored_events(database_url) == before + 8 * 2
+    for code in grids:
+        name = base.register.get_unit(code).names.value_on(date(2017, 1, 1))
+        assert name == (f"{code} renamed", "")
+    assert len(list(base.register.events.get(base.register.get_unit("K1").id))) == (
+        community_events
+    )
+    assert_streams_are_whole(database_url)
+
+
+def test_eight_editors_opening_offices_of_one_grid_all_succeed(base: Services, database_url: str):
+    """Each new office appends a marker to its grid (its list of offices), so they conflict
+    on it; a change set of offices alone is worked out again on the fresh state."""
+    lay_grids(base, "K1", 2)
+
+    def attempt(i: int) -> Callable[[JurisdictionRegister], Receipt]:
+        op = {"op": "open_office", "code": f"O{i}", "kind": "grid_post", "name": "o", "unit": "G0"}
+        return lambda r: submit(r, "2017-01-01", op)
+
+    results = race(database_url, [attempt(i) for i in range(8)])
+    assert [kind for kind, _ in results] == ["stored"] * 8, results
+    grid = base.register.get_unit("G0")
+    assert {f"O{i}" for i in range(8)} <= grid.offices_ever
+    assert_streams_are_whole(database_url)
+
+
+def test_a_rename_racing_with_the_end_of_its_unit_conflicts(base: Services, database_url: str):
+    grids = lay_grids(base, "K1", 2)
+    merge = {"op": "merge", "units": grids, "absorb_into": grids[0]}
+    results = race(
+        database_url,
+        [
+            lambda r: submit(r, "2017-01-01", merge),
+            lambda r: submit(r, "2017-01-01", rename(grids[1], "late")),
+        ],
+    )
+    assert sorted(kind for kind, _ in results) == ["conflict", "stored"]
+    ended = base.register.get_unit(grids[1])
+    assert not ended.exists_on(date(2017, 1, 1)) or ended.names.value_on(date(2017, 1, 1)) == (
+        "late",
+        "",
+    )
+    assert_streams_are_whole(database_url)
 
 
 @dataclass
