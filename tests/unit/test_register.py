@@ -229,6 +229,11 @@ def test_keys_are_scoped_to_the_actor():
     again = applied_as(register, "bo", "2018-01-01", rename("D1", "B"), idempotency_key="k")
     assert again.replayed and again.id == theirs.id
     assert change_set_id("ana", "k") != change_set_id("bo", "k")
+    assert mine.id == change_set_id("ana", "k")  # the same on every run (the demo relies on it)
+    record = register.find_change_set(mine.id)
+    body = {"effective": "2017-01-01", "reason": "test", "operations": [rename("D1", "A")]}
+    assert record is not None
+    assert record.fingerprint == request_fingerprint(parse_change_set(body))
     # No actor/key pair spells another's.
     assert change_set_id("a/b", "c") != change_set_id("a", "b/c")
 
