@@ -92,6 +92,9 @@ class _Loaded:
     id: uuid.UUID
     version: int
     shared: bool
+    #: The matters this change set assigns on it (a catalogue): another change set's
+    #: assignment of one of them is a real conflict, not a shared append.
+    matters: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -303,9 +306,23 @@ class JurisdictionRegister(Application[uuid.UUID]):
             recordings = self.save(*changed, record)
         except IntegrityError as exc:
             moved = [a for a in loaded if self._stored_version(a.id) != a.version]
-            return _Conflict(exc, bool(moved) and all(a.shared for a in moved))
+            only_shared = bool(moved) and all(
+                a.shared and not self._assigned_since(a) for a in moved
+            )
+            return _Conflict(exc, only_shared)
         position = max(r.notification.id for r in recordings)
         return Receipt(record_id, events, position, codes)
+
+    def _assigned_since(self, loaded: _Loaded) -> bool:
+        """Whether another change set assigned one of `loaded.matters` after it was read:
+        two assignments of one matter conflict like two renames of one unit."""
+        if not loaded.matters:
+            return False
+        stored = self.recorder.select_events(loaded.id, gt=loaded.version)
+        return any(
+            getattr(self.mapper.to_domain_event(item), "matter", None) in loaded.matters
+            for item in stored
+        )
 
     def _stored_version(self, aggregate_id: uuid.UUID) -> int:
         """The version of the aggregate's last stored event (0 if it has none)."""
@@ -341,4 +358,5 @@ def _loaded(aggregate: Aggregate) -> _Loaded:
     shared = isinstance(aggregate, Catalogue) or all(
         isinstance(e, Unit.ChildrenRevised) for e in pending
     )
-    return _Loaded(aggregate.id, aggregate.version - len(pending), shared)
+    matters = frozenset(str(getattr(e, "matter", "")) for e in pending if hasattr(e, "matter"))
+    return _Loaded(aggregate.id, aggregate.version - len(pending), shared, matters)

@@ -378,6 +378,31 @@ def test_matter_assignments_racing_on_the_catalogue_are_re_run():
     assert [getattr(e, "matter", None) for e in events[1:]] == ["m0", "m1", "m2"]
 
 
+def test_two_assignments_of_one_matter_racing_still_conflict():
+    """Like two renames of one unit: the later writer must see the other's assignment."""
+    register = in_memory_register()
+    city_with_district(register)
+    matter = {"op": "assign_matter", "office_kind": "district_office", "level": "district"}
+    apply(register, "2016-01-01", {**matter, "matter": "m0"})
+    stale = register.find_catalogue()
+    original_find = register.find_catalogue
+    calls: list[bool] = []
+
+    def find_catalogue() -> Any:
+        if not calls:
+            calls.append(True)
+            apply(register, "2017-01-01", {**matter, "matter": "m0", "level": "city"})
+            return stale
+        return original_find()
+
+    register.find_catalogue = find_catalogue  # type: ignore[method-assign]
+    with pytest.raises(ConcurrentChange):
+        apply(register, "2017-01-01", {**matter, "matter": "m0"})
+    register.find_catalogue = original_find  # type: ignore[method-assign]
+    events = list(register.events.get(CATALOGUE_ID))
+    assert [getattr(e, "level", None) for e in events[1:]] == ["district", "city"]
+
+
 def test_a_rename_racing_with_a_change_of_the_same_unit_still_conflicts():
     register = in_memory_register()
     city_with_district(register)
