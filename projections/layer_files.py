@@ -66,6 +66,9 @@ OTHER_GEOJSON_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "
 UNSAFE_CRS_TEXT = ("EXTENSION[", "PARAMETERFILE[", "+INIT", "+NADGRIDS", "+GEOIDGRIDS", "+PROJ")
 #: Longest table list, name or crs text quoted back in a message.
 SHOWN_CHARS = 60
+#: Degrees a coordinate may pass ±180/±90 by: real files hold 180.00000000000006 (the stored
+#: precision rounds it away); anything more is off the earth or in another CRS.
+SLACK = 1e-9
 SHOWN_NAMES = 10
 
 
@@ -295,8 +298,10 @@ def _geojson_geometry(value: Any, where: str) -> BaseGeometry:
             where,
         )
     coordinates = value.get("coordinates")
+    if not isinstance(coordinates, list) or not coordinates:
+        raise _BadFeature("geometry_empty", "the geometry has no coordinates", where)
     polygons = [coordinates] if kind == "Polygon" else coordinates
-    if not isinstance(polygons, list) or not polygons:
+    if not polygons:
         raise _BadFeature("geometry_empty", "the geometry has no coordinates", where)
     shell: list[Any] = []
     for polygon in polygons:
@@ -665,7 +670,14 @@ def _lon_lat_transform(crs: CRS | None) -> Transform | None:
         ) from exc
 
     def apply(xy: Any) -> Any:
-        return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1], errcheck=False))
+        # PROJ answers plausible lon/lat for points far outside a projection's domain (y = 1e9
+        # in a Gauss-Kruger CRS comes back as 109.5E 1.8S): a point that does not come back
+        # where it started is not on the earth.
+        lon, lat = transformer.transform(xy[:, 0], xy[:, 1], errcheck=False)
+        back = np.column_stack(transformer.transform(lon, lat, direction="INVERSE", errcheck=False))
+        if not np.allclose(back, xy[:, :2], rtol=1e-7, atol=1e-6):
+            raise ValueError("not invertible")
+        return np.column_stack((lon, lat))
 
     return apply
 
@@ -679,7 +691,8 @@ def _to_lon_lat(geometry: BaseGeometry, transform: Transform | None, where: str)
         except (ProjError, ValueError, shapely.errors.GEOSException) as exc:
             raise _BadFeature(
                 "coordinates_out_of_range",
-                "the coordinates cannot be transformed to lon/lat",
+                "the coordinates cannot be transformed to lon/lat: they lie outside what the "
+                "file's CRS can place on the earth (is the CRS right?)",
                 location,
             ) from exc
     coordinates = shapely.get_coordinates(geometry)
@@ -690,7 +703,7 @@ def _to_lon_lat(geometry: BaseGeometry, transform: Transform | None, where: str)
             + (" after transforming to lon/lat" if transform is not None else ""),
             location,
         )
-    off = (np.abs(coordinates[:, 0]) > 180) | (np.abs(coordinates[:, 1]) > 90)
+    off = (np.abs(coordinates[:, 0]) > 180 + SLACK) | (np.abs(coordinates[:, 1]) > 90 + SLACK)
     if off.any():
         lon, lat = coordinates[int(np.argmax(off))][:2]
         raise _BadFeature(
