@@ -251,8 +251,8 @@ def _named_crs(name: str) -> CRS:
     match = _CRS_NAME.fullmatch(name.strip())
     if match is None:
         raise LayerError(
-            f"the GeoJSON 'crs' name {_shown(name)} is not an EPSG or OGC code "
-            "(e.g. urn:ogc:def:crs:EPSG::4547)"
+            "the GeoJSON 'crs' name is not an EPSG or OGC code (e.g. urn:ogc:def:crs:EPSG::4547"
+            " or EPSG:4547); PROJ strings and WKT are not read"
         )
     return _authority_crs(match["authority"].upper(), match["code"], name)
 
@@ -555,7 +555,8 @@ def _geopackage_geometry(blob: Any, where: str) -> BaseGeometry:
     if envelope not in _ENVELOPE_BYTES:
         raise _BadFeature("geometry_malformed", "the geometry header is damaged", where)
     try:
-        geometry = shapely.from_wkb(blob[8 + _ENVELOPE_BYTES[envelope] :])
+        with np.errstate(invalid="ignore"):  # NaN coordinates are reported, not warned about
+            geometry = shapely.from_wkb(blob[8 + _ENVELOPE_BYTES[envelope] :])
     except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
         raise _BadFeature(
             "geometry_malformed", "the geometry's WKB cannot be read (or is a curve)", where
@@ -656,8 +657,8 @@ def _lon_lat_transform(crs: CRS | None) -> Transform | None:
         crs = crs.sub_crs_list[0]
     if crs.is_engineering or not (crs.is_geographic or crs.is_projected):
         raise LayerError(
-            f"the layer's CRS ({_shown(crs.name)}) is a {crs.type_name}, not a geographic or "
-            "projected CRS: its coordinates cannot be placed on the earth"
+            f"the layer's CRS ({_shown(crs.name)}) is of the kind {_shown(crs.type_name)}, not "
+            "a geographic or projected CRS: its coordinates cannot be placed on the earth"
         )
     wgs84 = CRS.from_epsg(4326)
     if crs.equals(wgs84, ignore_axis_order=True) or crs.to_epsg() == 4326:
