@@ -267,7 +267,7 @@ def _authority_crs(authority: str, code: str, shown: str) -> CRS:
 def _geojson_feature(index: int, item: Any, transform: Transform | None) -> LayerFeature:
     where = f"features[{index}]"
     if not isinstance(item, dict) or item.get("type", "Feature") != "Feature":
-        problem = Problem("geometry_not_object", "each feature must be a GeoJSON Feature", where)
+        problem = Problem("feature_malformed", "each feature must be a GeoJSON Feature", where)
         return LayerFeature(index, {}, None, (problem,))
     problems: list[Problem] = []
     raw_properties = item.get("properties")

@@ -543,8 +543,8 @@ def test_features_that_are_not_features(tmp_path: Path):
         )
     )
     assert _problems(path) == [
-        ("geometry_not_object", "features[0]"),
-        ("geometry_not_object", "features[1]"),
+        ("feature_malformed", "features[0]"),
+        ("feature_malformed", "features[1]"),
         ("field_wrong_type", "features[2]"),
     ]
 
