@@ -413,8 +413,13 @@ def _read_tables(
             "the file is an SQLite database but not a GeoPackage (no GeoPackage application id "
             "and no gpkg_contents table)"
         )
+    base_tables = {
+        name
+        for name, (kind, sql) in objects.items()
+        if kind == "table" and not sql.upper().lstrip().startswith("CREATE VIRTUAL")
+    }
     for table in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_spatial_ref_sys"):
-        if objects.get(table, ("", ""))[0] != "table":
+        if table not in base_tables:
             raise LayerError(f"the GeoPackage has no {table} table")
     rows = connection.execute(
         "SELECT c.table_name, c.data_type, g.column_name, g.srs_id "
@@ -426,9 +431,7 @@ def _read_tables(
     for table, data_type, column, srs_id in rows:
         if not isinstance(table, str):
             continue
-        kind, sql = objects.get(table, ("", ""))
-        is_table = kind == "table" and not sql.upper().lstrip().startswith("CREATE VIRTUAL")
-        if data_type == "features" and isinstance(column, str) and is_table:
+        if data_type == "features" and isinstance(column, str) and table in base_tables:
             tables[table] = (column, int(srs_id) if isinstance(srs_id, int) else -1)
         else:
             skipped.append(table)

@@ -640,6 +640,50 @@ def test_a_geopackage_whose_only_layer_is_a_view_or_whose_metadata_is_a_view(tmp
         read_layer(metadata_view)
 
 
+def test_the_connection_runs_only_plain_reads_of_tables(tmp_path: Path):
+    """Defence in depth: even SQL the reader never sends is refused on its connection."""
+    from projections.layer_files import _open_geopackage
+
+    path = build(
+        tmp_path / "g.gpkg",
+        [Table("grids", [({"code": "G1", "name": "a"}, blob(GRID))])],
+        extra_sql=CANARY_SQL,
+    )
+    connection = _open_geopackage(path)
+    try:
+        assert connection.execute("SELECT code FROM grids").fetchall() == [("G1",)]
+        for statement in (
+            "SELECT * FROM secret_view",
+            "SELECT load_extension('/tmp/x.so')",
+            "SELECT upper(code) FROM grids",
+            "ATTACH DATABASE ':memory:' AS other",
+            "INSERT INTO grids (code) VALUES ('X')",
+            "UPDATE grids SET code = 'X'",
+            "PRAGMA writable_schema = ON",
+            "CREATE TABLE x (a)",
+        ):
+            with pytest.raises(sqlite3.DatabaseError):
+                connection.execute(statement).fetchall()
+    finally:
+        connection.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM canary").fetchone() == (0,)
+    db.close()
+
+
+def test_virtual_tables_are_not_read(tmp_path: Path):
+    path = build(
+        tmp_path / "v.gpkg",
+        [Table("grids", [({"code": "G1"}, blob(GRID))])],
+        extra_sql="CREATE VIRTUAL TABLE notes USING fts5(geom, code);"
+        "INSERT INTO gpkg_contents (table_name, data_type, srs_id) "
+        "VALUES ('notes', 'features', 4326);"
+        "INSERT INTO gpkg_geometry_columns VALUES ('notes', 'geom', 'POLYGON', 4326, 0, 0);",
+    )
+    with pytest.raises(LayerError, match="no feature table 'notes'; it has 'grids'"):
+        read_layer(path, "notes")
+
+
 def test_attribute_tables_are_not_layers(tmp_path: Path):
     path = build(
         tmp_path / "a.gpkg",
