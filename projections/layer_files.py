@@ -38,6 +38,7 @@ PROJ or shapely, and no server path, reaches the client.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -59,17 +60,17 @@ from domain.errors import Problem
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: GeoPackage application_id values (header offset 68): 'GPKG' (1.2+), 'GP10', 'GP11'.
 GEOPACKAGE_IDS = {0x47504B47, 0x47503130, 0x47503131}
-#: Geometry types GeoJSON coordinates nest to this depth; only polygons become territories.
-POLYGON_DEPTHS = {"Polygon": 3, "MultiPolygon": 4}
+#: Only polygons become territories; the other GeoJSON geometry types are named when refused.
+POLYGON_TYPES = {"Polygon", "MultiPolygon"}
 OTHER_GEOJSON_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "GeometryCollection"}
 #: Text in a CRS definition that would make PROJ read files or use PROJ strings.
 UNSAFE_CRS_TEXT = ("EXTENSION[", "PARAMETERFILE[", "+INIT", "+NADGRIDS", "+GEOIDGRIDS", "+PROJ")
-#: Longest table list, name or crs text quoted back in a message.
+#: Longest value of the file quoted back in a message, and most table names listed.
 SHOWN_CHARS = 60
+SHOWN_NAMES = 10
 #: Degrees a coordinate may pass ±180/±90 by: real files hold 180.00000000000006 (the stored
 #: precision rounds it away); anything more is off the earth or in another CRS.
 SLACK = 1e-9
-SHOWN_NAMES = 10
 
 
 @dataclass(frozen=True)
@@ -111,41 +112,38 @@ def read_layer(path: Path, layer: str | None = None) -> list[LayerFeature]:
     try:
         with path.open("rb") as handle:
             head = handle.read(100)
+            # A GeoPackage is read by SQLite from the file; GeoJSON is parsed from memory.
+            data = head if head.startswith(SQLITE_MAGIC) else head + handle.read()
     except OSError as exc:
         raise LayerError("the file cannot be opened") from exc
-    kind = file_kind(head)
-    if kind == "gpkg":
+    if file_kind(data) == "gpkg":
         return _read_geopackage(path, layer)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LayerError("the file cannot be opened") from exc
     return _read_geojson(data)
 
 
-def file_kind(head: bytes) -> str:
-    """'geojson' or 'gpkg' from a file's first bytes, or `UnsupportedFile` saying what it is."""
-    if head.startswith(SQLITE_MAGIC):
-        if len(head) < 100:
+def file_kind(data: bytes) -> str:
+    """'geojson' or 'gpkg' from a file's bytes (for SQLite, its 100-byte header), or
+    `UnsupportedFile` saying what the file looks like."""
+    if data.startswith(SQLITE_MAGIC):
+        if len(data) < 100:
             raise LayerError("the file starts like an SQLite database but is cut short")
         return "gpkg"  # the application id and tables are checked when it is opened
-    text = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
-    if text.startswith(b"{"):
+    if data.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"{"):
         return "geojson"
     raise UnsupportedFile(
-        f"the file is {_describe(head)}; only GeoJSON (a FeatureCollection or a Feature) "
+        f"the file is {_describe(data)}; only GeoJSON (a FeatureCollection or a Feature) "
         "and GeoPackage files are imported"
     )
 
 
-def _describe(head: bytes) -> str:
+def _describe(data: bytes) -> str:
     """What a refused file looks like, for the message."""
-    text = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
-    if not head:
+    text = data.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")[:4096]
+    if not data:
         return "empty"
     if not text:
         return "blank (only white space)"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "UTF-16 text (GeoJSON must be UTF-8)"
     if text.startswith(b"<"):
         lowered = text.lower()
@@ -156,16 +154,16 @@ def _describe(head: bytes) -> str:
         if b"<html" in lowered or b"<!doctype html" in lowered:
             return "an HTML page"
         return "an XML document"
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "a ZIP archive (a zipped shapefile or KMZ is not imported)"
-    if head.startswith(b"\x00\x00\x27\x0a"):
+    if data.startswith(b"\x00\x00\x27\x0a"):
         return "an ESRI shapefile"
-    if head.startswith(b"\x1f\x8b"):
+    if data.startswith(b"\x1f\x8b"):
         return "gzip-compressed data"
     if text.startswith(b"["):
         return "a JSON array, not a GeoJSON object"
-    try:
-        text.decode("utf-8")
+    try:  # incremental: the cut at 4096 bytes may split a character
+        codecs.getincrementaldecoder("utf-8")().decode(text)
     except UnicodeDecodeError:
         return "binary data of an unknown format"
     return "text that is not JSON (CSV, WKT or similar)"
@@ -209,7 +207,7 @@ def _read_geojson(data: bytes) -> list[LayerFeature]:
             raise LayerError("the FeatureCollection has no 'features' list")
     elif kind == "Feature":
         features = [document]
-    elif kind in POLYGON_DEPTHS or kind in OTHER_GEOJSON_TYPES:
+    elif kind in POLYGON_TYPES or kind in OTHER_GEOJSON_TYPES:
         raise LayerError(
             f"the file is a bare GeoJSON {kind}; send a Feature or a FeatureCollection whose "
             "features carry the code in their properties"
@@ -291,7 +289,7 @@ def _geojson_geometry(value: Any, where: str) -> BaseGeometry:
     if not isinstance(value, dict):
         raise _BadFeature("geometry_not_object", "the geometry must be a GeoJSON object", where)
     kind = value.get("type")
-    if kind not in POLYGON_DEPTHS:
+    if kind not in POLYGON_TYPES:
         raise _BadFeature(
             "geometry_wrong_type",
             f"the geometry must be a Polygon or MultiPolygon, not {_shown(kind)}",
@@ -564,7 +562,7 @@ def _geopackage_geometry(blob: Any, where: str) -> BaseGeometry:
         raise _BadFeature(
             "geometry_malformed", "the geometry's WKB cannot be read (or is a curve)", where
         ) from exc
-    if not isinstance(geometry, BaseGeometry) or geometry.geom_type not in POLYGON_DEPTHS:
+    if not isinstance(geometry, BaseGeometry) or geometry.geom_type not in POLYGON_TYPES:
         kind = geometry.geom_type if isinstance(geometry, BaseGeometry) else "nothing"
         raise _BadFeature(
             "geometry_wrong_type",

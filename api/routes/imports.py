@@ -15,6 +15,7 @@ from api import error_codes as codes
 from api.auth import Editor
 from api.dependencies import ServicesDep
 from api.errors import ApiError
+from api.schemas import ErrorResponse
 from api.shared import WRITE_ERRORS, check_level, write_status
 from jurisdictions import commands
 from jurisdictions.bootstrap import Services
@@ -68,6 +69,11 @@ def _import(
     summary="Import a layer of one level for an effective date (editor token)",
     responses={
         **WRITE_ERRORS,
+        415: {
+            "description": "Not a GeoJSON or GeoPackage file (decided by its content, not its "
+            "name): `unsupported_file`, saying what the file looks like",
+            "model": ErrorResponse,
+        },
         200: {"description": "Dry run (or nothing to change): the change set worked out"},
         201: {"description": "Applied and visible: the change set worked out, and its id"},
         202: {

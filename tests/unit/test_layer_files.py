@@ -245,6 +245,7 @@ def _vrt(source: str) -> str:
         (b"\xff\xfe{\x00}\x00", "UTF-16"),
         (b"\x1f\x8b\x08\x00", "gzip"),
         (b"\x89PNG\r\n\x1a\n\x00", "binary"),
+        (b" " * 5000 + b"<html><body>hi</body></html>", "HTML"),
     ],
 )
 def test_other_formats_are_refused_saying_what_they_are(tmp_path: Path, content: Any, says: str):
@@ -291,6 +292,14 @@ def test_broken_json_is_unreadable(tmp_path: Path, text: str, says: str):
     path.write_text(text)
     with pytest.raises(LayerError, match=says):
         read_layer(path)
+
+
+def test_white_space_before_the_json_is_allowed(tmp_path: Path):
+    path = tmp_path / "layer.geojson"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + b"\n" * 5000 + json.dumps(_collection({"code": "G1"}, None)).encode()
+    )
+    assert read_layer(path)[0].properties == {"code": "G1"}
 
 
 def test_latin1_text_is_not_utf8(tmp_path: Path):
