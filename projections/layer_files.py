@@ -299,8 +299,6 @@ def _geojson_geometry(value: Any, where: str) -> BaseGeometry:
     if not isinstance(coordinates, list) or not coordinates:
         raise _BadFeature("geometry_empty", "the geometry has no coordinates", where)
     polygons = [coordinates] if kind == "Polygon" else coordinates
-    if not polygons:
-        raise _BadFeature("geometry_empty", "the geometry has no coordinates", where)
     shell: list[Any] = []
     for polygon in polygons:
         if not isinstance(polygon, list) or not polygon:
