@@ -81,8 +81,18 @@ INVALID_IMPORT = ErrorCode(
     "The imported layer or its change set has problems; the body keeps the import report "
     "and details list every problem; nothing stored.",
 )
-UNSUPPORTED_FILE = ErrorCode("unsupported_file", 415, "An import must be .geojson or .gpkg.")
-FILE_UNREADABLE = ErrorCode("file_unreadable", 422, "The imported file cannot be read as a layer.")
+UNSUPPORTED_FILE = ErrorCode(
+    "unsupported_file",
+    415,
+    "An imported file must be GeoJSON or a GeoPackage, recognised by its content; the message "
+    "says what the file looks like.",
+)
+FILE_UNREADABLE = ErrorCode(
+    "file_unreadable",
+    422,
+    "The imported file cannot be read as a layer (not valid JSON, damaged, no geometry column, "
+    "an unusable CRS, several tables and no `layer`); the message says why.",
+)
 CONCURRENT_CHANGE = ErrorCode(
     "concurrent_change", 409, "A unit the change set read was changed meanwhile; retry it."
 )

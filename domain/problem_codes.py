@@ -25,7 +25,8 @@ PROBLEMS: dict[str, str] = {
     "period_empty": "valid_to must be after valid_from.",
     "code_invalid": "A code is too long or contains spaces.",
     "codes_repeated": "A list of codes names one code twice.",
-    "coordinates_out_of_range": "An office address lies outside longitude/latitude range.",
+    "coordinates_out_of_range": "A position lies outside longitude/latitude range (an office "
+    "address, or an imported feature's coordinate, also one the file's CRS cannot transform).",
     "correct_nothing": "A correction needs a geometry and/or a name.",
     "merge_target": "A merge needs exactly one of absorb_into or into.",
     "merge_too_few": "A merge needs at least two units.",
@@ -77,6 +78,7 @@ PROBLEMS: dict[str, str] = {
     "workstation_straddles": "A workstation serves communities now in different streets.",
     # Imports ---------------------------------------------------------------------------------
     "layer_empty": "The imported file has no features.",
+    "feature_malformed": "An item of an imported FeatureCollection is not a GeoJSON Feature.",
     "code_missing": "A feature's code property is empty.",
     "code_repeated": "Two features have the same code.",
     "geometry_missing": "A feature has no geometry.",

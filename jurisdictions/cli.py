@@ -192,6 +192,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 reason=args.reason,
                 document=args.document,
                 fields=ImportFields(args.code_field, args.name_field, args.parent_field),
+                layer=args.layer,
                 actor=args.actor,
                 dry_run=not args.commit,
             )
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--code-field", default="code")
     imp.add_argument("--name-field", default="name")
     imp.add_argument("--parent-field", default="parent")
+    imp.add_argument("--layer", help="the GeoPackage table to read, if it has several")
     imp.add_argument("--commit", action="store_true", help="apply (default: dry run)")
     imp.set_defaults(func=cmd_import)
 

@@ -6,22 +6,16 @@ established, changed geometries redrawn, names renamed, parents transferred, and
 from the file ended. Units are only ended under parents the file speaks about, so a file of
 one district's streets never ends another district's. The change set then goes through the
 register like any other, so every rule is checked before anything is stored: the plan's
-operations are the domain's commands, handed to a `ChangeSetRequest` as they are.
+operations are the domain's commands, handed to a `ChangeSetRequest` as they are. The file
+is read by `projections.layer_files` (GeoJSON or GeoPackage by content, never through GDAL);
+what it finds wrong with a feature comes back here as that feature's problems.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
-
-import pyogrio
-import pyogrio.raw
-import shapely
-from pyproj import CRS, Transformer
-from shapely.geometry.base import BaseGeometry
 
 from domain.commands import (
     ChangeSetRequest,
@@ -36,7 +30,18 @@ from domain.commands import (
 from domain.errors import Problem
 from domain.geometry import GeometryError, area_m2, as_valid_territory, from_wkb_hex
 from domain.levels import Rules
+from projections.layer_files import LayerError, LayerFeature, UnsupportedFile, read_layer
 from projections.queries import ReadModelQueries
+
+__all__ = [
+    "ImportFields",
+    "ImportPlan",
+    "LayerError",
+    "LayerFeature",
+    "UnsupportedFile",
+    "plan_import",
+    "read_layer",
+]
 
 
 @dataclass(frozen=True)
@@ -81,63 +86,6 @@ class ImportPlan:
         }
 
 
-@dataclass(frozen=True)
-class LayerFeature:
-    """One feature read from the file."""
-
-    index: int
-    properties: dict[str, Any]
-    geometry: BaseGeometry | None
-
-
-class LayerError(ValueError):
-    """The file cannot be read as a layer."""
-
-
-def read_layer(path: Path) -> list[LayerFeature]:
-    """The features of the file's first layer, in lon/lat (reprojected if the file says so)."""
-    try:
-        info = pyogrio.read_info(path)
-        _, _, geometries, values = pyogrio.raw.read(path)
-    except Exception as exc:  # GDAL raises many kinds; all mean "not a readable layer"
-        msg = f"the file is not a readable GeoJSON or GeoPackage layer: {exc}"
-        raise LayerError(msg) from exc
-    names = list(info["fields"])
-    transform = _to_lon_lat(info.get("crs"))
-    features = []
-    for index, wkb in enumerate(geometries):
-        geometry = shapely.from_wkb(wkb) if wkb is not None else None
-        if geometry is not None and transform is not None:
-            geometry = shapely.transform(geometry, transform)
-        properties = {
-            name: _plain(column[index]) for name, column in zip(names, values, strict=True)
-        }
-        features.append(LayerFeature(index, properties, geometry))
-    return features
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
-def _to_lon_lat(crs_text: str | None) -> Any:
-    if not crs_text:
-        return None
-    crs = CRS.from_user_input(crs_text)
-    if crs.equals(CRS.from_epsg(4326), ignore_axis_order=True) or crs.to_epsg() == 4326:
-        return None
-    transformer = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-
-    def apply(xy: Any) -> Any:
-        import numpy as np
-
-        return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
-
-    return apply
-
-
 def plan_import(
     queries: ReadModelQueries,
     rules: Rules,
@@ -157,6 +105,9 @@ def plan_import(
     parents: set[str | None] = set()
     for feature in features:
         where = f"features[{feature.index}]"
+        if feature.problems:  # what the reader found: a coordinate, a property, a geometry
+            plan.problems.extend(feature.problems)
+            continue
         code = _text(feature.properties.get(fields.code))
         if code is None:
             plan.problems.append(

@@ -15,10 +15,11 @@ from api import error_codes as codes
 from api.auth import Editor
 from api.dependencies import ServicesDep
 from api.errors import ApiError
+from api.schemas import ErrorResponse
 from api.shared import WRITE_ERRORS, check_level, write_status
 from jurisdictions import commands
 from jurisdictions.bootstrap import Services
-from projections.imports import ImportFields, LayerError
+from projections.imports import ImportFields, LayerError, UnsupportedFile
 
 router = APIRouter(tags=["change sets"])
 
@@ -31,6 +32,7 @@ def _import(
     reason: str,
     document: str,
     fields: ImportFields,
+    layer: str | None,
     actor: str,
     dry_run: bool,
 ) -> tuple[int, dict[str, Any]]:
@@ -44,10 +46,13 @@ def _import(
             reason=reason,
             document=document,
             fields=fields,
+            layer=layer,
             actor=actor,
             dry_run=dry_run,
         )
-    except LayerError as exc:
+    except UnsupportedFile as exc:
+        raise ApiError.of(codes.UNSUPPORTED_FILE, str(exc)) from exc
+    except LayerError as exc:  # messages are the reader's own: no path, no SQL, no GDAL text
         raise ApiError.of(codes.FILE_UNREADABLE, str(exc)) from exc
     report = outcome.report()
     if outcome.problems:
@@ -64,6 +69,11 @@ def _import(
     summary="Import a layer of one level for an effective date (editor token)",
     responses={
         **WRITE_ERRORS,
+        415: {
+            "description": "Not a GeoJSON or GeoPackage file (decided by its content, not its "
+            "name): `unsupported_file`, saying what the file looks like",
+            "model": ErrorResponse,
+        },
         200: {"description": "Dry run (or nothing to change): the change set worked out"},
         201: {"description": "Applied and visible: the change set worked out, and its id"},
         202: {
@@ -75,7 +85,13 @@ def _import(
 async def import_layer(
     services: ServicesDep,
     editor: Editor,
-    file: Annotated[UploadFile, File(description="A GeoJSON FeatureCollection or a GeoPackage")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="A GeoJSON FeatureCollection (or Feature) or a GeoPackage, recognised "
+            "by its content (the file name does not matter)"
+        ),
+    ],
     level: Annotated[str, Form(description="The level of every feature")],
     effective: Annotated[dt.date, Form(description="YYYY-MM-DD")],
     reason: Annotated[str, Form(min_length=1, max_length=2000)],
@@ -83,6 +99,10 @@ async def import_layer(
     code_field: Annotated[str, Form(max_length=100)] = "code",
     name_field: Annotated[str, Form(max_length=100)] = "name",
     parent_field: Annotated[str, Form(max_length=100)] = "parent",
+    layer: Annotated[
+        str | None,
+        Form(max_length=200, description="The GeoPackage table to read, if it has several"),
+    ] = None,
     dry_run: Annotated[bool, Query(description="Report the change set; store nothing.")] = False,
 ) -> JSONResponse:
     """Features are matched to units by code: new codes are established, changed ones redrawn,
@@ -91,14 +111,9 @@ async def import_layer(
     change is visible, else 202 with the `position` to wait for."""
     check_level(services, level, "form.level")
     limit = services.settings.max_body_bytes
-    suffix = Path(file.filename or "layer.geojson").suffix.lower() or ".geojson"
-    if suffix not in (".geojson", ".json", ".gpkg"):
-        raise ApiError.of(
-            codes.UNSUPPORTED_FILE,
-            f"send a .geojson or .gpkg file, not {file.filename!r}",
-        )
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"layer{suffix}"
+        # The client's name (and suffix) plays no part: the reader decides by content.
+        path = Path(folder) / "upload"
         size = 0
         with path.open("wb") as out:
             while chunk := await file.read(1 << 20):
@@ -119,6 +134,7 @@ async def import_layer(
             reason,
             document,
             fields,
+            layer or None,
             editor.actor,
             dry_run,
         )

@@ -50,16 +50,19 @@ def import_layer(
     reason: str,
     document: str = "",
     fields: ImportFields | None = None,
+    layer: str | None = None,
     actor: str,
     dry_run: bool = False,
 ) -> ImportOutcome:
     """Read the layer, work out its change set against the map on `effective`, and (unless a
     dry run, and only if nothing is wrong) apply it and wait until it is visible.
 
-    Raises `LayerError` when the file is not a readable layer; problems of the features or of
-    the change set come back in the outcome, with nothing stored.
+    `layer` names the GeoPackage table to read when the file has several. Raises
+    `UnsupportedFile` when the file is neither GeoJSON nor a GeoPackage and `LayerError` when
+    it is not a readable layer; problems of the features or of the change set come back in
+    the outcome, with nothing stored.
     """
-    features = read_layer(path)
+    features = read_layer(path, layer)
     plan = plan_import(
         services.queries,
         services.settings.rules,
