@@ -103,10 +103,14 @@ def plan_import(
     geometries = queries.geometries_on(effective, level)
     seen: set[str] = set()
     parents: set[str | None] = set()
+    used = {fields.code, fields.name, fields.parent}
     for feature in features:
         where = f"features[{feature.index}]"
-        if feature.problems:  # what the reader found: a coordinate, a property, a geometry
-            plan.problems.extend(feature.problems)
+        # What the reader found (a coordinate, a geometry, a property the import reads); a
+        # property it does not read, such as a DataV file's `center` array, is no problem.
+        problems = [p for p in feature.problems if _concerns(p, where, used)]
+        if problems:
+            plan.problems.extend(problems)
             continue
         code = _text(feature.properties.get(fields.code))
         if code is None:
@@ -179,3 +183,9 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _concerns(problem: Problem, where: str, used: set[str]) -> bool:
+    """Whether a reader's problem with a feature matters to an import reading `used` fields."""
+    prefix = f"{where}.properties."
+    return not problem.location.startswith(prefix) or problem.location[len(prefix) :] in used

@@ -29,7 +29,8 @@ read by plain Python, never by GDAL:
 The result is the same as GDAL would read (tests compare with pyogrio on trusted files): one
 `LayerFeature` per feature, its properties, and its geometry in lon/lat (reprojected when the
 file has another CRS), 2D. What is wrong with one feature (a coordinate that is not finite or is
-off the earth, a geometry that is not a polygon, a property that is an object, a lone surrogate)
+off the earth, a geometry that is not a polygon, a property that is an object, a lone surrogate:
+the import reports it only for the fields it reads)
 is a `Problem` on that feature, reported with its index and field; what makes the whole file
 unusable (not JSON, an engineering or unknown CRS, no geometry column, several tables and no
 choice) is a `LayerError` (422). Every message is written here: no exception text of sqlite,

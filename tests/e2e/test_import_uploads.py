@@ -352,3 +352,19 @@ def test_the_cli_reads_with_the_same_reader(server: tuple[LiveServer, str, str],
     )
     assert result.returncode == 0, result.stderr
     assert sorted(json.loads(result.stdout)["redrawn"]) == ["G1", "G2"]
+
+
+def test_properties_the_import_does_not_read_may_be_anything(server: tuple[LiveServer, str, str]):
+    """DataV-style files carry `center` arrays and `parent` objects: only the fields the
+    import reads (code, name, parent) must be plain values."""
+    features = []
+    for code, name, geometry in GRIDS:
+        feature = _feature(code, name, geometry)
+        feature["properties"].update(
+            {"center": [114.02, 22.53], "acroutes": [100000, 440000], "meta": {"a": None}}
+        )
+        features.append(feature)
+    body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    response = upload(server, "datav.json", body)
+    assert response.status_code == 200, response.text
+    assert sorted(response.json()["redrawn"]) == ["G1", "G2"]
