@@ -153,8 +153,8 @@ class JurisdictionRegister(Application[uuid.UUID]):
             if earlier is not None:
                 return self._replayed(earlier)
         work = Workspace(self, request, actor, record_id, recorded_at)
-        for operation in request.operations:
-            apply_operation(work, operation)
+        for index, operation in enumerate(request.operations):
+            apply_operation(work, operation, f"operations[{index}]")
         if not work.problems:
             work.seal()
             work.problems.extend(invariants.check(work))
@@ -199,8 +199,8 @@ class JurisdictionRegister(Application[uuid.UUID]):
         are left out: they would only echo the missing operations). Nothing is stored.
         """
         work = Workspace(self, request, actor, change_set_id(None), recorded_at)
-        for operation in request.operations:
-            apply_operation(work, operation)
+        for index, operation in enumerate(request.operations):
+            apply_operation(work, operation, f"operations[{index}]")
         return work.problems
 
     def _replayed(self, record: ChangeSet) -> Receipt:
