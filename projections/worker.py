@@ -136,7 +136,7 @@ class ProjectionWorker:
                     start = self.position() + 1
                     continue
                 effects: list[EventEffects | None] = []
-                for notification in notifications:
+                for index, notification in enumerate(notifications):
                     try:
                         event = self.register.mapper.to_domain_event(notification)
                         effects.append(self.projection.effects_of(event, notification.id))
@@ -147,9 +147,7 @@ class ProjectionWorker:
                         if written is not None:
                             self._settle(written, in_flight)
                             written = None
-                        if effects:
-                            before = notifications[len(effects) - 1].id
-                            self.view.apply(effects, Tracking(self.register.name, before))
+                        self._one_by_one(notifications[:index])
                         raise self._stalled(notification, exc) from exc
                 last = notifications[-1].id
                 writes = BatchWrites.of(effects)  # here: the writer thread only waits on I/O
