@@ -241,27 +241,47 @@ class ProjectionWorker:
 
         Waits for the lock first; survives database restarts by reconnecting with backoff.
         A stall (an event that cannot be applied) is logged with its traceback once, then in
-        one line per attempt, retried with a backoff growing to `STALL_RETRY_MAX` seconds: it
-        clears by itself once a release that can apply the event runs (see docs/operations.md).
+        one line per attempt, retried with a wait doubling up to `STALL_RETRY_MAX` seconds
+        while this process keeps the lock (other processes would only try the same event): it
+        clears by itself once a release that can apply the event runs (docs/operations.md).
         """
         backoff = 0.5
-        reported: int | None = None  # the stalled position whose traceback was logged
         failure: str | None = None  # the last other failure logged in full
         while not stop.is_set():
             try:
                 with self.exclusive(wait=False, stop=stop) as listener:
-                    while not stop.is_set():
-                        if self.catch_up() >= BULK_EVENTS:  # e.g. starting far behind
-                            tidy_read_model(self.conninfo)
-                        if reported is not None:
-                            LOGGER.warning("projection resumed past event %d", reported)
-                        backoff, reported, failure = 0.5, None, None
-                        _wait_for_notify(listener, idle_wait)
+                    backoff, failure = 0.5, None
+                    self._follow_locked(stop, listener, idle_wait)
             except ProjectionBusy:
                 stop.wait(2.0)
-            except ProjectionStalled as exc:
+            except Exception as exc:
                 if stop.is_set():
                     return
+                summary = stall.short_reason(exc)
+                if summary != failure:
+                    LOGGER.exception("projection worker failed; retrying in %.1fs", backoff)
+                    failure = summary
+                else:
+                    LOGGER.warning(
+                        "projection worker failed again (%s); retrying in %.1fs", summary, backoff
+                    )
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _follow_locked(
+        self,
+        stop: threading.Event,
+        listener: psycopg.Connection[tuple[object, ...]],
+        idle_wait: float,
+    ) -> None:
+        """Follow the log while holding the lock; a stall is retried here, with backoff."""
+        reported: int | None = None  # the stalled position whose traceback was logged
+        wait = 0.5
+        while not stop.is_set():
+            try:
+                if self.catch_up() >= BULK_EVENTS:  # e.g. starting far behind
+                    tidy_read_model(self.conninfo)
+            except ProjectionStalled as exc:
                 found = exc.stall
                 if found.position != reported:
                     LOGGER.error(
@@ -280,23 +300,15 @@ class ProjectionWorker:
                         found.position,
                         found.attempts,
                         found.reason,
-                        backoff,
+                        wait,
                     )
-                stop.wait(backoff)
-                backoff = min(backoff * 2, STALL_RETRY_MAX)
-            except Exception as exc:
-                if stop.is_set():
-                    return
-                summary = stall.short_reason(exc)
-                if summary != failure:
-                    LOGGER.exception("projection worker failed; retrying in %.1fs", backoff)
-                    failure = summary
-                else:
-                    LOGGER.warning(
-                        "projection worker failed again (%s); retrying in %.1fs", summary, backoff
-                    )
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                stop.wait(wait)
+                wait = min(wait * 2, STALL_RETRY_MAX)
+                continue
+            if reported is not None:
+                LOGGER.warning("projection resumed past event %d", reported)
+                reported, wait = None, 0.5
+            _wait_for_notify(listener, idle_wait)
 
     @contextmanager
     def exclusive(
