@@ -107,6 +107,12 @@ IDEMPOTENCY_KEY_REUSED = ErrorCode(
 DATABASE_UNAVAILABLE = ErrorCode(
     "database_unavailable", 503, "The database is unreachable; retry after Retry-After seconds."
 )
+PROJECTION_STALLED = ErrorCode(
+    "projection_stalled",
+    503,
+    "/readyz: the projection cannot apply an event; the body names its position, topic and "
+    "reason, since when, the head and the lag (see docs/operations.md).",
+)
 INTERNAL_ERROR = ErrorCode("internal_error", 500, "A bug; it was logged.")
 HTTP_ERROR = ErrorCode("http_error", 400, "Any other HTTP error (status as answered).")
 

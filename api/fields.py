@@ -7,7 +7,6 @@ Their errors carry the contract's problem codes where pydantic has none (`code_i
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -24,34 +23,36 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from shapely.geometry import MultiPolygon
 
-from domain.commands import MAX_CODE, code_is_valid
 from domain.geometry import GeometryError, parse_territory
+from domain.text import (
+    MAX_CODE,
+    MAX_TEXT,
+    code_is_valid,
+    describe,
+    has_format_character,
+    is_blank,
+    unstorable_at,
+)
 
-MAX_TEXT = 2000
-
-
-#: Control characters free text may hold (line breaks in a reason); every other control
-#: character, lone surrogate or format character is refused: PostgreSQL cannot store NUL, a
-#: surrogate cannot be encoded, and either would stall the projection that must write it.
-_TEXT_CONTROLS = frozenset("\t\n\r")
+# The rule of what text can be stored is the domain's (`domain.text`, which the register
+# applies to every command however it was made); here it is only answered in the edge's own
+# field vocabulary, before the register is reached.
 
 
 def _printable(value: str) -> str:
-    for index, char in enumerate(value):
-        category = unicodedata.category(char)
-        if category in ("Cc", "Cs") and char not in _TEXT_CONTROLS:
-            raise PydanticCustomError(
-                "text_invalid",
-                "character {index} is a control character or a lone surrogate ({char})",
-                {"index": index, "char": f"U+{ord(char):04X}"},
-            )
+    index = unstorable_at(value)
+    if index is not None:
+        raise PydanticCustomError(
+            "text_invalid",
+            "character {index} is a control character or a lone surrogate ({char})",
+            {"index": index, "char": describe(value[index])},
+        )
     return value
 
 
 def _required(value: str) -> str:
     stripped = _printable(value).strip()
-    # Only format characters (zero-width spaces, joiners) reads as empty to a person.
-    if not "".join(c for c in stripped if unicodedata.category(c) != "Cf"):
+    if is_blank(stripped):
         raise PydanticCustomError("field_wrong_type", "must be a non-empty string")
     return stripped
 
@@ -62,7 +63,7 @@ def _optional(value: str) -> str:
 
 def _code(value: str) -> str:
     stripped = _required(value)
-    if any(unicodedata.category(c) == "Cf" for c in stripped):
+    if has_format_character(stripped):
         raise PydanticCustomError("code_invalid", "a code holds no format (invisible) characters")
     if not code_is_valid(stripped):
         raise PydanticCustomError(

@@ -273,12 +273,27 @@ class ChangeSetReceipt(BaseModel):
     projected: bool = Field(description="The read model already shows the change.")
 
 
+class ProjectionStall(BaseModel):
+    """The event the projection cannot apply: the read model holds everything before it and
+    nothing after it until a release that can apply it runs (docs/operations.md)."""
+
+    position: int = Field(description="The notification id of the event that cannot be applied.")
+    event_topic: str = Field(description="The event's type, as the event log names it.")
+    reason: str = Field(description="Why, in short: the error's class and first line.")
+    since: dt.datetime = Field(description="When the projection first failed at this event.")
+    last_attempt: dt.datetime
+    attempts: int
+
+
 class ProjectionStatus(BaseModel):
     """How far the read model has applied the event log."""
 
     position: int
     head: int
     lag: int
+    stalled: ProjectionStall | None = Field(
+        None, description="Set when the projection is stuck at an event (then /readyz is 503)."
+    )
 
 
 class LookupIndexStatus(BaseModel):
@@ -293,9 +308,15 @@ class LookupIndexStatus(BaseModel):
 
 
 class Readiness(BaseModel):
-    """Readiness with projection lag."""
+    """Readiness with projection lag.
 
-    status: str
+    ``status`` is ``ready``, or ``stalled`` (with HTTP 503, the ``error`` of the contract with
+    code ``projection_stalled``, and ``projection.stalled`` saying where and why) when the
+    projection cannot apply an event: the service still answers, from a read model that stops
+    before that event.
+    """
+
+    status: Literal["ready", "stalled"]
     projection: ProjectionStatus
     lookup_index: LookupIndexStatus | None = Field(
         None, description="Null when lookups from memory are off (JL_LOOKUP_INDEX=false)."
@@ -312,5 +333,12 @@ class ErrorInfo(BaseModel):
 
 class ErrorResponse(BaseModel):
     """Every 4xx and 5xx body."""
+
+    error: ErrorInfo
+
+
+class NotReady(Readiness):
+    """/readyz when the projection is stalled (503): the readiness, and the contract's error
+    (``projection_stalled``) whose message and details say the position, topic and reason."""
 
     error: ErrorInfo

@@ -13,13 +13,10 @@ from typing import Any, ClassVar, Literal
 
 from shapely.geometry import MultiPolygon
 
-#: Codes are identifiers: short, without spaces.
-MAX_CODE = 64
-
-
-def code_is_valid(code: str) -> bool:
-    """Whether `code` can name a unit or an office: at most 64 characters, no spaces."""
-    return bool(code) and len(code) <= MAX_CODE and not any(c.isspace() for c in code)
+# Re-exported (`as`): codes were always checked here.
+from domain.text import MAX_CODE as MAX_CODE
+from domain.text import Code, Required
+from domain.text import code_is_valid as code_is_valid
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class Command:
 class Part:
     """One piece of a split: a code, a name and its territory."""
 
-    code: str
+    code: Code
     name: str
     geometry: MultiPolygon
     name_en: str = ""
@@ -48,7 +45,7 @@ class Part:
 class GridPlan:
     """One grid of a `lay_grids` or `regrid`, with the name of its grid officer."""
 
-    code: str
+    code: Code
     name: str
     geometry: MultiPolygon
     officer: str = ""
@@ -69,10 +66,10 @@ class Establish(Command):
 
     op: ClassVar[str] = "establish"
 
-    code: str
-    level: str
-    name: str
-    parent: str | None
+    code: Code
+    level: Required
+    name: Required
+    parent: Code | None
     geometry: MultiPolygon
     name_en: str = ""
     provenance: str = ""
@@ -85,7 +82,7 @@ class Redraw(Command):
 
     op: ClassVar[str] = "redraw"
 
-    unit: str
+    unit: Code
     geometry: MultiPolygon
     location: str = ""
 
@@ -96,7 +93,7 @@ class Split(Command):
 
     op: ClassVar[str] = "split"
 
-    unit: str
+    unit: Code
     mode: Literal["split_off", "full"]
     parts: tuple[Part, ...]
     reassign_children: Literal["by_location", "none"] = "none"
@@ -109,10 +106,10 @@ class Merge(Command):
 
     op: ClassVar[str] = "merge"
 
-    units: tuple[str, ...]
-    absorb_into: str | None = None
-    into_code: str | None = None
-    into_name: str | None = None
+    units: tuple[Code, ...]
+    absorb_into: Code | None = None
+    into_code: Code | None = None
+    into_name: Required | None = None
     location: str = ""
 
 
@@ -122,8 +119,8 @@ class Transfer(Command):
 
     op: ClassVar[str] = "transfer"
 
-    unit: str
-    parent: str
+    unit: Code
+    parent: Code
     location: str = ""
 
 
@@ -133,8 +130,8 @@ class Rename(Command):
 
     op: ClassVar[str] = "rename"
 
-    unit: str
-    name: str
+    unit: Code
+    name: Required
     name_en: str | None = None
     location: str = ""
 
@@ -145,8 +142,8 @@ class Recode(Command):
 
     op: ClassVar[str] = "recode"
 
-    unit: str
-    code: str
+    unit: Code
+    code: Code
     location: str = ""
 
 
@@ -156,7 +153,7 @@ class Dissolve(Command):
 
     op: ClassVar[str] = "dissolve"
 
-    unit: str
+    unit: Code
     location: str = ""
 
 
@@ -166,7 +163,7 @@ class LayGrids(Command):
 
     op: ClassVar[str] = "lay_grids"
 
-    community: str
+    community: Code
     grids: tuple[GridPlan, ...]
     replace: bool = False
     location: str = ""
@@ -183,10 +180,10 @@ class OpenOffice(Command):
 
     op: ClassVar[str] = "open_office"
 
-    code: str
-    kind: str
-    name: str
-    unit: str
+    code: Code
+    kind: Required
+    name: Required
+    unit: Code
     address: Address | None = None
     location: str = ""
 
@@ -197,7 +194,7 @@ class CloseOffice(Command):
 
     op: ClassVar[str] = "close_office"
 
-    code: str
+    code: Code
     location: str = ""
 
 
@@ -207,9 +204,9 @@ class OpenWorkstation(Command):
 
     op: ClassVar[str] = "open_workstation"
 
-    code: str
-    name: str
-    serves: tuple[str, ...]
+    code: Code
+    name: Required
+    serves: tuple[Code, ...]
     address: Address | None = None
     location: str = ""
 
@@ -220,8 +217,8 @@ class CloseWorkstation(Command):
 
     op: ClassVar[str] = "close_workstation"
 
-    code: str
-    successor: str
+    code: Code
+    successor: Code
     location: str = ""
 
 
@@ -231,8 +228,8 @@ class AssignCoverage(Command):
 
     op: ClassVar[str] = "assign_coverage"
 
-    workstation: str
-    communities: tuple[str, ...]
+    workstation: Code
+    communities: tuple[Code, ...]
     location: str = ""
 
 
@@ -242,8 +239,8 @@ class MergeWorkstations(Command):
 
     op: ClassVar[str] = "merge_workstations"
 
-    workstations: tuple[str, ...]
-    into: str
+    workstations: tuple[Code, ...]
+    into: Code
     location: str = ""
 
 
@@ -253,9 +250,9 @@ class AssignMatter(Command):
 
     op: ClassVar[str] = "assign_matter"
 
-    matter: str
-    office_kind: str
-    level: str
+    matter: Code
+    office_kind: Required
+    level: Required
     name: str = ""
     location: str = ""
 
@@ -266,11 +263,11 @@ class Correct(Command):
 
     op: ClassVar[str] = "correct"
 
-    unit: str
+    unit: Code
     valid_from: date
     valid_to: date | None
     geometry: MultiPolygon | None = None
-    name: str | None = None
+    name: Required | None = None
     location: str = ""
 
 
@@ -279,7 +276,7 @@ class ChangeSetRequest:
     """A well-formed change set (its rules are checked when it is applied)."""
 
     effective: date
-    reason: str
+    reason: Required
     document: str
     operations: tuple[Command, ...]
 

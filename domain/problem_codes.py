@@ -19,8 +19,9 @@ PROBLEMS: dict[str, str] = {
     "field_wrong_type": "A field has the wrong type (e.g. not a non-empty string).",
     "field_invalid": "A field's value is not one of those allowed.",
     "field_too_long": "A text field is longer than allowed.",
-    "text_invalid": "A text holds a control character (other than tab or line break) or a lone "
-    "surrogate, which cannot be stored.",
+    "text_invalid": "A text cannot be stored: it holds a control character (other than tab or "
+    "line break) or a lone surrogate, is longer than 2000 characters, shows nothing where "
+    "something is required, or (a code) holds an invisible character.",
     "date_invalid": "A date is not YYYY-MM-DD.",
     "period_empty": "valid_to must be after valid_from.",
     "code_invalid": "A code is too long or contains spaces.",

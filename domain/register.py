@@ -276,8 +276,8 @@ class JurisdictionRegister(Application[uuid.UUID]):
         """Work the change set out on the current state and save it, or say why the event
         store refused it."""
         work = Workspace(self, request, actor, record_id, recorded_at)
-        for operation in request.operations:
-            apply_operation(work, operation)
+        for index, operation in enumerate(request.operations):
+            apply_operation(work, operation, f"operations[{index}]")
         if not work.problems:
             work.seal()
             work.problems.extend(invariants.check(work))
@@ -339,8 +339,8 @@ class JurisdictionRegister(Application[uuid.UUID]):
         are left out: they would only echo the missing operations). Nothing is stored.
         """
         work = Workspace(self, request, actor, change_set_id(actor, None), recorded_at)
-        for operation in request.operations:
-            apply_operation(work, operation)
+        for index, operation in enumerate(request.operations):
+            apply_operation(work, operation, f"operations[{index}]")
         return work.problems
 
     def _replayed(

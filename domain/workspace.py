@@ -19,6 +19,7 @@ from domain.errors import Problem
 from domain.levels import Rules
 from domain.matters import CATALOGUE_ID, Catalogue
 from domain.offices import WORKSTATION, Office, office_id
+from domain.text import command_problems, text_problem
 from domain.units import Unit, UnitVersion, unit_id, version_at
 
 
@@ -83,6 +84,13 @@ class Workspace:
         #: The earliest date the change set affects (a correction may reach back).
         self.earliest: date = request.effective
         self.problems: list[Problem] = []
+        # The envelope's texts and the actor are stored with every event: the same text rule.
+        envelope = command_problems(request, "", skip=frozenset({"operations"}))
+        actor_problem = text_problem(actor)
+        if actor_problem is not None:
+            envelope.append(("actor", actor_problem))
+        for where, message in envelope:
+            self.fail("text_invalid", message, where)
 
     # Loading -------------------------------------------------------------------------------
 

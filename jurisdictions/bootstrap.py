@@ -29,7 +29,7 @@ from projections.queries import ReadModelQueries
 from projections.read_model import ReadModelView
 from projections.routing import ReadRouter
 from projections.tokens import TokenStore
-from projections.worker import Progress, ProjectionBusy, ProjectionWorker
+from projections.worker import Progress, ProjectionBusy, ProjectionStalled, ProjectionWorker
 
 #: Name of the read-model view; it prefixes the tracking table (``readmodel_tracking``).
 READ_MODEL_NAME = "ReadModel"
@@ -163,7 +163,8 @@ class Services:
         (services built but not started, as in some tests) it looks once and does not wait.
         """
         if self.project_on_write:
-            with suppress(ProjectionBusy):
+            # A stall is recorded for `status` and `/readyz`; the write itself is stored.
+            with suppress(ProjectionBusy, ProjectionStalled):
                 self.catch_up(wait=False)
         if not self.watch.running:
             return self.worker.position() >= position

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from jurisdictions.bootstrap import Services, running
 from jurisdictions.settings import Settings, get_settings
 from projections.maintenance import tidy_read_model
+from projections.worker import ProjectionStalled
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -116,11 +117,22 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the log head, the projection position and the lag."""
+    """Print the log head, the projection position and the lag; exit 1 when stalled."""
     with running(settings, "cli") as services:
         head, position = services.worker.head(), services.worker.position()
-        print(f"events stored: {head}\nprojected up to: {position}\nlag: {head - position}")
-    return 0
+        stalled = services.worker.stalled()
+    print(f"events stored: {head}\nprojected up to: {position}\nlag: {head - position}")
+    if stalled is None:
+        return 0
+    print(
+        f"STALLED: the projection cannot apply event {stalled.position} "
+        f"({stalled.event_topic})\n"
+        f"  reason: {stalled.reason}\n"
+        f"  since: {stalled.since.isoformat()} ({stalled.attempts} attempts, last "
+        f"{stalled.last_attempt.isoformat()})\n"
+        "  later events are stored but not projected; see docs/operations.md to recover"
+    )
+    return 1
 
 
 def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
@@ -306,7 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"jurisdictions: bad settings: {exc}", file=sys.stderr)
         return 2
-    result: int = args.func(args, settings)
+    try:
+        result: int = args.func(args, settings)
+    except ProjectionStalled as exc:
+        print(
+            f"jurisdictions: {exc}; see `jurisdictions status` and docs/operations.md",
+            file=sys.stderr,
+        )
+        return 1
     return result
 
 

@@ -24,7 +24,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
-from projections import change_log
+from projections import change_log, stall
 from projections.freshness import READ_MODEL_CHANNEL
 
 #: The valid range [start, end) matched by its bounds (see `VersionTable.close_sql`).
@@ -243,6 +243,8 @@ class ReadModelView(PostgresTrackingRecorder):
             writes.write(cursor)
             change_log.record(cursor, tracking.notification_id, writes.touched())
             self._insert_tracking(cursor, tracking)
+            # Applied past a recorded stall: it is over, in the same transaction.
+            stall.clear(cursor, tracking.application_name, tracking.notification_id)
             announce(cursor, tracking.notification_id)
 
     def reset(self, application_name: str) -> None:

@@ -6,10 +6,12 @@ here in `domain.operations`; there is no table to keep in step by hand.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from domain.commands import Command
+from domain.text import command_problems
 from domain.workspace import Workspace
 
 C = TypeVar("C", bound=Command)
@@ -36,11 +38,24 @@ def handled() -> frozenset[type[Command]]:
     return frozenset(_HANDLERS)
 
 
-def apply_operation(ws: Workspace, operation: Command) -> None:
-    """Apply one operation to the workspace, recording its problems there."""
+def apply_operation(ws: Workspace, operation: Command, location: str = "") -> None:
+    """Apply one operation to the workspace, recording its problems there.
+
+    Its texts are checked first, whoever built it (`domain.text`): an operation with a text
+    the register cannot store is not applied at all, only reported (``text_invalid`` at the
+    field; `location` places an operation that does not say where it came from).
+    """
     try:
         handler = _HANDLERS[type(operation)]
     except KeyError:
         msg = f"no handler for {type(operation).__name__}"
         raise TypeError(msg) from None
-    handler(ws, operation)
+    if location and not getattr(operation, "location", location):
+        # Built without one (an import, the CLI): its problems are placed by its index.
+        unplaced: Any = operation
+        operation = dataclasses.replace(unplaced, location=location)
+    unstorable = command_problems(operation, str(getattr(operation, "location", location)))
+    for where, message in unstorable:
+        ws.fail("text_invalid", message, where)
+    if not unstorable:
+        handler(ws, operation)
