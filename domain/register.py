@@ -196,8 +196,9 @@ class JurisdictionRegister(Application[uuid.UUID]):
 
     # Writes --------------------------------------------------------------------------------
 
-    #: How often a non-geometric change set is re-run after a conflict on a marker alone.
-    RERUNS: ClassVar[int] = 5
+    #: How often a non-geometric change set is re-run after a conflict on a marker alone: each
+    #: conflict means another writer stored, so this bounds how many may race with it.
+    RERUNS: ClassVar[int] = 16
 
     def find_keyed_change_set(self, actor: str, idempotency_key: str) -> ChangeSet | None:
         """The change set `actor` stored under `idempotency_key`, or None.
