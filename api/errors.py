@@ -121,11 +121,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         where = ", ".join(d["location"] for d in details)
-        return error_response(
-            codes.INVALID_REQUEST,
-            f"invalid request parameters: {where}" if where else "invalid request",
-            details,
-        )
+        # One kind of mistake with a code of its own (a date, a number): answer with that code.
+        kinds = {error.get("type") for error in exc.errors()}
+        kind = kinds.pop() if len(kinds) == 1 else None
+        error = codes.PARAMETER_CODES.get(str(kind), codes.INVALID_REQUEST)
+        if len(details) == 1:
+            message = f"invalid request parameter {where}: {details[0]['message']}"
+        else:
+            message = f"invalid request parameters: {where}" if where else "invalid request"
+        return error_response(error, message, details)
 
     @app.exception_handler(ValidationError)
     async def _invalid_body(_: Request, exc: ValidationError) -> JSONResponse:

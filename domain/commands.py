@@ -13,14 +13,6 @@ from typing import Any, ClassVar, Literal
 
 from shapely.geometry import MultiPolygon
 
-#: Codes are identifiers: short, without spaces.
-MAX_CODE = 64
-
-
-def code_is_valid(code: str) -> bool:
-    """Whether `code` can name a unit or an office: at most 64 characters, no spaces."""
-    return bool(code) and len(code) <= MAX_CODE and not any(c.isspace() for c in code)
-
 
 @dataclass(frozen=True)
 class Command:

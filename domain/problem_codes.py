@@ -21,9 +21,10 @@ PROBLEMS: dict[str, str] = {
     "field_too_long": "A text field is longer than allowed.",
     "text_invalid": "A text holds a control character (other than tab or line break) or a lone "
     "surrogate, which cannot be stored.",
-    "date_invalid": "A date is not YYYY-MM-DD.",
+    "date_invalid": "A date is not YYYY-MM-DD (or not a real day).",
     "period_empty": "valid_to must be after valid_from.",
-    "code_invalid": "A code is too long or contains spaces.",
+    "code_invalid": "A code breaks the code grammar (JL_CODE_PATTERN; by default letters and "
+    "digits of any script, -, _ and ., at most 64).",
     "codes_repeated": "A list of codes names one code twice.",
     "coordinates_out_of_range": "An office address lies outside longitude/latitude range.",
     "correct_nothing": "A correction needs a geometry and/or a name.",

@@ -15,6 +15,7 @@ from api import error_codes as codes
 from api.auth import Editor
 from api.dependencies import ServicesDep
 from api.errors import ApiError
+from api.fields import IsoDate
 from api.shared import WRITE_ERRORS, check_level, write_status
 from jurisdictions import commands
 from jurisdictions.bootstrap import Services
@@ -77,7 +78,7 @@ async def import_layer(
     editor: Editor,
     file: Annotated[UploadFile, File(description="A GeoJSON FeatureCollection or a GeoPackage")],
     level: Annotated[str, Form(description="The level of every feature")],
-    effective: Annotated[dt.date, Form(description="YYYY-MM-DD")],
+    effective: Annotated[IsoDate, Form(description="YYYY-MM-DD")],
     reason: Annotated[str, Form(min_length=1, max_length=2000)],
     document: Annotated[str, Form(max_length=2000)] = "",
     code_field: Annotated[str, Form(max_length=100)] = "code",
