@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import pytest
@@ -15,10 +17,13 @@ from api.operations import parse_change_set
 from api.params import LookupQuery
 from api.requests import MAX_JSON_DEPTH, json_depth
 from domain.codes import DEFAULT_CODE_PATTERN, check_code_pattern, code_is_valid
+from domain.commands import ChangeSetRequest, Establish
 from domain.errors import InvalidChangeSet
+from domain.geometry import parse_territory
 from domain.timeline import parse_day, parse_instant
 from jurisdictions.settings import Settings
 from tests import scenario
+from tests.unit.helpers import LENIENT, in_memory_register, square
 
 
 @pytest.mark.parametrize(
@@ -136,3 +141,14 @@ def test_parameters_with_controls_or_broken_escapes_are_refused(raw: bytes, prob
 @pytest.mark.parametrize("raw", [b"M1", b"%E6%B7%B1%E5%9C%B3", b"a+b", b"2015-01-01", b""])
 def test_ordinary_parameters_pass(raw: bytes):
     assert text_problem(raw, plus_is_space=True) is None
+
+
+def test_the_register_itself_refuses_a_new_code_outside_its_grammar():
+    """The domain owns the rule: a command made without the API's fields is checked too."""
+    register = in_memory_register(replace(LENIENT, code_pattern=r"[A-Z][0-9]*"))
+    territory = parse_territory(square(114.0, 22.5, 0.1), "")
+    for code, problems in (("C@1", ["code_invalid"]), ("c1", ["code_invalid"]), ("C1", [])):
+        establish = Establish(code, "city", "name", None, territory, location="operations[0]")
+        request = ChangeSetRequest(date(2015, 1, 1), "test", "", (establish,))
+        found = [p.code for p in register.check_operations(request, actor="t")]
+        assert found == problems, (code, found)
