@@ -124,7 +124,9 @@ Code = Annotated[
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_CODE,
-            "pattern": f"^{DEFAULT_CODE_PATTERN}$",
+            # JSON Schema's regexes are ECMA's, whose \w is ASCII: the schema states what is
+            # never a code, and the description the grammar itself.
+            "pattern": r"^[^\s/%?#@\\.-][^\s/%?#@\\]*$",
             "description": "By default " + code_rule(DEFAULT_CODE_PATTERN) + " (JL_CODE_PATTERN).",
         }
     ),
