@@ -31,10 +31,13 @@ LOGGER = logging.getLogger(__name__)
 READ_TIMED_OUT = "jl_read_timed_out"
 
 _PATH_PARAMETER = re.compile(r"\{(\w+)(?::\w+)?\}")
+_UNSAFE_BYTES = re.compile(rb"[^\x20-\x7e]")
 
 
 def text_problem(raw: bytes, plus_is_space: bool = False) -> str | None:
     """What is wrong with a percent-encoded path segment or query value, or None."""
+    if b"%" not in raw and not _UNSAFE_BYTES.search(raw):
+        return None  # plain visible ASCII, as HTTP servers pass most targets
     if plus_is_space:
         raw = raw.replace(b"+", b" ")
     try:

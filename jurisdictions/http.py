@@ -114,6 +114,24 @@ class LimitedH11Protocol(H11Protocol):
             self._cancel(self._body_timer)
             self._body_timer = None
 
+    def send_400_response(self, msg: str) -> None:
+        """A request h11 cannot parse (a NUL in a header, a malformed request line): 400 in
+        the contract's error shape rather than uvicorn's plain text."""
+        body = json.dumps(error_body(codes.HTTP_ERROR.code, f"malformed HTTP request: {msg}"))
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        with contextlib.suppress(h11.LocalProtocolError):
+            self.transport.write(
+                (self.conn.send(h11.Response(status_code=400, headers=headers)) or b"")
+                + (self.conn.send(h11.Data(data=body.encode())) or b"")
+                + (self.conn.send(h11.EndOfMessage()) or b"")
+            )
+        self._cancel_timers()
+        self.transport.close()
+
     # Limits --------------------------------------------------------------------------------
 
     def _head_too_large(self, data: bytes) -> bool:

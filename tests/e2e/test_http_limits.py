@@ -174,3 +174,20 @@ def test_a_client_leaving_mid_body_is_one_line_in_the_log(served: tuple[LiveServ
     assert "Traceback" not in server.log.read_text()
     # And the server still answers.
     assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Nul: a\x00b\r\n\r\n",
+        b"GET /v1/units/M1\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+    ],
+)
+def test_a_request_http_cannot_parse_gets_400_in_the_error_shape(
+    served: tuple[LiveServer, str], head: bytes
+):
+    server, _ = served
+    answer = exchange(server, head)
+    assert status_of(answer) == 400, answer[:200]
+    assert b'"code": "http_error"' in answer
