@@ -208,9 +208,28 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+#: The HTTP limits `serve` takes as flags too (each overrides its JL_* setting).
+SERVER_LIMITS = ("max_header_bytes", "max_header_count", "header_timeout", "body_timeout")
+
+
+def with_limits(args: argparse.Namespace, settings: Settings) -> Settings:
+    """`settings` with the HTTP limits given as flags (checked as the settings check them)."""
+    given = {name: getattr(args, name, None) for name in SERVER_LIMITS}
+    given = {name: value for name, value in given.items() if value is not None}
+    if not given:
+        return settings
+    return Settings.model_validate({**settings.model_dump(), **given})
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the API with uvicorn."""
     from jurisdictions.server import serve
+
+    try:
+        settings = with_limits(args, settings)
+    except ValueError as exc:
+        print(f"jurisdictions serve: bad limit: {exc}", file=sys.stderr)
+        return 2
 
     print(f"Jurisdiction Ledger on http://{args.host}:{args.port}  (API docs: /docs)", flush=True)
     return serve(settings, args.host, args.port, args.workers)
@@ -298,6 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument("--host", default="127.0.0.1")
         serve.add_argument("--port", type=int, default=8000)
         serve.add_argument("--workers", type=int, default=1)
+        limits = serve.add_argument_group("HTTP limits (docs/http.md; default: the JL_* setting)")
+        limits.add_argument("--max-header-bytes", type=int, help="431 beyond (JL_MAX_HEADER_BYTES)")
+        limits.add_argument("--max-header-count", type=int, help="431 beyond (JL_MAX_HEADER_COUNT)")
+        limits.add_argument(
+            "--header-timeout", type=float, help="seconds for a request head (JL_HEADER_TIMEOUT)"
+        )
+        limits.add_argument(
+            "--body-timeout", type=float, help="seconds a body may be silent (JL_BODY_TIMEOUT)"
+        )
         serve.set_defaults(func=func)
     return parser
 

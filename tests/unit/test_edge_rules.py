@@ -21,6 +21,7 @@ from domain.commands import ChangeSetRequest, Establish
 from domain.errors import InvalidChangeSet
 from domain.geometry import parse_territory
 from domain.timeline import parse_day, parse_instant
+from jurisdictions.cli import build_parser, with_limits
 from jurisdictions.settings import Settings
 from tests import scenario
 from tests.unit.helpers import LENIENT, in_memory_register, square
@@ -152,3 +153,16 @@ def test_the_register_itself_refuses_a_new_code_outside_its_grammar():
         request = ChangeSetRequest(date(2015, 1, 1), "test", "", (establish,))
         found = [p.code for p in register.check_operations(request, actor="t")]
         assert found == problems, (code, found)
+
+
+def test_serve_takes_the_http_limits_as_flags_checked_like_the_settings():
+    settings = Settings(database_url="postgresql://u@h/db")
+    parser = build_parser()
+    args = parser.parse_args(["serve", "--header-timeout", "2.5", "--max-header-count", "50"])
+    limited = with_limits(args, settings)
+    assert (limited.header_timeout, limited.max_header_count) == (2.5, 50)
+    assert limited.database_url == settings.database_url
+    assert limited.body_timeout == settings.body_timeout
+    assert with_limits(parser.parse_args(["serve"]), settings) is settings
+    with pytest.raises(ValueError):
+        with_limits(parser.parse_args(["serve", "--header-timeout", "-1"]), settings)
