@@ -49,7 +49,7 @@ DATETIME_INVALID = ErrorCode(
     "datetime_invalid", 400, "An OGC datetime is not a date, a date-time or an interval a/b."
 )
 DATE_INVALID = ErrorCode(
-    "date_invalid", 422, "A date parameter or form field is not YYYY-MM-DD (or not a real day)."
+    "date_invalid", 422, "A date (parameter, form or body field) is not YYYY-MM-DD, or no real day."
 )
 NUMBER_INVALID = ErrorCode(
     "number_invalid",
