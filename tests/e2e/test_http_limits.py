@@ -12,10 +12,13 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api.app import create_app
 from jurisdictions.settings import Settings
@@ -191,3 +194,60 @@ def test_a_request_http_cannot_parse_gets_400_in_the_error_shape(
     answer = exchange(server, head)
     assert status_of(answer) == 400, answer[:200]
     assert b'"code": "http_error"' in answer
+
+
+def test_a_connection_that_sends_nothing_is_closed(served: tuple[LiveServer, str]):
+    server, _ = served
+    assert exchange(server, b"") == b""  # closed (silently) once the head timeout passed
+
+
+#: Texts a parameter may hold: any code point (controls, lone surrogates) or any bytes at all,
+#: percent-encoded as a client would send them.
+ANY_TEXT = st.one_of(
+    st.text(max_size=12).map(lambda t: quote(t.encode("utf-8", "surrogatepass"), safe="")),
+    st.binary(max_size=12).map(lambda b: quote(b, safe="")),
+)
+PATHS = [
+    "/v1/units/{}",
+    "/v1/units/{}/history",
+    "/v1/units/{}/lineage",
+    "/maps/units/{}",
+    "/ogc/collections/community/items/{}",
+    "/ogc/collections/{}/items",
+    "/tiles/{}/0/0/0.mvt",
+    "/v1/changesets/{}",
+]
+QUERIES = [
+    ("/v1/units", "parent"),
+    ("/v1/units", "date"),
+    ("/v1/units", "level"),
+    ("/v1/units", "limit"),
+    ("/v1/lookup?lon=114.02&lat=22.52&as_recorded=2030-01-01T00:00:00Z", "matter"),
+    ("/v1/lookup?lat=22.52", "lon"),
+    ("/v1/changes?from=2015-01-01", "to"),
+    ("/ogc/collections/community/items", "datetime"),
+    ("/ogc/collections/community/items", "bbox"),
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    where=st.sampled_from([*PATHS, *QUERIES]),
+    text=ANY_TEXT,
+)
+def test_any_text_in_any_parameter_is_answered_without_a_5xx(
+    served: tuple[LiveServer, str], where: str | tuple[str, str], text: str
+):
+    server, _ = served
+    if isinstance(where, str):
+        path = where.format(text or "x")
+    else:
+        base, name = where
+        path = f"{base}{'&' if '?' in base else '?'}{name}={text}"
+    response = httpx.get(f"{server.url}{path}", timeout=30)
+    assert response.status_code < 500, (path, response.text[:300])
+    if response.status_code >= 400 and response.headers["content-type"].startswith(
+        "application/json"
+    ):
+        error = response.json()["error"]
+        assert error["code"] and error["message"], path
