@@ -77,6 +77,8 @@ class LimitedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        #: Bytes received while waiting for a request head (a cheap bound before measuring).
+        self._head_bytes = 0
 
     # Connection events ---------------------------------------------------------------------
 
@@ -93,7 +95,8 @@ class LimitedH11Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         """Check the head's size before h11 buffers it; time the head and the body."""
         if self.conn.their_state is h11.IDLE:
-            if self._head_too_large(data):
+            self._head_bytes += len(data)
+            if self._head_bytes > self.limits.max_head_bytes and self._head_too_large(data):
                 LOGGER.warning(
                     "client %s: %s; answered 431 and closed", self._peer(), self._head_message()
                 )
@@ -106,12 +109,14 @@ class LimitedH11Protocol(H11Protocol):
             return
         state = self.conn.their_state
         if state is not h11.IDLE:
-            self._cancel(self._head_timer)
-            self._head_timer = None
+            self._head_bytes = 0
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
         if state is h11.SEND_BODY:
             self._arm_body_timer()
-        else:
-            self._cancel(self._body_timer)
+        elif self._body_timer is not None:
+            self._body_timer.cancel()
             self._body_timer = None
 
     def send_400_response(self, msg: str) -> None:
