@@ -251,3 +251,28 @@ def test_any_text_in_any_parameter_is_answered_without_a_5xx(
     ):
         error = response.json()["error"]
         assert error["code"] and error["message"], path
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/v1/units/M1%00", "path.code"),
+        ("/v1/units/%ED%A0%80/lineage", "path.code"),
+        ("/maps/units/M%01", "path.code"),
+        ("/ogc/collections/community/items/M1%00", "path.feature_id"),
+        ("/tiles/community/0/0/0%00.mvt", "path.y"),
+        ("/v1/units?parent=S1%00", "query.parent"),
+        ("/v1/lookup?lon=114.02&lat=22.52&matter=m%00&as_recorded=2030-01-01", "query.matter"),
+        ("/v1/changes?from=2015-01-01&to=%FF", "query.to"),
+    ],
+)
+def test_a_control_character_or_broken_escape_is_a_422_naming_the_parameter(
+    served: tuple[LiveServer, str], path: str, location: str
+):
+    server, _ = served
+    response = httpx.get(f"{server.url}{path}", timeout=30)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "text_invalid"
+    assert [d["location"] for d in error["details"]] == [location]
+    assert location in error["message"]
