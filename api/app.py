@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api import error_codes as codes
 from api.auth import require_reader
+from api.edge import Edge
 from api.errors import error_response, install_error_handlers
 from api.operations import ChangeSetBody
 from api.routes import changesets, health, imports, lookup, maps, ogc, tiles, units
@@ -75,6 +76,13 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
             read_context.reset(token)
         response.headers["X-Read-From"] = context.read_from
         return response
+
+    # Outermost: header limits, parameter characters, HEAD and dropped clients, for every route.
+    app.add_middleware(
+        Edge,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_count=settings.max_header_count,
+    )
 
     app.include_router(health.router)
     # Open reads (the default) need no per-request dependency at all; closed ones check tokens.

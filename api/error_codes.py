@@ -46,7 +46,32 @@ COORDINATES_OUT_OF_RANGE = ErrorCode(
     "coordinates_out_of_range", 422, "A lookup point lies outside longitude/latitude range."
 )
 DATETIME_INVALID = ErrorCode(
-    "datetime_invalid", 400, "An OGC datetime interval ends before it starts."
+    "datetime_invalid", 400, "An OGC datetime is not a date, a date-time or an interval a/b."
+)
+DATE_INVALID = ErrorCode(
+    "date_invalid", 422, "A date (parameter, form or body field) is not YYYY-MM-DD, or no real day."
+)
+NUMBER_INVALID = ErrorCode(
+    "number_invalid",
+    422,
+    "A number in a query or path is not a plain decimal (no 1_000, 0x10, 1e3, nan, inf, spaces).",
+)
+PERIOD_INVALID = ErrorCode("period_invalid", 422, "A period's start (from) is after its end (to).")
+TEXT_INVALID = ErrorCode(
+    "text_invalid",
+    422,
+    "A path or query parameter holds a control character, or its percent-escapes are not UTF-8.",
+)
+BODY_TOO_DEEP = ErrorCode(
+    "body_too_deep", 422, "The JSON body is nested deeper than the server reads (see details)."
+)
+HEADERS_TOO_LARGE = ErrorCode(
+    "headers_too_large",
+    431,
+    "The request's headers are larger, or more numerous, than the server accepts.",
+)
+REQUEST_TIMEOUT = ErrorCode(
+    "request_timeout", 408, "The client sent its request too slowly; the connection is closed."
 )
 # Access ----------------------------------------------------------------------------------------
 UNAUTHORIZED = ErrorCode("unauthorized", 401, "No valid bearer token was presented.")
@@ -115,6 +140,12 @@ PROJECTION_STALLED = ErrorCode(
 )
 INTERNAL_ERROR = ErrorCode("internal_error", 500, "A bug; it was logged.")
 HTTP_ERROR = ErrorCode("http_error", 400, "Any other HTTP error (status as answered).")
+
+#: Codes that a query, path or form parameter's own validation raises (pydantic error types of
+#: `api.params` and `api.fields`); a 422 whose problems all share one answers with that code.
+PARAMETER_CODES: dict[str, ErrorCode] = {
+    e.code: e for e in (DATE_INVALID, NUMBER_INVALID, TEXT_INVALID)
+}
 
 #: Every code by its name.
 ERROR_CODES: dict[str, ErrorCode] = {

@@ -7,6 +7,7 @@ build error responses themselves.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -32,6 +33,16 @@ from domain.errors import (
 )
 
 LOGGER = logging.getLogger(__name__)
+
+
+class ErrorJSONResponse(JSONResponse):
+    """An error body that always renders: a message may quote what the client sent, and a
+    lone surrogate in it (from ``"\\ud800"`` in a JSON body) cannot be encoded as UTF-8."""
+
+    def render(self, content: Any) -> bytes:
+        """JSON as Starlette writes it, lone surrogates written as their escapes."""
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
 
 
 class ApiError(Exception):
@@ -88,7 +99,7 @@ def error_response(
     status_code: int | None = None,
 ) -> JSONResponse:
     """The contract's error response for a code of the table (middleware answers with it too)."""
-    return JSONResponse(
+    return ErrorJSONResponse(
         error_body(error.code, message, details),
         status_code=status_code or error.status,
         headers=headers,
@@ -103,6 +114,16 @@ def _validation_details(
         location = ".".join(str(part) for part in (prefix, *error.get("loc", ())) if part != "")
         details.append({"location": location, "message": error.get("msg", "invalid")})
     return details
+
+
+def _error_code(exc: RequestValidationError | ValidationError) -> ErrorCode:
+    """One kind of mistake with a code of its own (a date, a number): that code."""
+    kinds = {str(error.get("type")) for error in exc.errors()}
+    return (
+        codes.PARAMETER_CODES.get(kinds.pop(), codes.INVALID_REQUEST)
+        if len(kinds) == 1
+        else codes.INVALID_REQUEST
+    )
 
 
 #: The error responses most routes share, for the OpenAPI document.
@@ -127,21 +148,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         where = ", ".join(d["location"] for d in details)
-        return error_response(
-            codes.INVALID_REQUEST,
-            f"invalid request parameters: {where}" if where else "invalid request",
-            details,
-        )
+        error = _error_code(exc)
+        if len(details) == 1:
+            message = f"invalid request parameter {where}: {details[0]['message']}"
+        else:
+            message = f"invalid request parameters: {where}" if where else "invalid request"
+        return error_response(error, message, details)
 
     @app.exception_handler(ValidationError)
     async def _invalid_body(_: Request, exc: ValidationError) -> JSONResponse:
         details = _validation_details(exc, "body")
         where = ", ".join(d["location"] for d in details[:5])
-        return error_response(codes.INVALID_REQUEST, f"invalid request body: {where}", details)
+        return error_response(_error_code(exc), f"invalid request body: {where}", details)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
+        return ErrorJSONResponse(
             error_body(exc.code, exc.message, exc.details, exc.extra),
             status_code=exc.status_code,
             headers=exc.headers,

@@ -18,21 +18,16 @@ from pydantic import (
     Field,
     PlainValidator,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 from shapely.geometry import MultiPolygon
 
+from domain.codes import DEFAULT_CODE_PATTERN, MAX_CODE, code_is_valid, code_rule
 from domain.geometry import GeometryError, parse_territory
-from domain.text import (
-    MAX_CODE,
-    MAX_TEXT,
-    code_is_valid,
-    describe,
-    has_format_character,
-    is_blank,
-    unstorable_at,
-)
+from domain.text import MAX_TEXT, describe, has_format_character, is_blank, unstorable_at
+from domain.timeline import DAY_PATTERN, parse_day
 
 # The rule of what text can be stored is the domain's (`domain.text`, which the register
 # applies to every command however it was made); here it is only answered in the edge's own
@@ -61,13 +56,25 @@ def _optional(value: str) -> str:
     return _printable(value).strip()
 
 
-def _code(value: str) -> str:
+#: The validation context key of the configured code grammar (see `code_context`).
+CODE_PATTERN = "code_pattern"
+
+
+def code_context(pattern: str) -> dict[str, Any]:
+    """The validation context that makes `Code` fields use the register's grammar."""
+    return {CODE_PATTERN: pattern}
+
+
+def _code(value: str, info: ValidationInfo) -> str:
     stripped = _required(value)
     if has_format_character(stripped):
         raise PydanticCustomError("code_invalid", "a code holds no format (invisible) characters")
-    if not code_is_valid(stripped):
+    pattern = (info.context or {}).get(CODE_PATTERN, DEFAULT_CODE_PATTERN)
+    if not code_is_valid(stripped, pattern):
         raise PydanticCustomError(
-            "code_invalid", f"a code has at most {MAX_CODE} characters and no spaces"
+            "code_invalid",
+            "{code} is not a code: {rule}",
+            {"code": repr(stripped[:80]), "rule": code_rule(pattern)},
         )
     return stripped
 
@@ -82,13 +89,11 @@ def _iso_date(value: Any) -> Any:
     if isinstance(value, date):
         return value
     if not isinstance(value, str):
-        raise PydanticCustomError("field_wrong_type", "must be a YYYY-MM-DD string")
+        raise PydanticCustomError("date_invalid", "must be a date as a YYYY-MM-DD string")
     try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise PydanticCustomError(
-            "date_invalid", "{value} is not a YYYY-MM-DD date", {"value": repr(value[:100])}
-        ) from None
+        return parse_day(value)
+    except ValueError as exc:
+        raise PydanticCustomError("date_invalid", "{problem}", {"problem": str(exc)}) from None
 
 
 def _territory(value: Any) -> MultiPolygon:
@@ -108,10 +113,25 @@ Code = Annotated[
     str,
     StringConstraints(max_length=MAX_TEXT),
     AfterValidator(_code),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_CODE, "pattern": r"^\S+$"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_CODE,
+            # JSON Schema's regexes are ECMA's, whose \w is ASCII: the schema states what is
+            # never a code, and the description the grammar itself.
+            "pattern": r"^[^\s/%?#@\\.-][^\s/%?#@\\]*$",
+            "description": "By default " + code_rule(DEFAULT_CODE_PATTERN) + " (JL_CODE_PATTERN).",
+        }
+    ),
 ]
 Codes = Annotated[list[Code], Field(min_length=1), AfterValidator(_unique)]
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+#: A day: YYYY-MM-DD only, in bodies, forms and query parameters alike (`date_invalid`).
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": f"^{DAY_PATTERN}$"}),
+]
 
 
 class Closed(BaseModel):

@@ -16,7 +16,17 @@ from typing import Annotated, Any, ClassVar, Literal, cast
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from api.fields import Closed, Code, Codes, IsoDate, OptionalText, Territory, Text
+from api.fields import (
+    Closed,
+    Code,
+    Codes,
+    IsoDate,
+    OptionalText,
+    Territory,
+    Text,
+    code_context,
+)
+from domain.codes import DEFAULT_CODE_PATTERN
 from domain.commands import (
     Address,
     AssignCoverage,
@@ -430,12 +440,14 @@ class _Head(_Envelope):
     operations: Any = None
 
 
-def parse_change_set(body: Any) -> ChangeSetRequest:
-    """Read a change-set body into a `ChangeSetRequest`.
+def parse_change_set(body: Any, code_pattern: str = DEFAULT_CODE_PATTERN) -> ChangeSetRequest:
+    """Read a change-set body into a `ChangeSetRequest`, its codes checked against the
+    register's grammar `code_pattern` (`Rules.code_pattern`).
 
     Raises `InvalidChangeSet` with every problem at once; its `partial` holds the operations
     that could be read (when the envelope could), for the register's own checks.
     """
+    context = code_context(code_pattern)
     if not isinstance(body, dict):
         raise InvalidChangeSet([Problem("body_not_object", "the body must be a JSON object")])
     problems: list[Problem] = []
@@ -463,7 +475,7 @@ def parse_change_set(body: Any) -> ChangeSetRequest:
                 )
                 continue
             try:
-                operation: _Operation = OPERATION.validate_python(item)
+                operation: _Operation = OPERATION.validate_python(item, context=context)
             except ValidationError as exc:
                 problems.extend(_problems(exc, where, tag=item.get("op")))
                 continue

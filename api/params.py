@@ -1,8 +1,10 @@
 """Query parameter types shared by the routes, strict where the contract is.
 
-Pydantic would read ``date=0`` as 1970-01-01 (a Unix time); the contract says YYYY-MM-DD, so
-dates and instants are parsed from ISO text only. Coordinate ranges are documented in the
-schema but checked by the routes, which can tell a user that lon and lat look swapped.
+Pydantic would read ``date=0`` as 1970-01-01 (a Unix time) and ``lon=1_14`` as 114; the
+contract says YYYY-MM-DD (`api.fields.IsoDate`, one definition for bodies, forms and queries)
+and plain decimals (`Decimal`, `Whole`), refused as ``date_invalid`` and ``number_invalid``.
+Coordinate ranges are documented in the schema but checked by the routes, which can tell a
+user that lon and lat look swapped.
 """
 
 from __future__ import annotations
@@ -14,40 +16,58 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-_DAY = r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-_DATE = re.compile(_DAY)
-_INSTANT = re.compile(
-    r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?)?"
-)
+from api.fields import IsoDate
+from domain.timeline import DAY_PATTERN, parse_instant
+
+#: Numbers in a query or a path are plain decimals: Python and pydantic would also read
+#: ``1_14``, `` 114``, ``+114``, ``1e2``, ``nan`` and ``inf``, none of which a client means.
+_DECIMAL = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+_WHOLE = re.compile(r"-?[0-9]+")
 
 
-def _iso_date(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
-        msg = "must be a date as YYYY-MM-DD"
-        raise ValueError(msg)
-    return dt.date.fromisoformat(value)
+def _decimal(value: Any) -> Any:
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise PydanticCustomError(
+            "number_invalid", "{value} is not a plain decimal number", {"value": repr(value[:40])}
+        )
+    return value
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, str) and not _WHOLE.fullmatch(value):
+        raise PydanticCustomError(
+            "number_invalid", "{value} is not a whole number", {"value": repr(value[:40])}
+        )
+    return value
 
 
 def _iso_instant(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value
-    if not isinstance(value, str) or not _INSTANT.fullmatch(value):
-        msg = "must be an ISO 8601 instant such as 2016-06-01T00:00:00Z"
-        raise ValueError(msg)
-    instant = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+    if not isinstance(value, str):
+        raise PydanticCustomError("date_invalid", "must be an ISO 8601 instant")
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise PydanticCustomError("date_invalid", "{problem}", {"problem": str(exc)}) from None
 
 
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
-IsoInstant = Annotated[dt.datetime, BeforeValidator(_iso_instant)]
+#: A decimal number (query and path parameters): digits, one optional point and sign.
+Decimal = Annotated[float, BeforeValidator(_decimal)]
+#: A whole number (query and path parameters): digits and an optional sign.
+Whole = Annotated[int, BeforeValidator(_whole)]
+IsoInstant = Annotated[
+    dt.datetime,
+    BeforeValidator(_iso_instant),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
 LonQuery = Annotated[
-    float,
+    Decimal,
     Query(
         description="Longitude in degrees.",
         allow_inf_nan=False,
@@ -55,7 +75,7 @@ LonQuery = Annotated[
     ),
 ]
 LatQuery = Annotated[
-    float,
+    Decimal,
     Query(
         description="Latitude in degrees.",
         allow_inf_nan=False,
@@ -78,7 +98,7 @@ BboxQuery = Annotated[
     str | None,
     Query(description="west,south,east,north in degrees (CRS84).", pattern=BBOX_PATTERN),
 ]
-_MOMENT = _DAY + r"(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?"
+_MOMENT = DAY_PATTERN + r"(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?"
 DATETIME_PATTERN = rf"^(\.\.|{_MOMENT})(/(\.\.|{_MOMENT}))?$"
 
 
@@ -88,12 +108,12 @@ Q = TypeVar("Q", bound=BaseModel)
 class LookupQuery(BaseModel):
     """The parameters of a point lookup, validated in one pass (one model, not six fields)."""
 
-    lon: float = Field(
+    lon: Decimal = Field(
         description="Longitude in degrees.",
         allow_inf_nan=False,
         json_schema_extra={"minimum": -180, "maximum": 180},
     )
-    lat: float = Field(
+    lat: Decimal = Field(
         description="Latitude in degrees.",
         allow_inf_nan=False,
         json_schema_extra={"minimum": -90, "maximum": 90},

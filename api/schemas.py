@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.params import IsoDate, IsoInstant
+from api.fields import IsoDate
+from api.params import IsoInstant
 
 
 class Point(BaseModel):

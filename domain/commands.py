@@ -13,10 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from shapely.geometry import MultiPolygon
 
-# Re-exported (`as`): codes were always checked here.
-from domain.text import MAX_CODE as MAX_CODE
 from domain.text import Code, Required
-from domain.text import code_is_valid as code_is_valid
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.codes import DEFAULT_CODE_PATTERN
+
 
 @dataclass(frozen=True)
 class LevelScheme:
@@ -48,7 +50,8 @@ class Rules:
     `tolerance_m2` is how much overlap, gap or overhang (in square metres, measured in
     `metric_crs`) counts as digitising noise rather than an error. `served_level` is the level
     whose units must each be served by exactly one workstation. `full_coverage` says whether a
-    unit's children must cover it wherever it has children.
+    unit's children must cover it wherever it has children. `code_pattern` is the grammar of
+    codes (`domain.codes`).
     """
 
     levels: LevelScheme = DEFAULT_LEVELS
@@ -56,6 +59,7 @@ class Rules:
     metric_crs: str = "EPSG:4547"
     served_level: str = "community"
     full_coverage: bool = True
+    code_pattern: str = DEFAULT_CODE_PATTERN
 
 
 DEFAULT_RULES = Rules()

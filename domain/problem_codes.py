@@ -22,9 +22,10 @@ PROBLEMS: dict[str, str] = {
     "text_invalid": "A text cannot be stored: it holds a control character (other than tab or "
     "line break) or a lone surrogate, is longer than 2000 characters, shows nothing where "
     "something is required, or (a code) holds an invisible character.",
-    "date_invalid": "A date is not YYYY-MM-DD.",
+    "date_invalid": "A date is not YYYY-MM-DD (or not a real day).",
     "period_empty": "valid_to must be after valid_from.",
-    "code_invalid": "A code is too long or contains spaces.",
+    "code_invalid": "A code breaks the code grammar (JL_CODE_PATTERN; by default letters and "
+    "digits of any script, -, _ and ., at most 64).",
     "codes_repeated": "A list of codes names one code twice.",
     "coordinates_out_of_range": "A position lies outside longitude/latitude range (an office "
     "address, or an imported feature's coordinate, also one the file's CRS cannot transform).",

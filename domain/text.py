@@ -23,10 +23,10 @@ import unicodedata
 from enum import Enum
 from typing import Annotated, Any, Union
 
+from domain.codes import MAX_CODE
+
 #: The longest free text (a name, a reason, a document, an address), in characters.
 MAX_TEXT = 2000
-#: Codes are identifiers: short, without spaces.
-MAX_CODE = 64
 
 #: Control characters free text may hold (line breaks in a reason).
 TEXT_CONTROLS = frozenset("\t\n\r")
@@ -66,11 +66,6 @@ def has_format_character(value: str) -> bool:
     return any(unicodedata.category(c) == "Cf" for c in value)
 
 
-def code_is_valid(code: str) -> bool:
-    """Whether `code` can name a unit or an office: at most 64 characters, no spaces."""
-    return bool(code) and len(code) <= MAX_CODE and not any(c.isspace() for c in code)
-
-
 def describe(char: str) -> str:
     """A character as U+XXXX (safe to echo back: a lone surrogate cannot be printed)."""
     return f"U+{ord(char):04X}"
@@ -93,7 +88,9 @@ def text_problem(value: str, rule: TextRule = TextRule.FREE) -> str | None:
     if rule is TextRule.CODE:
         if has_format_character(value):
             return "a code holds no format (invisible) characters"
-        if not code_is_valid(value):
+        # A reference may name a code stored under an older grammar; the grammar itself
+        # (`domain.codes`) is checked where a new code is claimed.
+        if len(value) > MAX_CODE or any(c.isspace() for c in value):
             return f"a code has at most {MAX_CODE} characters and no spaces"
     return None
 

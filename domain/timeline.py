@@ -10,12 +10,46 @@ rewriting the rest.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+#: A day as every interface writes it: YYYY-MM-DD and nothing else (Python's `fromisoformat`
+#: also reads 20310101 and 2031-W01-1, which a person would not mean as a date).
+DAY_PATTERN = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_DAY = re.compile(DAY_PATTERN)
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+_OFFSET = r"([Zz]|[+-][0-9]{2}:?[0-9]{2})"
+_INSTANT = re.compile(f"{DAY_PATTERN}([Tt ]{_TIME}{_OFFSET}?)?")
+
+
+def parse_day(text: str) -> date:
+    """A YYYY-MM-DD date; ValueError for anything else (other ISO forms, a real day only)."""
+    if not _DAY.fullmatch(text):
+        msg = f"{text[:40]!r} is not a date as YYYY-MM-DD"
+        raise ValueError(msg)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        msg = f"{text!r} is not a day of the calendar"
+        raise ValueError(msg) from None
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant (YYYY-MM-DD, optionally a time and an offset; UTC if none)."""
+    if not _INSTANT.fullmatch(text):
+        msg = f"{text[:40]!r} is not an ISO 8601 instant such as 2016-06-01T00:00:00Z"
+        raise ValueError(msg)
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        msg = f"{text[:40]!r} is not a moment of the calendar"
+        raise ValueError(msg) from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from eventsourcing.domain import Aggregate
 
+from domain.codes import code_is_valid, code_rule
 from domain.commands import ChangeSetRequest
 from domain.errors import Problem
 from domain.levels import Rules
@@ -164,7 +165,11 @@ class Workspace:
         return office
 
     def code_is_free(self, code: str, location: str) -> bool:
-        """Whether `code` was never used by a unit or an office; records a problem if it was."""
+        """Whether `code` can name a new unit or office: it follows the register's grammar and
+        was never used by a unit or an office; records a problem if not."""
+        if not code_is_valid(code, self.rules.code_pattern):
+            self.fail("code_invalid", f"{code!r}: {code_rule(self.rules.code_pattern)}", location)
+            return False
         if self.unit(code) is not None or self.office(code) is not None:
             self.fail(
                 "code_taken",

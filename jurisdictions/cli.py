@@ -9,10 +9,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 from tqdm import tqdm
 
+from domain.timeline import parse_day
 from jurisdictions.bootstrap import Services, running
 from jurisdictions.settings import Settings, get_settings
 from projections.maintenance import tidy_read_model
@@ -166,8 +168,6 @@ def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     """Export one level on one date to GeoJSON, GeoPackage or Shapefile."""
-    from datetime import date
-
     from projections.layers import DRIVERS, export_layer
 
     if args.level not in settings.level_scheme:
@@ -177,7 +177,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     if file_format not in DRIVERS:
         print(f"jurisdictions export: format must be one of {', '.join(DRIVERS)}", file=sys.stderr)
         return 2
-    day = date.fromisoformat(args.date) if args.date else date.today()
+    day = args.date or date.today()
     count = export_layer(settings.conninfo, args.level, day, Path(args.output), file_format)
     print(f"wrote {count} {args.level} units valid on {day} to {args.output}", file=sys.stderr)
     return 0
@@ -186,7 +186,6 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Work out (and with --commit apply) the change set of a layer file of one level."""
     import json
-    from datetime import date
 
     from jurisdictions.commands import import_layer
     from projections.imports import ImportFields, LayerError
@@ -200,7 +199,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 services,
                 Path(args.file),
                 level=args.level,
-                effective=date.fromisoformat(args.effective),
+                effective=args.effective,
                 reason=args.reason,
                 document=args.document,
                 fields=ImportFields(args.code_field, args.name_field, args.parent_field),
@@ -222,9 +221,28 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+#: The HTTP limits `serve` takes as flags too (each overrides its JL_* setting).
+SERVER_LIMITS = ("max_header_bytes", "max_header_count", "header_timeout", "body_timeout")
+
+
+def with_limits(args: argparse.Namespace, settings: Settings) -> Settings:
+    """`settings` with the HTTP limits given as flags (checked as the settings check them)."""
+    given = {name: getattr(args, name, None) for name in SERVER_LIMITS}
+    given = {name: value for name, value in given.items() if value is not None}
+    if not given:
+        return settings
+    return Settings.model_validate({**settings.model_dump(), **given})
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the API with uvicorn."""
     from jurisdictions.server import serve
+
+    try:
+        settings = with_limits(args, settings)
+    except ValueError as exc:
+        print(f"jurisdictions serve: bad limit: {exc}", file=sys.stderr)
+        return 2
 
     print(f"Jurisdiction Ledger on http://{args.host}:{args.port}  (API docs: /docs)", flush=True)
     return serve(settings, args.host, args.port, args.workers)
@@ -236,6 +254,14 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     args.no_project = False
     cmd_demo(args, settings)
     return cmd_serve(args, settings)
+
+
+def _day(text: str) -> date:
+    """A YYYY-MM-DD argument (the one definition of a date: `domain.timeline.parse_day`)."""
+    try:
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -279,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a GeoJSON/GeoPackage layer of one level")
     imp.add_argument("file")
     imp.add_argument("--level", required=True)
-    imp.add_argument("--effective", required=True, help="YYYY-MM-DD")
+    imp.add_argument("--effective", required=True, type=_day, help="YYYY-MM-DD")
     imp.add_argument("--reason", required=True)
     imp.add_argument("--document", default="")
     imp.add_argument("--actor", default="cli", help="recorded as the actor of every event")
@@ -292,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="export a level on a date to a GIS file")
     export.add_argument("--level", required=True)
-    export.add_argument("--date", help="YYYY-MM-DD (default today)")
+    export.add_argument("--date", type=_day, help="YYYY-MM-DD (default today)")
     export.add_argument("--format", choices=("geojson", "gpkg", "shp"), help="default: from suffix")
     export.add_argument("output", help="file to write, e.g. streets.gpkg")
     export.set_defaults(func=cmd_export)
@@ -305,6 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument("--host", default="127.0.0.1")
         serve.add_argument("--port", type=int, default=8000)
         serve.add_argument("--workers", type=int, default=1)
+        limits = serve.add_argument_group("HTTP limits (docs/http.md; default: the JL_* setting)")
+        limits.add_argument("--max-header-bytes", type=int, help="431 beyond (JL_MAX_HEADER_BYTES)")
+        limits.add_argument("--max-header-count", type=int, help="431 beyond (JL_MAX_HEADER_COUNT)")
+        limits.add_argument(
+            "--header-timeout", type=float, help="seconds for a request head (JL_HEADER_TIMEOUT)"
+        )
+        limits.add_argument(
+            "--body-timeout", type=float, help="seconds a body may be silent (JL_BODY_TIMEOUT)"
+        )
         serve.set_defaults(func=func)
     return parser
 

@@ -31,6 +31,7 @@ from fastapi import FastAPI
 
 from domain.register import JurisdictionRegister
 from jurisdictions.bootstrap import TRACKING_TABLE
+from jurisdictions.http import Limits, protocol_with
 from jurisdictions.settings import Settings
 from projections.lookup_index import Snapshot, load_snapshot
 from projections.lookup_index.refresher import count_versions
@@ -125,8 +126,9 @@ def serve(settings: Settings, host: str, port: int, workers: int, log_level: str
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, forward)
+    config = server_config(settings, app, log_level)
     for number in range(workers):
-        children[_fork(sock, number, log_level, app)] = number
+        children[_fork(sock, number, config)] = number
     status = 0
     while children:
         try:
@@ -141,14 +143,27 @@ def serve(settings: Settings, host: str, port: int, workers: int, log_level: str
         if not stopping:
             LOGGER.warning("worker %d (pid %d) exited with %d; starting another", number, pid, code)
             time.sleep(1)
-            children[_fork(sock, number, log_level, app)] = number
+            children[_fork(sock, number, config)] = number
         elif os.waitstatus_to_exitcode(code) not in (0, -signal.SIGTERM):
             status = 1
     sock.close()
     return status
 
 
-def _fork(sock: socket.socket, number: int, log_level: str, app: FastAPI) -> int:
+def server_config(settings: Settings, app: FastAPI, log_level: str = "info") -> uvicorn.Config:
+    """uvicorn's configuration: the h11 protocol with the limits of `settings` (see
+    jurisdictions/http.py for why h11 and what each limit does)."""
+    limits = Limits(settings.max_header_bytes, settings.header_timeout, settings.body_timeout)
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        lifespan="on",
+        http=protocol_with(limits),
+        h11_max_incomplete_event_size=limits.max_head_bytes,
+    )
+
+
+def _fork(sock: socket.socket, number: int, config: uvicorn.Config) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -158,7 +173,6 @@ def _fork(sock: socket.socket, number: int, log_level: str, app: FastAPI) -> int
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
         trim_regularly()  # a thread: after the fork
-        config = uvicorn.Config(app, log_level=log_level, lifespan="on")
         uvicorn.Server(config).run(sockets=[sock])
         code = 0
     except BaseException:

@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.codes import DEFAULT_CODE_PATTERN, check_code_pattern
 from domain.levels import LevelScheme, Rules
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/jurisdictions"
@@ -32,6 +33,9 @@ class Settings(BaseSettings):
     served_level: str = "community"
     #: Whether a unit's children must cover it wherever it has children.
     full_coverage: bool = True
+    #: The grammar of codes (a Python regular expression a whole code must match; see
+    #: domain/codes.py): it may not admit '/', '%', '?', '#', '@', whitespace or controls.
+    code_pattern: str = DEFAULT_CODE_PATTERN
     #: Whether the API process runs the projection worker (one process wins the lock).
     run_projection: bool = True
     projection_batch_size: int = 500
@@ -40,6 +44,13 @@ class Settings(BaseSettings):
     #: Largest batch lookup, and largest request body in bytes (both answer 413 beyond).
     max_batch_points: int = 100_000
     max_body_bytes: int = 64 * 1024 * 1024
+    #: The HTTP server's limits (docs/architecture.md, "HTTP limits"): header bytes (names and
+    #: values) and count, beyond which a request is answered 431; seconds a client may take to
+    #: send its request head; seconds a body may stay silent. Slower clients get 408.
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_header_count: int = Field(default=100, ge=10)
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=30.0, gt=0)
     #: Reads are open unless this is set; writes always need an editor token.
     reads_require_token: bool = False
     #: Origins allowed by CORS (comma-separated; empty: CORS off).
@@ -71,6 +82,12 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    @field_validator("code_pattern")
+    @classmethod
+    def _code_pattern(cls, value: str) -> str:
+        check_code_pattern(value)
+        return value
+
     @field_validator("levels")
     @classmethod
     def _levels(cls, value: str) -> str:
@@ -91,6 +108,7 @@ class Settings(BaseSettings):
             metric_crs=self.metric_crs,
             served_level=self.served_level,
             full_coverage=self.full_coverage,
+            code_pattern=self.code_pattern,
         )
 
     @property

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from domain.codes import code_is_valid, code_rule
 from domain.commands import (
     ChangeSetRequest,
     Command,
@@ -25,7 +26,6 @@ from domain.commands import (
     Redraw,
     Rename,
     Transfer,
-    code_is_valid,
 )
 from domain.errors import Problem
 from domain.geometry import GeometryError, area_m2, as_valid_territory, from_wkb_hex
@@ -125,11 +125,12 @@ def plan_import(
             continue
         seen.add(code)
         parent = _text(feature.properties.get(fields.parent))
-        bad = [c for c in (code, parent) if c is not None and not code_is_valid(c)]
+        bad = [
+            c for c in (code, parent) if c is not None and not code_is_valid(c, rules.code_pattern)
+        ]
         if bad:
-            plan.problems.append(
-                Problem("code_invalid", f"code {bad[0]!r} has spaces or is too long", where)
-            )
+            rule = code_rule(rules.code_pattern)
+            plan.problems.append(Problem("code_invalid", f"{bad[0]!r}: {rule}", where))
             continue
         if feature.geometry is None:
             plan.problems.append(

@@ -13,6 +13,7 @@ from api.auth import Editor
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.operations import parse_change_set
+from api.params import Whole
 from api.requests import read_json
 from api.schemas import ChangeSetDetail, ChangeSetLog, ChangeSetReceipt, ErrorResponse
 from api.shared import WRITE_ERRORS, write_status
@@ -33,8 +34,8 @@ router = APIRouter(tags=["change sets"])
 )
 def list_change_sets(
     services: ServicesDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[Whole, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[Whole, Query(ge=0, le=10_000_000)] = 0,
 ) -> ChangeSetLog:
     """Each with its effective date, actor, reason, document and the units it changed."""
     page = services.queries.change_sets(limit, offset)
@@ -142,7 +143,7 @@ def _parse(services: Services, body: Any, actor: str) -> ChangeSetRequest:
     editor gets every problem at once.
     """
     try:
-        return parse_change_set(body)
+        return parse_change_set(body, services.register.rules.code_pattern)
     except InvalidChangeSet as exc:
         if exc.partial is not None:
             exc.problems.extend(services.register.check_operations(exc.partial, actor=actor))

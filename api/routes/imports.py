@@ -15,6 +15,7 @@ from api import error_codes as codes
 from api.auth import Editor
 from api.dependencies import ServicesDep
 from api.errors import ApiError
+from api.fields import IsoDate
 from api.schemas import ErrorResponse
 from api.shared import WRITE_ERRORS, check_level, write_status
 from jurisdictions import commands
@@ -93,7 +94,7 @@ async def import_layer(
         ),
     ],
     level: Annotated[str, Form(description="The level of every feature")],
-    effective: Annotated[dt.date, Form(description="YYYY-MM-DD")],
+    effective: Annotated[IsoDate, Form(description="YYYY-MM-DD")],
     reason: Annotated[str, Form(min_length=1, max_length=2000)],
     document: Annotated[str, Form(max_length=2000)] = "",
     code_field: Annotated[str, Form(max_length=100)] = "code",

@@ -195,6 +195,7 @@ def parse_batch(body: dict[str, Any], limit: int) -> ParsedBatch:
     else:
         batch = BatchRequest.model_validate({**body, "points": []})
         ids, lons, lats = parsed
+    _check_ids(ids)
     outside = (np.abs(lons) > 180) | (np.abs(lats) > 90)
     if outside.any():
         index = int(np.flatnonzero(outside)[0])
@@ -204,6 +205,39 @@ def parse_batch(body: dict[str, Any], limit: int) -> ParsedBatch:
         lons = np.array([c[0] for c in converted], dtype=np.float64)
         lats = np.array([c[1] for c in converted], dtype=np.float64)
     return ParsedBatch(batch, ids, lons, lats)
+
+
+def _check_ids(ids: list[Any]) -> None:
+    """Ids are echoed in the answer, so each must be writable as JSON: no lone surrogate in
+    a text (``"\\ud800"``), no integer beyond 64 bits."""
+    texts = [i for i in ids if type(i) is str]
+    whole = [i for i in ids if type(i) is int]
+    try:
+        "".join(texts).encode("utf-8")
+        fine = not whole or (min(whole) >= -(2**63) and max(whole) < 2**64)
+    except UnicodeEncodeError:
+        fine = False
+    if fine:
+        return
+    for index, point_id in enumerate(ids):
+        if not _writable(point_id):
+            message = "an id is a text without lone surrogates or an integer of at most 64 bits"
+            raise ApiError.of(
+                codes.INVALID_REQUEST,
+                message,
+                [{"location": f"body.points[{index}].id", "message": message}],
+            )
+
+
+def _writable(point_id: Any) -> bool:
+    if type(point_id) is int:
+        return -(2**63) <= point_id < 2**64
+    if type(point_id) is str:
+        try:
+            point_id.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
 
 
 _NUMBERS = {float, int}

@@ -11,7 +11,8 @@ from fastapi.staticfiles import StaticFiles
 
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES
-from api.params import DateQuery, IsoDate, LevelQuery
+from api.fields import IsoDate
+from api.params import DateQuery, LevelQuery
 from api.shared import check_level
 from domain.errors import UnitNotFound
 from jurisdictions.bootstrap import Services

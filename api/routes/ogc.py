@@ -18,8 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from api import error_codes as codes
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
-from api.params import DATETIME_PATTERN
+from api.params import DATETIME_PATTERN, Whole
 from api.shared import parse_bbox
+from domain.timeline import parse_day, parse_instant
 from jurisdictions.bootstrap import Services
 from projections.features import (
     SERVICE_AREAS,
@@ -182,13 +183,11 @@ def parse_datetime(
         if part in ("..", ""):
             return None
         try:
-            if len(part) > 10:
-                return dt.datetime.fromisoformat(part.replace("Z", "+00:00")).date()
-            return dt.date.fromisoformat(part)
+            return parse_day(part) if len(part) <= 10 else parse_instant(part).date()
         except ValueError as exc:
             raise ApiError.of(
                 codes.DATETIME_INVALID,
-                f"datetime {text!r} is not a date, a date-time or an interval a/b",
+                f"datetime {text[:80]!r} is not a date, a date-time or an interval a/b",
                 [{"location": "query.datetime", "message": str(exc)}],
             ) from exc
 
@@ -237,8 +236,8 @@ async def items(
     datetime: Annotated[
         str | None, Query(description="A date (valid that day) or an interval")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[Whole, Query(ge=1, le=MAX_LIMIT)] = 10,
+    offset: Annotated[Whole, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
     """Paged with `limit` and `offset`; a `next` link while more remain.
 
@@ -298,7 +297,7 @@ def item(
     day, _ = parse_datetime(datetime)
     if version_start:
         try:
-            day = dt.date.fromisoformat(version_start)
+            day = parse_day(version_start)
         except ValueError:
             raise ApiError.of(codes.FEATURE_NOT_FOUND, f"no feature {feature_id!r}") from None
     features, _ = services.features.items(collection_id, FeatureQuery(day=day, limit=1), code=code)

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api import error_codes as codes
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
-from api.params import DateQuery
+from api.params import DateQuery, Whole
 from api.shared import check_level
 from projections.features import cacheable_position, read_at_least
 
@@ -42,9 +42,9 @@ async def tile(
     request: Request,
     services: ServicesDep,
     level: str,
-    z: Annotated[int, Path(ge=0, le=24)],
-    x: Annotated[int, Path(ge=0)],
-    y: Annotated[int, Path(ge=0)],
+    z: Annotated[Whole, Path(ge=0, le=24)],
+    x: Annotated[Whole, Path(ge=0)],
+    y: Annotated[Whole, Path(ge=0)],
     date: DateQuery = None,
 ) -> Response:
     """Web Mercator (z/x/y) tiles; one layer named after the level, with code and name.

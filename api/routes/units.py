@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query
 from api import error_codes as codes
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
-from api.params import BboxQuery, DateQuery, IsoDate, LevelQuery
+from api.fields import IsoDate
+from api.params import BboxQuery, DateQuery, LevelQuery, Whole
 from api.schemas import Changes, Lineage, UnitCollection, UnitFeature, UnitHistory
 from api.shared import check_level, parse_bbox, require_unit
 from projections.queries import as_feature
@@ -38,8 +39,8 @@ def list_units(
     ] = None,
     bbox: BboxQuery = None,
     geometry: Annotated[bool, Query(description="Include geometries.")] = True,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[Whole, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[Whole, Query(ge=0, le=10_000_000)] = 0,
 ) -> UnitCollection:
     """Ordered by code; `numberMatched` counts all matches, `limit`/`offset` page through."""
     check_level(services, level)
@@ -123,6 +124,11 @@ def changes(
     level: LevelQuery = None,
 ) -> Changes:
     """Units established, ended, redrawn (with the area gained and lost), renamed, transferred."""
+    if from_ > to:
+        message = f"from ({from_}) is after to ({to})"
+        raise ApiError.of(
+            codes.PERIOD_INVALID, message, [{"location": "query.from", "message": message}]
+        )
     check_level(services, level)
     found: dict[str, Any] = services.queries.changes(from_, to, level)
     return Changes.model_validate({"from": from_, "to": to, "level": level, **found})

@@ -215,7 +215,10 @@ def test_units_on_a_date_by_level_parent_and_bbox(api: Api):
         ({"bbox": "114,23,113,22"}, "bbox_invalid", "query.bbox"),
         ({"bbox": "a,b,c,d"}, "invalid_request", "query.bbox"),
         ({"bbox": "114,23,113,99"}, "bbox_invalid", "query.bbox"),
-        ({"date": "2015-02-30"}, "invalid_request", "query.date"),
+        ({"date": "2015-02-30"}, "date_invalid", "query.date"),
+        ({"date": "20150601"}, "date_invalid", "query.date"),
+        ({"limit": "1_0"}, "number_invalid", "query.limit"),
+        ({"date": "20150601", "limit": "1_0"}, "invalid_request", "query.limit"),
         ({"limit": 0}, "invalid_request", "query.limit"),
     ],
 )

@@ -90,7 +90,12 @@ def test_bad_parameters_get_a_422_naming_the_parameter(
     response = get(demo_server, "/v1/lookup", **params)
     assert response.status_code == 422
     error = response.json()["error"]
-    assert error["code"] in {"invalid_request", "coordinates_out_of_range"}
+    assert error["code"] in {
+        "invalid_request",
+        "coordinates_out_of_range",
+        "date_invalid",
+        "number_invalid",
+    }
     assert error["message"]
     assert location in [d["location"] for d in error["details"]]
 

@@ -461,7 +461,7 @@ def test_pages_are_small_html_and_errors_keep_the_contract_shape(demo_server: Li
     (SHOTS / "sizes.json").write_text(json.dumps(sizes, indent=2))
 
     for path, status, code in (
-        ("/maps?date=2016-13-01", 422, "invalid_request"),
+        ("/maps?date=2016-13-01", 422, "date_invalid"),
         ("/maps?level=province", 422, "level_unknown"),
         ("/maps/compare?before=2016-01-01", 422, "invalid_request"),
         ("/maps/units/999999999", 404, "unit_not_found"),
