@@ -81,6 +81,15 @@ INVALID_IMPORT = ErrorCode(
     "The imported layer or its change set has problems; the body keeps the import report "
     "and details list every problem; nothing stored.",
 )
+IMPORT_MODE_INVALID = ErrorCode(
+    "import_mode_invalid", 422, "An import's mode is not `update` or `replace`."
+)
+REPLACE_PARENTS_INVALID = ErrorCode(
+    "replace_parents_invalid",
+    422,
+    "replace_parents is missing (mode=replace below the top level), given without "
+    "mode=replace, or names a code that is not a unit of the parent level on the date.",
+)
 UNSUPPORTED_FILE = ErrorCode("unsupported_file", 415, "An import must be .geojson or .gpkg.")
 FILE_UNREADABLE = ErrorCode("file_unreadable", 422, "The imported file cannot be read as a layer.")
 CONCURRENT_CHANGE = ErrorCode(

@@ -18,9 +18,21 @@ from api.errors import ApiError
 from api.shared import WRITE_ERRORS, check_level, write_status
 from jurisdictions import commands
 from jurisdictions.bootstrap import Services
-from projections.imports import ImportFields, LayerError
+from projections.imports import (
+    IMPORT_MODES,
+    ImportFields,
+    ImportScope,
+    ImportScopeError,
+    LayerError,
+)
 
 router = APIRouter(tags=["change sets"])
+
+#: The API error of each way an import's scope can be wrong, and the form field it names.
+SCOPE_ERRORS = {
+    codes.IMPORT_MODE_INVALID.code: (codes.IMPORT_MODE_INVALID, "form.mode"),
+    codes.REPLACE_PARENTS_INVALID.code: (codes.REPLACE_PARENTS_INVALID, "form.replace_parents"),
+}
 
 
 def _import(
@@ -31,6 +43,7 @@ def _import(
     reason: str,
     document: str,
     fields: ImportFields,
+    scope: ImportScope,
     actor: str,
     dry_run: bool,
 ) -> tuple[int, dict[str, Any]]:
@@ -44,11 +57,15 @@ def _import(
             reason=reason,
             document=document,
             fields=fields,
+            scope=scope,
             actor=actor,
             dry_run=dry_run,
         )
     except LayerError as exc:
         raise ApiError.of(codes.FILE_UNREADABLE, str(exc)) from exc
+    except ImportScopeError as exc:
+        error, where = SCOPE_ERRORS[exc.code]
+        raise ApiError.of(error, str(exc), [{"location": where}]) from exc
     report = outcome.report()
     if outcome.problems:
         raise ApiError.of(
@@ -83,13 +100,36 @@ async def import_layer(
     code_field: Annotated[str, Form(max_length=100)] = "code",
     name_field: Annotated[str, Form(max_length=100)] = "name",
     parent_field: Annotated[str, Form(max_length=100)] = "parent",
+    mode: Annotated[
+        str,
+        Form(
+            max_length=20,
+            description="update (default): only the units in the file change; replace: also "
+            "end the units of `replace_parents` the file leaves out",
+        ),
+    ] = "update",
+    replace_parents: Annotated[
+        list[str] | None,
+        Form(
+            description="With mode=replace: the parents (codes, repeated or comma-separated) "
+            "whose missing children end; none for the top level"
+        ),
+    ] = None,
     dry_run: Annotated[bool, Query(description="Report the change set; store nothing.")] = False,
 ) -> JSONResponse:
     """Features are matched to units by code: new codes are established, changed ones redrawn,
-    renamed or transferred, missing ones (under the same parents) ended. Nothing is applied if
+    renamed or transferred. Units missing from the file stay, unless `mode=replace` names the
+    parents whose missing children end (listed in `ended` with why). Nothing is applied if
     anything is wrong; the answer lists every problem. Like a change set, 201 only once the
     change is visible, else 202 with the `position` to wait for."""
     check_level(services, level, "form.level")
+    scope = ImportScope.of(mode, replace_parents or [])
+    if scope.mode not in IMPORT_MODES:  # before reading the file
+        raise ApiError.of(
+            codes.IMPORT_MODE_INVALID,
+            f"mode must be one of {', '.join(IMPORT_MODES)}, not {mode!r}",
+            [{"location": "form.mode"}],
+        )
     limit = services.settings.max_body_bytes
     suffix = Path(file.filename or "layer.geojson").suffix.lower() or ".geojson"
     if suffix not in (".geojson", ".json", ".gpkg"):
@@ -119,6 +159,7 @@ async def import_layer(
             reason,
             document,
             fields,
+            scope,
             editor.actor,
             dry_run,
         )
