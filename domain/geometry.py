@@ -128,7 +128,7 @@ def snap_to_grid(geometry: BaseGeometry, location: str) -> tuple[MultiPolygon, S
             shapely.normalize(shapely.set_precision(geometry, GRID_SIZE, mode="valid_output")),
             location,
         )
-        snap = Snap(reason, area_m2(shapely.symmetric_difference(geometry, rounded)))
+        snap = Snap(reason, abs(area_m2(rounded) - area_m2(geometry)))
     if rounded.is_empty or rounded.area == 0:
         raise _error(
             "geometry_empty",

@@ -4,9 +4,11 @@ byte for byte as before; areas are geodesic."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import shapely
 from pyproj import Geod
@@ -23,7 +25,7 @@ from domain.geometry import (
     to_wkb_hex,
 )
 
-DATA = Path("/work/shared/data/shenzhen")
+DATA = Path(__file__).parents[2] / "jurisdictions" / "demo" / "data" / "shenzhen"
 GEOD = Geod(ellps="WGS84")
 EPS = 4e-8  # below half a grid cell: rounding moves it onto the grid line
 
@@ -135,7 +137,7 @@ def test_a_neighbour_takes_the_vertices_snapping_put_on_a_shared_edge():
 
 
 def test_real_shenzhen_layers_go_in_unchanged_and_shared_edges_stay_shared():
-    for name in ("shenzhen_districts.geojson", "shenzhen_districts_fastgeocn.geojson"):
+    for name in ("shenzhen_districts.geojson", "shenzhen_longgang_dapeng_split_derived.geojson"):
         features = json.loads((DATA / name).read_text())["features"]
         geometries = [shape(f["geometry"]) for f in features]
         results = snap_layer(geometries, [f"features[{i}]" for i in range(len(features))])
@@ -177,3 +179,55 @@ def test_areas_of_overlay_results_count_polygons_only_and_subtract_holes():
     touching = box(114.01, 22.5, 114.02, 22.51).intersection(outer)  # a shared edge
     assert area_m2(touching) == 0.0
     assert area_m2(shapely.Polygon()) == 0.0
+
+
+def hole_along_an_edge(polygon: Polygon) -> Polygon:
+    """The polygon with a thin hole one of whose edges runs 4e-8 degrees inside one of the
+    shell's real edges: valid as drawn, and the first such edge where rounding breaks it."""
+    ring = np.asarray(polygon.exterior.coords)
+    for a, b in itertools.pairwise(ring):
+        along = b - a
+        length = float(np.hypot(*along))
+        if length < 2e-3:
+            continue
+        normal = np.array([-along[1], along[0]]) / length
+        if not polygon.contains(shapely.Point(a + along / 2 + normal * 1e-5)):
+            normal = -normal
+        p1, p2 = a + along * 0.3 + normal * EPS, a + along * 0.7 + normal * EPS
+        width = min(length * 0.2, 3e-4)
+        hole = [p1, p2, p2 + normal * width, p1 + normal * width, p1]
+        holes = [*(r.coords for r in polygon.interiors), hole]
+        made = Polygon(polygon.exterior.coords, holes)
+        if made.is_valid and not naive(made).is_valid:
+            return made
+    raise AssertionError("no edge to build the case on")
+
+
+def test_a_real_district_rounding_would_break_goes_in_and_its_neighbours_stay_put():
+    features = json.loads((DATA / "shenzhen_districts.geojson").read_text())["features"]
+    geometries = [shape(f["geometry"]) for f in features]
+    futian = next(i for i, f in enumerate(features) if f["properties"]["adcode"] == "440304")
+    parts = list(geometries[futian].geoms)
+    main = max(range(len(parts)), key=lambda i: parts[i].area)
+    parts[main] = hole_along_an_edge(parts[main])
+    holed = MultiPolygon(parts)
+    assert holed.is_valid and not round_coordinates(holed).is_valid  # refused before
+    layer = [holed if i == futian else g for i, g in enumerate(geometries)]
+    results = snap_layer(layer, [f"features[{i}]" for i in range(len(layer))])
+    snapped = []
+    for i, result in enumerate(results):
+        assert not isinstance(result, GeometryError), result
+        territory, note = result
+        assert territory.is_valid
+        assert (note is not None) == (i == futian)
+        snapped.append(territory)
+    # The strip between the hole and the shell (4e-8 degrees wide) is what moved, as noted.
+    note = results[futian][1]  # type: ignore[index]
+    assert note is not None and 0 < note.area_changed_m2 < 20
+    changed = abs(area_m2(snapped[futian]) - area_m2(holed))
+    assert changed == pytest.approx(note.area_changed_m2, abs=0.05)
+    for i, geometry in enumerate(layer):
+        if i != futian:
+            before = area_m2(holed.intersection(geometry))
+            after = area_m2(snapped[futian].intersection(snapped[i]))
+            assert after == pytest.approx(before, abs=1.0), features[i]["properties"]["name_en"]
