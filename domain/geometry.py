@@ -274,29 +274,29 @@ def area_m2(geometry: BaseGeometry) -> float:
     """Geodesic area in square metres of the polygons of a lon/lat geometry (lines and points
     of an overlay result have none), as PostGIS `ST_Area(geom::geography)`.
 
-    Vectorised: every ring's coordinates come out of GEOS in one array, and each ring is
-    measured by pyproj's geodesic routine (C) on its slice; holes are subtracted.
+    One call of pyproj's geodesic routine (C) per geometry, on one coordinate array out of
+    GEOS: shells counter-clockwise and holes clockwise (`orient_polygons`), the rings joined
+    through the first vertex there and back (the two bridging edges cancel), so the signed
+    area is shells minus holes. Measured in the demo's load, it costs about what projecting
+    to a national CRS did, and far less than a call per ring.
     """
     if geometry.is_empty or geometry.area == 0:
         return 0.0
     parts = shapely.get_parts(geometry)
-    while (nested := shapely.get_type_id(parts) >= 4).any():  # collections of an overlay
-        parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
-    polygons = parts[shapely.get_type_id(parts) == 3]
-    if len(polygons) == 0:
+    kinds = shapely.get_type_id(parts)
+    while (kinds >= 4).any():  # the collections of an overlay result
+        parts = np.concatenate([parts[kinds < 4], shapely.get_parts(parts[kinds >= 4])])
+        kinds = shapely.get_type_id(parts)
+    dense = shapely.orient_polygons(shapely.segmentize(parts[kinds == 3], DENSIFY_DEGREES))
+    coords, ring_of = shapely.get_coordinates(shapely.get_rings(dense), return_index=True)
+    if len(coords) == 0:
         return 0.0
-    dense = shapely.segmentize(polygons, DENSIFY_DEGREES)
-    rings, ring_polygon = shapely.get_rings(dense, return_index=True)
-    exterior = np.ones(len(rings), dtype=bool)
-    exterior[1:] = ring_polygon[1:] != ring_polygon[:-1]
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    bounds = np.searchsorted(ring_of, np.arange(len(rings) + 1))
-    total = 0.0
-    for r in range(len(rings)):
-        lo, hi = bounds[r], bounds[r + 1]
-        ring_area, _ = GEOD.polygon_area_perimeter(coords[lo:hi, 0], coords[lo:hi, 1])
-        total += abs(ring_area) if exterior[r] else -abs(ring_area)
-    return max(total, 0.0)
+    if ring_of[-1] > 0:
+        anchor = coords[:1]
+        rings = np.split(coords, np.flatnonzero(np.diff(ring_of)) + 1)
+        coords = np.concatenate([part for ring in rings for part in (ring, anchor)])
+    area, _ = GEOD.polygon_area_perimeter(coords[:, 0], coords[:, 1])
+    return max(float(area), 0.0)
 
 
 def _error(code: str, message: str, location: str) -> GeometryError:
