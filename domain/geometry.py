@@ -145,10 +145,11 @@ def snap_layer(
 
     Rounding vertices alone treats neighbours alike. Where a feature had to be snap-rounded,
     the noding may have put new vertices on an edge it shares with a neighbour (a vertex of its
-    own lies within a grid cell of that edge): each neighbour touching it then takes the same
-    vertices on its copy of the edge (`shapely.snap` to the snapped feature, within one grid
-    cell), so no sliver opens or overlaps between them. A neighbour that would not stay valid so
-    keeps its rounded form (the two then differ by less than a grid cell along that edge).
+    own lies within a grid cell of that edge), and a shared vertex half-way between two grid
+    points may have gone the other way: each neighbour within a grid cell of it then takes the
+    same vertices on its copy of the edge (`shapely.snap` to the snapped feature, within 1.5
+    grid cells), so no sliver opens or overlaps between them. A neighbour that would not stay
+    valid so keeps its rounded form (the two then differ by a grid cell at most along that edge).
     """
     out: list[tuple[MultiPolygon, Snap | None] | GeometryError] = []
     for geometry, location in zip(geometries, locations, strict=True):
@@ -163,7 +164,10 @@ def snap_layer(
     tree = shapely.STRtree([_geometry_of(out[i]) for i in good])
     for i in snapped:
         anchor = _geometry_of(out[i])
-        for j in tree.query(anchor, predicate="intersects"):
+        # Within a grid cell, not just touching: GEOS rounds half-way values up where numpy
+        # rounds them to even, so a vertex shared with a rounded neighbour may now lie one
+        # cell off (sources with 8 decimals have such values); the snap brings them together.
+        for j in tree.query(anchor, predicate="dwithin", distance=GRID_SIZE * 1.5):
             k = good[int(j)]
             if k == i:
                 continue

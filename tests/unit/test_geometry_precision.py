@@ -256,3 +256,32 @@ def test_areas_of_several_rings_are_the_sum_of_their_parts():
     assert area_m2(MultiPolygon([holed, london])) == pytest.approx(
         expected + alone(london), rel=1e-9
     )
+
+
+def test_a_shared_vertex_half_way_between_grid_points_stays_shared():
+    # numpy rounds half-way values to even, GEOS's snap-rounding rounds them up: A (snapped)
+    # and B (rounded) would put their shared edge one grid cell apart without the layer snap.
+    candidates = 114.0 + np.arange(1, 2000, 2) * 5e-8
+    snapped_x = shapely.get_coordinates(
+        shapely.set_precision(shapely.points(candidates, np.full_like(candidates, 22.5)), 1e-7)
+    )[:, 0]
+    x = float(candidates[np.flatnonzero(snapped_x != np.round(candidates, 7))[0]])
+    shell = [(113.99, 22.5), (x, 22.5), (x, 22.51), (113.99, 22.51), (113.99, 22.5)]
+    hole = [
+        (113.99 + EPS, 22.504),
+        (113.995, 22.504),
+        (113.995, 22.506),
+        (113.99 + EPS, 22.506),
+        (113.99 + EPS, 22.504),
+    ]
+    a = Polygon(shell, [hole])
+    b = box(x, 22.5, 114.02, 22.51)
+    assert a.is_valid and not naive(a).is_valid
+    alone, _ = snap_to_grid(a, "a")
+    # Had each gone its own way, their edges would lie a grid cell apart (an overlap or gap).
+    assert alone.boundary.intersection(naive(b).boundary).length < 1e-6
+    (a2, note_a), (b2, note_b) = snap_layer([a, b], ["a", "b"])  # type: ignore[misc]
+    assert note_a is not None and note_b is None
+    assert a2.is_valid and b2.is_valid
+    assert a2.intersection(b2).area == 0
+    assert a2.boundary.intersection(b2.boundary).length == pytest.approx(0.01, abs=1e-12)
