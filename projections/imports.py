@@ -79,11 +79,15 @@ class ImportScope:
         codes = [p.strip() for item in parents for p in item.split(",") if p.strip()]
         return cls(mode.strip().lower(), tuple(dict.fromkeys(codes)))
 
+    def check_mode(self) -> None:
+        """Raise `ImportScopeError` unless the mode is one of `IMPORT_MODES`."""
+        if self.mode not in IMPORT_MODES:
+            msg = f"mode must be one of {', '.join(IMPORT_MODES)}, not {self.mode[:40]!r}"
+            raise ImportScopeError("import_mode_invalid", msg)
+
     def check(self, level: str, parent_level: str | None, live_parents: set[str]) -> None:
         """Raise `ImportScopeError` unless the scope makes sense for `level`."""
-        if self.mode not in IMPORT_MODES:
-            msg = f"mode must be one of {', '.join(IMPORT_MODES)}, not {self.mode!r}"
-            raise ImportScopeError("import_mode_invalid", msg)
+        self.check_mode()
         if self.mode == "update" and self.parents:
             msg = "replace_parents only goes with mode=replace (the default mode ends nothing)"
             raise ImportScopeError("replace_parents_invalid", msg)

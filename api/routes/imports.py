@@ -18,13 +18,7 @@ from api.errors import ApiError
 from api.shared import WRITE_ERRORS, check_level, write_status
 from jurisdictions import commands
 from jurisdictions.bootstrap import Services
-from projections.imports import (
-    IMPORT_MODES,
-    ImportFields,
-    ImportScope,
-    ImportScopeError,
-    LayerError,
-)
+from projections.imports import ImportFields, ImportScope, ImportScopeError, LayerError
 
 router = APIRouter(tags=["change sets"])
 
@@ -33,6 +27,11 @@ SCOPE_ERRORS = {
     codes.IMPORT_MODE_INVALID.code: (codes.IMPORT_MODE_INVALID, "form.mode"),
     codes.REPLACE_PARENTS_INVALID.code: (codes.REPLACE_PARENTS_INVALID, "form.replace_parents"),
 }
+
+
+def _scope_error(exc: ImportScopeError) -> ApiError:
+    error, where = SCOPE_ERRORS[exc.code]
+    return ApiError.of(error, str(exc), [{"location": where}])
 
 
 def _import(
@@ -64,8 +63,7 @@ def _import(
     except LayerError as exc:
         raise ApiError.of(codes.FILE_UNREADABLE, str(exc)) from exc
     except ImportScopeError as exc:
-        error, where = SCOPE_ERRORS[exc.code]
-        raise ApiError.of(error, str(exc), [{"location": where}]) from exc
+        raise _scope_error(exc) from exc
     report = outcome.report()
     if outcome.problems:
         raise ApiError.of(
@@ -103,7 +101,6 @@ async def import_layer(
     mode: Annotated[
         str,
         Form(
-            max_length=20,
             description="update (default): only the units in the file change; replace: also "
             "end the units of `replace_parents` the file leaves out",
         ),
@@ -124,12 +121,10 @@ async def import_layer(
     change is visible, else 202 with the `position` to wait for."""
     check_level(services, level, "form.level")
     scope = ImportScope.of(mode, replace_parents or [])
-    if scope.mode not in IMPORT_MODES:  # before reading the file
-        raise ApiError.of(
-            codes.IMPORT_MODE_INVALID,
-            f"mode must be one of {', '.join(IMPORT_MODES)}, not {mode!r}",
-            [{"location": "form.mode"}],
-        )
+    try:
+        scope.check_mode()  # before reading the file; the parents need the map
+    except ImportScopeError as exc:
+        raise _scope_error(exc) from exc
     limit = services.settings.max_body_bytes
     suffix = Path(file.filename or "layer.geojson").suffix.lower() or ".geojson"
     if suffix not in (".geojson", ".json", ".gpkg"):
