@@ -270,8 +270,12 @@ def from_wkb_hex(data: str) -> MultiPolygon:
 #: in lon/lat, a geodesic between the same ends is not, and a sliver along a long edge (a
 #: vertex next to a 3.6 km edge, within a centimetre) measured between the geodesic and the
 #: vertex would be hundreds of m²; at 0.001 degrees (about 100 m) the two differ by less than a
-#: millimetre, and the sliver measures its true area.
+#: millimetre, and the sliver measures its true area. A large geometry (a whole unit) needs no
+#: such care: its edges are cut into about `DENSIFY_PARTS` pieces per side of a square of its
+#: area instead, which keeps its area within about 1e-6 of the true one (a 1-degree square:
+#: 0.03-degree pieces, 130 vertices, not 4,000) while slivers keep 0.001 degrees.
 DENSIFY_DEGREES = 0.001
+DENSIFY_PARTS = 30
 
 
 def area_m2(geometry: BaseGeometry) -> float:
@@ -284,14 +288,15 @@ def area_m2(geometry: BaseGeometry) -> float:
     area is shells minus holes. Measured in the demo's load, it costs about what projecting
     to a national CRS did, and far less than a call per ring.
     """
-    if geometry.is_empty or geometry.area == 0:
+    if geometry.is_empty or (planar := geometry.area) == 0:
         return 0.0
+    spacing = max(DENSIFY_DEGREES, math.sqrt(planar) / DENSIFY_PARTS)
     parts = shapely.get_parts(geometry)
     kinds = shapely.get_type_id(parts)
     while (kinds >= 4).any():  # the collections of an overlay result
         parts = np.concatenate([parts[kinds < 4], shapely.get_parts(parts[kinds >= 4])])
         kinds = shapely.get_type_id(parts)
-    dense = shapely.orient_polygons(shapely.segmentize(parts[kinds == 3], DENSIFY_DEGREES))
+    dense = shapely.orient_polygons(shapely.segmentize(parts[kinds == 3], spacing))
     coords, ring_of = shapely.get_coordinates(shapely.get_rings(dense), return_index=True)
     if len(coords) == 0:
         return 0.0
