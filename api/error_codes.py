@@ -118,6 +118,15 @@ FILE_UNREADABLE = ErrorCode(
     "The imported file cannot be read as a layer (not valid JSON, damaged, no geometry column, "
     "an unusable CRS, several tables and no `layer`); the message says why.",
 )
+IMPORT_MODE_INVALID = ErrorCode(
+    "import_mode_invalid", 422, "An import's mode is not `update` or `replace`."
+)
+REPLACE_PARENTS_INVALID = ErrorCode(
+    "replace_parents_invalid",
+    422,
+    "replace_parents is missing (mode=replace below the top level), given without "
+    "mode=replace, or names a code that is not a unit of the parent level on the date.",
+)
 CONCURRENT_CHANGE = ErrorCode(
     "concurrent_change", 409, "A unit the change set read was changed meanwhile; retry it."
 )

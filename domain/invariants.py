@@ -6,8 +6,8 @@ children) is checked on every day from D on where anything in the family changes
 those days nothing changes, so checking them covers the whole timeline.
 
 Overlays are computed in lon/lat, where the stored edges are straight (projecting first would
-bend long edges and invent slivers); only the resulting overlap, gap or overhang is projected
-to the metric CRS of the rules to measure it in m², against a tolerance for digitising noise.
+bend long edges and invent slivers); only the resulting overlap, gap or overhang is measured,
+geodesically in m² (`domain.geometry.area_m2`), against a tolerance for digitising noise.
 Every problem names the units involved, the offending area and the first day it occurs.
 """
 
@@ -20,7 +20,7 @@ import shapely
 from shapely.strtree import STRtree
 
 from domain.errors import Problem
-from domain.geometry import from_wkb_hex, metric
+from domain.geometry import area_m2, from_wkb_hex
 from domain.offices import WORKSTATION, Office
 from domain.units import Unit
 from domain.workspace import Workspace
@@ -54,7 +54,6 @@ class _Checker:
         self.ws = ws
         self.since = ws.earliest
         self.tolerance = ws.rules.tolerance_m2
-        self.crs = ws.rules.metric_crs
         self.problems: list[Problem] = []
         self._seen: set[tuple[str, tuple[str, ...]]] = set()
 
@@ -72,10 +71,9 @@ class _Checker:
 
     def area(self, geometry: Any) -> float:
         """Square metres of a lon/lat overlay result."""
-        # Neighbours touch along lines: no area in lon/lat is no area anywhere, skip projecting.
-        if geometry.is_empty or geometry.area == 0:
-            return 0.0
-        return float(metric(geometry, self.crs).area)
+        # Neighbours touch along lines: no area in lon/lat is no area anywhere (area_m2 skips
+        # those without measuring).
+        return area_m2(geometry)
 
     def days(self, *units: Unit) -> list[date]:
         """Every day from the change's start on where any of `units` changes."""

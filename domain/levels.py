@@ -47,16 +47,15 @@ DEFAULT_LEVELS = LevelScheme(("city", "district", "street", "community", "grid")
 class Rules:
     """The register's configurable rules.
 
-    `tolerance_m2` is how much overlap, gap or overhang (in square metres, measured in
-    `metric_crs`) counts as digitising noise rather than an error. `served_level` is the level
-    whose units must each be served by exactly one workstation. `full_coverage` says whether a
-    unit's children must cover it wherever it has children. `code_pattern` is the grammar of
-    codes (`domain.codes`).
+    `tolerance_m2` is how much overlap, gap or overhang (in square metres, measured
+    geodesically on the WGS84 ellipsoid) counts as digitising noise rather than an error.
+    `served_level` is the level whose units must each be served by exactly one workstation.
+    `full_coverage` says whether a unit's children must cover it wherever it has children.
+    `code_pattern` is the grammar of codes (`domain.codes`).
     """
 
     levels: LevelScheme = DEFAULT_LEVELS
     tolerance_m2: float = 5.0
-    metric_crs: str = "EPSG:4547"
     served_level: str = "community"
     full_coverage: bool = True
     code_pattern: str = DEFAULT_CODE_PATTERN

@@ -85,4 +85,7 @@ PROBLEMS: dict[str, str] = {
     "code_repeated": "Two features have the same code.",
     "geometry_missing": "A feature has no geometry.",
     "name_missing": "A new unit's feature has no name.",
+    "precision_snapped": "A note, not a problem (in an import report's `notes`): rounding the "
+    "feature to the stored precision would have made it invalid, so it was snap-rounded "
+    "instead; area_m2 says how much area changed.",
 }

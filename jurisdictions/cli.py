@@ -188,7 +188,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
     from jurisdictions.commands import import_layer
-    from projections.imports import ImportFields, LayerError
+    from projections.imports import ImportFields, ImportScope, ImportScopeError, LayerError
 
     if args.level not in settings.level_scheme:
         print(f"jurisdictions import: unknown level {args.level!r}", file=sys.stderr)
@@ -204,10 +204,11 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 document=args.document,
                 fields=ImportFields(args.code_field, args.name_field, args.parent_field),
                 layer=args.layer,
+                scope=ImportScope.of(args.mode, args.replace_parents or []),
                 actor=args.actor,
                 dry_run=not args.commit,
             )
-        except LayerError as exc:
+        except (LayerError, ImportScopeError) as exc:
             print(f"jurisdictions import: {exc}", file=sys.stderr)
             return 2
     report = outcome.report()
@@ -313,6 +314,19 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name-field", default="name")
     imp.add_argument("--parent-field", default="parent")
     imp.add_argument("--layer", help="the GeoPackage table to read, if it has several")
+    imp.add_argument(
+        "--mode",
+        default="update",
+        help="update (default): only the units in the file change; replace: also end the "
+        "units of --replace-parents that the file leaves out",
+    )
+    imp.add_argument(
+        "--replace-parents",
+        action="append",
+        metavar="CODES",
+        help="with --mode replace: parent codes (comma-separated or repeated) whose missing "
+        "children end; none for the top level",
+    )
     imp.add_argument("--commit", action="store_true", help="apply (default: dry run)")
     imp.set_defaults(func=cmd_import)
 

@@ -26,8 +26,8 @@ class Settings(BaseSettings):
         DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL", "JL_DATABASE_URL")
     )
     levels: str = "city,district,street,community,grid"
-    metric_crs: str = "EPSG:4547"
-    #: Overlap, gap or overhang (m², in the metric CRS) tolerated as digitising noise.
+    #: Overlap, gap or overhang (m², geodesic on WGS84) tolerated as digitising noise. Areas
+    #: need no CRS; the former JL_METRIC_CRS is ignored (extra settings are).
     tolerance_m2: float = 5.0
     #: The level whose units must each be served by exactly one workstation.
     served_level: str = "community"
@@ -105,7 +105,6 @@ class Settings(BaseSettings):
         return Rules(
             levels=self.level_scheme,
             tolerance_m2=self.tolerance_m2,
-            metric_crs=self.metric_crs,
             served_level=self.served_level,
             full_coverage=self.full_coverage,
             code_pattern=self.code_pattern,

@@ -2,13 +2,17 @@
 
 GIS staff edit a level in QGIS and hand back the file; the service matches features to units
 by code against the map on the effective date and works out the change set: new codes are
-established, changed geometries redrawn, names renamed, parents transferred, and units missing
-from the file ended. Units are only ended under parents the file speaks about, so a file of
-one district's streets never ends another district's. The change set then goes through the
-register like any other, so every rule is checked before anything is stored: the plan's
-operations are the domain's commands, handed to a `ChangeSetRequest` as they are. The file
-is read by `projections.layer_files` (GeoJSON or GeoPackage by content, never through GDAL);
-what it finds wrong with a feature comes back here as that feature's problems.
+established, changed geometries redrawn, names renamed, parents transferred. A file may hold
+only some units (two streets of a district): by default a unit missing from the file is left
+as it is. Ending the missing units must be asked for (`ImportScope`, mode "replace") and names
+the parents whose children the file replaces, so a city file with one new city never ends the
+old one by accident. The layer reaches the stored precision as a whole (`snap_layer`): a layer
+valid as given is never refused because of the service's rounding, and where rounding had to
+snap a feature the report says so. The change set then goes through the register like any
+other, so every rule is checked before anything is stored: the plan's operations are the
+domain's commands, handed to a `ChangeSetRequest` as they are. The file is read by
+`projections.layer_files` (GeoJSON or GeoPackage by content, never through GDAL); what it
+finds wrong with a feature comes back here as that feature's problems.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from domain.commands import (
     Transfer,
 )
 from domain.errors import Problem
-from domain.geometry import GeometryError, area_m2, as_valid_territory, from_wkb_hex
+from domain.geometry import GeometryError, area_m2, from_wkb_hex, snap_layer
 from domain.levels import Rules
 from projections.layer_files import LayerError, LayerFeature, UnsupportedFile, read_layer
 from projections.queries import ReadModelQueries
@@ -53,17 +57,84 @@ class ImportFields:
     parent: str = "parent"
 
 
+#: "update": only the units in the file change; "replace": also end, under the named parents,
+#: the units the file leaves out.
+IMPORT_MODES = ("update", "replace")
+
+
+class ImportScopeError(ValueError):
+    """The import's mode or replaced parents are not usable; `code` is the API error code."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ImportScope:
+    """Which units an import may end: none ("update", the default), or with "replace" the
+    units of the level under `parents` (none for the top level) that the file leaves out."""
+
+    mode: str = "update"
+    parents: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, mode: str, parents: list[str] | tuple[str, ...] = ()) -> ImportScope:
+        """From the form or the command line: parents may be repeated or comma-separated."""
+        codes = [p.strip() for item in parents for p in item.split(",") if p.strip()]
+        return cls(mode.strip().lower(), tuple(dict.fromkeys(codes)))
+
+    def check_mode(self) -> None:
+        """Raise `ImportScopeError` unless the mode is one of `IMPORT_MODES`."""
+        if self.mode not in IMPORT_MODES:
+            msg = f"mode must be one of {', '.join(IMPORT_MODES)}, not {self.mode[:40]!r}"
+            raise ImportScopeError("import_mode_invalid", msg)
+
+    def check(self, level: str, parent_level: str | None, live_parents: set[str]) -> None:
+        """Raise `ImportScopeError` unless the scope makes sense for `level`."""
+        self.check_mode()
+        if self.mode == "update" and self.parents:
+            msg = "replace_parents only goes with mode=replace (the default mode ends nothing)"
+            raise ImportScopeError("replace_parents_invalid", msg)
+        if self.mode != "replace":
+            return
+        if parent_level is None:
+            if self.parents:
+                msg = f"{level} is the top level: its units have no parents to name"
+                raise ImportScopeError("replace_parents_invalid", msg)
+            return
+        if not self.parents:
+            msg = (
+                f"mode=replace needs replace_parents: the {parent_level} units whose "
+                f"{level} units the file replaces (missing ones under them are ended)"
+            )
+            raise ImportScopeError("replace_parents_invalid", msg)
+        unknown = [p for p in self.parents if p not in live_parents]
+        if unknown:
+            msg = (
+                f"replace_parents {', '.join(unknown)}: not {parent_level} units "
+                "on the effective date"
+            )
+            raise ImportScopeError("replace_parents_invalid", msg)
+
+
 @dataclass
 class ImportPlan:
-    """The change set an import works out, as lists of codes, and its problems."""
+    """The change set an import works out, as lists of codes, and its problems.
+
+    `ended` says for each unit why it ends (only with mode "replace"); `notes` says what
+    reaching the stored precision did where it was more than rounding.
+    """
 
     established: list[str] = field(default_factory=list)
     redrawn: list[str] = field(default_factory=list)
-    ended: list[str] = field(default_factory=list)
+    ended: list[dict[str, Any]] = field(default_factory=list)
     renamed: list[str] = field(default_factory=list)
     transferred: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
     operations: list[Command] = field(default_factory=list)
+    scope: ImportScope = field(default_factory=ImportScope)
 
     @property
     def next_location(self) -> str:
@@ -82,6 +153,9 @@ class ImportPlan:
             "ended": self.ended,
             "renamed": self.renamed,
             "transferred": self.transferred,
+            "mode": self.scope.mode,
+            "replace_parents": list(self.scope.parents),
+            "notes": [n.as_dict() for n in self.notes],
             "problems": [p.as_dict() for p in self.problems],
         }
 
@@ -93,16 +167,31 @@ def plan_import(
     level: str,
     effective: date,
     fields: ImportFields,
+    scope: ImportScope | None = None,
 ) -> ImportPlan:
-    """Match features to the units of `level` on `effective` and work out the change set."""
-    plan = ImportPlan()
+    """Match features to the units of `level` on `effective` and work out the change set.
+
+    Raises `ImportScopeError` when `scope` does not fit the level (checked before any work).
+    """
+    scope = scope or ImportScope()
+    parent_level = rules.levels.parent_of(level)
+    live_parents: set[str] = set()
+    if scope.mode == "replace" and parent_level is not None:
+        live_parents = {
+            unit["code"]
+            for unit in queries.units_on(
+                effective, level=parent_level, geometry=False, limit=None
+            ).items
+        }
+    scope.check(level, parent_level, live_parents)
+    plan = ImportPlan(scope=scope)
     current = {
         unit["code"]: unit
         for unit in queries.units_on(effective, level=level, geometry=False, limit=None).items
     }
     geometries = queries.geometries_on(effective, level)
     seen: set[str] = set()
-    parents: set[str | None] = set()
+    accepted: list[tuple[LayerFeature, str, str | None]] = []
     used = {fields.code, fields.name, fields.parent}
     for feature in features:
         where = f"features[{feature.index}]"
@@ -137,13 +226,32 @@ def plan_import(
                 Problem("geometry_missing", "the feature has no geometry", where, (code,))
             )
             continue
-        try:
-            territory = as_valid_territory(feature.geometry, f"{where}.geometry")
-        except GeometryError as exc:
+        accepted.append((feature, code, parent))
+    # The whole layer reaches the stored precision at once, so shared edges stay shared.
+    snapped = snap_layer(
+        [f.geometry for f, _, _ in accepted if f.geometry is not None],
+        [f"features[{f.index}].geometry" for f, _, _ in accepted],
+    )
+    for (feature, code, parent), result in zip(accepted, snapped, strict=True):
+        where = f"features[{feature.index}]"
+        if isinstance(result, GeometryError):
             plan.problems.append(
-                Problem(exc.problem.code, exc.problem.message, exc.problem.location, (code,))
+                Problem(
+                    result.problem.code, result.problem.message, result.problem.location, (code,)
+                )
             )
             continue
+        territory, snap = result
+        if snap is not None:
+            plan.notes.append(
+                Problem(
+                    "precision_snapped",
+                    f"{code}: {snap.message}",
+                    f"{where}.geometry",
+                    (code,),
+                    snap.area_changed_m2,
+                )
+            )
         name = _text(feature.properties.get(fields.name))
         existing = current.get(code)
         if existing is None:
@@ -153,14 +261,12 @@ def plan_import(
                 )
                 continue
             plan.established.append(code)
-            parents.add(parent)
             plan.operations.append(
                 Establish(code, level, name, parent, territory, location=plan.next_location)
             )
             continue
-        parents.add(existing["parent"])
         old = from_wkb_hex(geometries[code])
-        if area_m2(old.symmetric_difference(territory), rules.metric_crs) > rules.tolerance_m2:
+        if area_m2(old.symmetric_difference(territory)) > rules.tolerance_m2:
             plan.redrawn.append(code)
             plan.operations.append(Redraw(code, territory, plan.next_location))
         if name is not None and name != existing["name"]:
@@ -168,14 +274,23 @@ def plan_import(
             plan.operations.append(Rename(code, name, location=plan.next_location))
         if parent is not None and parent != existing["parent"]:
             plan.transferred.append(code)
-            parents.add(parent)
             plan.operations.append(Transfer(code, parent, plan.next_location))
     if not features:
         plan.problems.append(Problem("layer_empty", "the file has no features", "file"))
-    for code, unit in sorted(current.items()):
-        if code not in seen and unit["parent"] in parents:
-            plan.ended.append(code)
-            plan.operations.append(Dissolve(code, plan.next_location))
+    if scope.mode == "replace":
+        replaced = set(scope.parents) if parent_level is not None else {None}
+        for code, unit in sorted(current.items()):
+            if code not in seen and unit["parent"] in replaced:
+                under = f"under {unit['parent']}" if unit["parent"] else f"of the {level} level"
+                plan.ended.append(
+                    {
+                        "code": code,
+                        "name": unit["name"],
+                        "parent": unit["parent"],
+                        "why": f"mode=replace: not in the file, {under}",
+                    }
+                )
+                plan.operations.append(Dissolve(code, plan.next_location))
     return plan
 
 

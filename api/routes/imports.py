@@ -20,9 +20,26 @@ from api.schemas import ErrorResponse
 from api.shared import WRITE_ERRORS, check_level, write_status
 from jurisdictions import commands
 from jurisdictions.bootstrap import Services
-from projections.imports import ImportFields, LayerError, UnsupportedFile
+from projections.imports import (
+    ImportFields,
+    ImportScope,
+    ImportScopeError,
+    LayerError,
+    UnsupportedFile,
+)
 
 router = APIRouter(tags=["change sets"])
+
+#: The API error of each way an import's scope can be wrong, and the form field it names.
+SCOPE_ERRORS = {
+    codes.IMPORT_MODE_INVALID.code: (codes.IMPORT_MODE_INVALID, "form.mode"),
+    codes.REPLACE_PARENTS_INVALID.code: (codes.REPLACE_PARENTS_INVALID, "form.replace_parents"),
+}
+
+
+def _scope_error(exc: ImportScopeError) -> ApiError:
+    error, where = SCOPE_ERRORS[exc.code]
+    return ApiError.of(error, str(exc), [{"location": where}])
 
 
 def _import(
@@ -34,6 +51,7 @@ def _import(
     document: str,
     fields: ImportFields,
     layer: str | None,
+    scope: ImportScope,
     actor: str,
     dry_run: bool,
 ) -> tuple[int, dict[str, Any]]:
@@ -48,6 +66,7 @@ def _import(
             document=document,
             fields=fields,
             layer=layer,
+            scope=scope,
             actor=actor,
             dry_run=dry_run,
         )
@@ -55,6 +74,8 @@ def _import(
         raise ApiError.of(codes.UNSUPPORTED_FILE, str(exc)) from exc
     except LayerError as exc:  # messages are the reader's own: no path, no SQL, no GDAL text
         raise ApiError.of(codes.FILE_UNREADABLE, str(exc)) from exc
+    except ImportScopeError as exc:
+        raise _scope_error(exc) from exc
     report = outcome.report()
     if outcome.problems:
         raise ApiError.of(
@@ -104,13 +125,33 @@ async def import_layer(
         str | None,
         Form(max_length=200, description="The GeoPackage table to read, if it has several"),
     ] = None,
+    mode: Annotated[
+        str,
+        Form(
+            description="update (default): only the units in the file change; replace: also "
+            "end the units of `replace_parents` the file leaves out",
+        ),
+    ] = "update",
+    replace_parents: Annotated[
+        list[str] | None,
+        Form(
+            description="With mode=replace: the parents (codes, repeated or comma-separated) "
+            "whose missing children end; none for the top level"
+        ),
+    ] = None,
     dry_run: Annotated[bool, Query(description="Report the change set; store nothing.")] = False,
 ) -> JSONResponse:
     """Features are matched to units by code: new codes are established, changed ones redrawn,
-    renamed or transferred, missing ones (under the same parents) ended. Nothing is applied if
+    renamed or transferred. Units missing from the file stay, unless `mode=replace` names the
+    parents whose missing children end (listed in `ended` with why). Nothing is applied if
     anything is wrong; the answer lists every problem. Like a change set, 201 only once the
     change is visible, else 202 with the `position` to wait for."""
     check_level(services, level, "form.level")
+    scope = ImportScope.of(mode, replace_parents or [])
+    try:
+        scope.check_mode()  # before reading the file; the parents need the map
+    except ImportScopeError as exc:
+        raise _scope_error(exc) from exc
     limit = services.settings.max_body_bytes
     with tempfile.TemporaryDirectory() as folder:
         # The client's name (and suffix) plays no part: the reader decides by content.
@@ -136,6 +177,7 @@ async def import_layer(
             document,
             fields,
             layer or None,
+            scope,
             editor.actor,
             dry_run,
         )

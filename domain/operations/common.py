@@ -7,7 +7,8 @@ from typing import Any
 
 from shapely.geometry import MultiPolygon
 
-from domain.geometry import GeometryError, as_valid_territory, metric
+from domain.geometry import GeometryError, as_valid_territory
+from domain.geometry import area_m2 as geodesic_area_m2
 from domain.offices import Office
 from domain.units import Unit
 from domain.workspace import Workspace
@@ -19,8 +20,10 @@ def link(code: str, role: str, kind: str) -> dict[str, str]:
 
 
 def area_m2(ws: Workspace, geometry: Any) -> float:
-    """The area of a lon/lat geometry in square metres, in the rules' metric CRS."""
-    return float(metric(geometry, ws.rules.metric_crs).area)
+    """The geodesic area of a lon/lat geometry in square metres (the same figure anywhere, and
+    the one `/v1/changes` reports); `ws` is kept so every operation measures one way."""
+    del ws
+    return geodesic_area_m2(geometry)
 
 
 def valid_territory(ws: Workspace, geometry: Any, location: str) -> MultiPolygon | None:

@@ -10,7 +10,7 @@ from typing import Any
 from domain.errors import InvalidChangeSet, Problem
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands.writes import WriteOutcome, settle
-from projections.imports import ImportFields, ImportPlan, plan_import, read_layer
+from projections.imports import ImportFields, ImportPlan, ImportScope, plan_import, read_layer
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,20 @@ def import_layer(
     document: str = "",
     fields: ImportFields | None = None,
     layer: str | None = None,
+    scope: ImportScope | None = None,
     actor: str,
     dry_run: bool = False,
 ) -> ImportOutcome:
     """Read the layer, work out its change set against the map on `effective`, and (unless a
     dry run, and only if nothing is wrong) apply it and wait until it is visible.
 
-    `layer` names the GeoPackage table to read when the file has several. Raises
-    `UnsupportedFile` when the file is neither GeoJSON nor a GeoPackage and `LayerError` when
-    it is not a readable layer; problems of the features or of the change set come back in
+    By default only the units in the file change; `scope` (mode "replace" and the parents
+    replaced) also ends the units the file leaves out under those parents. `layer` names the
+    GeoPackage table to read when the file has several.
+
+    Raises `UnsupportedFile` when the file is neither GeoJSON nor a GeoPackage, `LayerError`
+    when it is not a readable layer and `ImportScopeError` when the scope does not fit the
+    level; problems of the features or of the change set come back in
     the outcome, with nothing stored.
     """
     features = read_layer(path, layer)
@@ -70,6 +75,7 @@ def import_layer(
         level,
         effective,
         fields or ImportFields(),
+        scope,
     )
     problems = list(plan.problems)
     write = None

@@ -95,7 +95,7 @@ def random_points_in(territory: BaseGeometry, count: int, rng: np.random.Generat
 
 
 #: Square metres per square degree near Shenzhen's latitude, for quick self-checks only (the
-#: register measures areas properly, in its metric CRS).
+#: register measures areas properly, geodesically).
 M2_PER_DEG2 = 111_320.0**2 * 0.92
 
 
@@ -358,8 +358,9 @@ def tiles(
     """Whether `pieces` tile `territory` as the register measures it (`domain.geometry.area_m2`).
 
     Gap and overhang are measured like the register's invariants do (overlay in lon/lat, the
-    result projected); overlaps between pieces are exactly zero by construction, checked in
-    degrees. The tolerance is well below the register's, since slivers add up across levels.
+    result measured geodesically); overlaps between pieces are exactly zero by construction,
+    checked in degrees. The tolerance is well below the register's, since slivers add up
+    across levels.
     """
     whole = shapely.union_all(list(pieces))
     overlap = (sum(p.area for p in pieces) - whole.area) * M2_PER_DEG2

@@ -716,6 +716,119 @@ def test_an_import_with_problems_applies_nothing(fresh_api: Api, tmp_path: Path)
     assert unknown.status_code == 422 and error(unknown)["code"] == "level_unknown"
 
 
+def _layer(*features: tuple[str, str, str | None, dict[str, Any]]) -> str:
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "properties": {"code": code, "name": name, "parent": parent},
+                    "geometry": geometry,
+                }
+                for code, name, parent, geometry in features
+            ],
+        }
+    )
+
+
+def _send_layer(
+    api: Api, text: str, level: str, dry_run: bool = True, **form: str
+) -> httpx.Response:
+    return api.post(
+        "/v1/imports" + ("?dry_run=true" if dry_run else ""),
+        None,
+        files={"file": ("layer.geojson", text.encode(), "application/geo+json")},
+        data={"level": level, "effective": "2020-01-01", "reason": "survey", **form},
+    )
+
+
+def test_a_partial_import_ends_nothing_unless_replace_names_the_parents(fresh_api: Api):
+    # One of M1's two grids, renamed: before, the import planned to end G2 (its sibling).
+    partial = _layer(("G1", "grid one", "M1", scenario.box(114.0, 22.5, 114.04, 22.55)))
+    dry = _send_layer(fresh_api, partial, "grid")
+    assert dry.status_code == 200, dry.text
+    report = dry.json()
+    assert report["renamed"] == ["G1"] and report["ended"] == [] and report["mode"] == "update"
+    # Replacing M1's grids with one grid covering M1: G2 ends, and the report says why.
+    whole = _layer(("G1", "grid 1", "M1", scenario.box(114.0, 22.5, 114.04, 22.6)))
+    replace = _send_layer(fresh_api, whole, "grid", mode="replace", replace_parents="M1")
+    assert replace.status_code == 200, replace.text
+    report = replace.json()
+    assert report["redrawn"] == ["G1"] and report["replace_parents"] == ["M1"]
+    assert [(e["code"], e["name"], e["parent"]) for e in report["ended"]] == [
+        ("G2", "grid 2", "M1")
+    ]
+    assert "mode=replace" in report["ended"][0]["why"] and "M1" in report["ended"][0]["why"]
+    applied = _send_layer(fresh_api, whole, "grid", False, mode="REPLACE", replace_parents="M1")
+    assert applied.status_code == 201, applied.text
+    assert fresh_api.get("/v1/units/G2", date="2020-06-01").status_code == 404
+    assert fresh_api.get("/v1/units/G2", date="2019-06-01").status_code == 200
+
+
+def test_a_city_file_with_a_new_city_does_not_end_the_old_one_unless_asked(fresh_api: Api):
+    layer = _layer(("C2", "new city", None, scenario.box(115.0, 23.0, 115.1, 23.1)))
+    dry = _send_layer(fresh_api, layer, "city")
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["established"] == ["C2"] and dry.json()["ended"] == []
+    # Asked for: the old city is planned to end (and the register refuses, it has districts).
+    asked = _send_layer(fresh_api, layer, "city", mode="replace")
+    assert asked.status_code == 422
+    body = asked.json()
+    assert [e["code"] for e in body["ended"]] == ["C"]
+    assert "of the city level" in body["ended"][0]["why"]
+    assert {p["code"] for p in body["problems"]} == {"parent_not_live"}
+    assert fresh_api.get("/v1/changesets").json()["total"] == 3
+
+
+@pytest.mark.parametrize(
+    ("form", "code", "where"),
+    [
+        ({"mode": "merge"}, "import_mode_invalid", "form.mode"),
+        ({"mode": "replace"}, "replace_parents_invalid", "form.replace_parents"),
+        ({"replace_parents": "M1"}, "replace_parents_invalid", "form.replace_parents"),
+        ({"mode": "replace", "replace_parents": "M1,NOPE"}, "replace_parents_invalid", ""),
+    ],
+)
+def test_a_bad_import_scope_is_a_422_naming_the_field(
+    api: Api, form: dict[str, str], code: str, where: str
+):
+    layer = _layer(("G1", "grid 1", "M1", scenario.box(114.0, 22.5, 114.04, 22.55)))
+    response = _send_layer(api, layer, "grid", True, **form)
+    assert response.status_code == 422, response.text
+    assert error(response)["code"] == code
+    assert error(response)["details"][0]["location"] == (where or "form.replace_parents")
+    if "NOPE" in form.get("replace_parents", ""):
+        assert "NOPE" in error(response)["message"]
+
+
+def test_an_import_snaps_a_layer_rounding_would_break_and_says_so(fresh_api: Api):
+    # G1 with a hole 4e-8 degrees inside its east edge: valid as drawn, but rounding each
+    # vertex to 7 decimals would put the hole's edge on the shell's (invalid).
+    eps = 4e-8
+    shell = [[114.0, 22.5], [114.04, 22.5], [114.04, 22.55], [114.0, 22.55], [114.0, 22.5]]
+    hole = [
+        [114.04 - eps, 22.52],
+        [114.03, 22.52],
+        [114.03, 22.521],
+        [114.04 - eps, 22.521],
+        [114.04 - eps, 22.52],
+    ]
+    layer = _layer(
+        ("G1", "grid 1", "M1", {"type": "Polygon", "coordinates": [shell, hole]}),
+        ("G2", "grid 2", "M1", scenario.box(114.0, 22.55, 114.04, 22.6)),
+    )
+    response = _send_layer(fresh_api, layer, "grid")
+    # Before: 422 geometry_invalid (self-intersection after rounding). Now it goes in, noted;
+    # the hole leaves M1 uncovered, which the register reports as it would for any layer.
+    body = response.json()
+    assert "geometry_invalid" not in {p["code"] for p in body["problems"]}, body
+    [note] = body["notes"]
+    assert note["code"] == "precision_snapped" and note["units"] == ["G1"]
+    assert note["location"] == "features[0].geometry" and note["area_m2"] < 1
+    assert {p["code"] for p in body["problems"]} == {"coverage_gap"}
+
+
 # OGC API Features and tiles --------------------------------------------------------------------
 
 

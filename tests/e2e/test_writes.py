@@ -134,5 +134,22 @@ def test_the_cli_import_goes_through_the_import_command(databases: DatabaseFacto
 
         unknown = _cli(url, "import", *common[:1], "--level", "planet", *common[3:])
         assert unknown.returncode == 2
+
+        # A file of G1 alone ends nothing by default; ending G2 takes --mode replace and the
+        # parent, and is shown in the report (the register then finds M1 half uncovered).
+        only_g1 = json.loads(layer.read_text())
+        only_g1["features"] = only_g1["features"][:1]
+        layer.write_text(json.dumps(only_g1))
+        partial = _cli(url, "import", *common)
+        assert partial.returncode == 0, partial.stderr
+        assert json.loads(partial.stdout)["ended"] == []
+        no_parents = _cli(url, "import", *common, "--mode", "replace")
+        assert no_parents.returncode == 2 and "replace_parents" in no_parents.stderr
+        assert "Traceback" not in no_parents.stderr
+        replace = _cli(url, "import", *common, "--mode", "replace", "--replace-parents", "M1")
+        assert replace.returncode == 1, replace.stderr
+        report = json.loads(replace.stdout)
+        assert [e["code"] for e in report["ended"]] == ["G2"] and report["mode"] == "replace"
+        assert "coverage_gap" in {p["code"] for p in report["problems"]}
     finally:
         databases.drop(url)
