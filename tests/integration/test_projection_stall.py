@@ -41,6 +41,7 @@ def store_poison(services: Services, reason: str = "bad\x00reason") -> int:
         operations=[],
         units=[],
         events=0,
+        fingerprint="",
     )
     recordings = services.register.save(record)
     return max(r.notification.id for r in recordings)
