@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -351,6 +352,8 @@ class LevelImport:
             "repair_offered": self.repair_offered,
             "repairs": by_kind,
             "problems": len(self.problems),
+            "problem_codes": dict(Counter(str(p.get("code")) for p in self.problems)),
+            "problem_area_m2": round(sum(float(p.get("area_m2") or 0) for p in self.problems)),
             "problem_details": self.problems[:20],
         }
 

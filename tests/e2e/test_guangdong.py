@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from scripts.demo import guangdong
@@ -79,3 +80,8 @@ def test_zhuhai_is_refused_with_its_gap_named_and_nothing_stored(
     assert problem["units"] == ["440400"]
     assert 1.0e6 < problem["area_m2"] < 1.1e6
     assert "agreement" not in summary
+    with psycopg.connect(register) as conn:
+        stored = conn.execute(
+            "SELECT level, count(*) FROM unit_versions GROUP BY level ORDER BY level"
+        ).fetchall()
+    assert stored == [("city", 1), ("province", 1)]
