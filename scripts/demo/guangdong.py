@@ -20,8 +20,10 @@ What it does, as a GIS officer would with the service (docs/guangdong.md):
 3. **Checks lookups against an independent oracle**: seeded random points over the region,
    `POST /v1/lookup/batch` against shapely point-in-polygon on (a) the source polygons and
    (b) the stored layers exported with `jurisdictions export` and read back with pyogrio.
-   Only points within `--edge-m` metres of an edge (or flagged `on_boundary`, or inside an
-   area a reported repair changed, for the source oracle) may disagree.
+   Only points within `--edge-m` metres of an edge (or flagged `on_boundary`, or, for the
+   source oracle, where the stored unit differs from the file) may disagree.
+4. **Checks that nothing changed silently**: each unit's file geometry against its stored one;
+   beyond rounding to 1e-7 degrees, every m² changed must be a repair the report lists.
 
 Writes `summary.json` and the layer files to `--out`, prints the figures. Exits 1 when an
 import is refused or a lookup disagrees away from an edge. Not imported by the product.
@@ -56,6 +58,7 @@ import psycopg
 import pyogrio.raw
 import shapely
 from psycopg import sql
+from pyproj import Geod
 from shapely.geometry import mapping, shape
 from shapely.strtree import STRtree
 
@@ -71,6 +74,7 @@ DEG_PER_M_LAT = 1 / 110_600
 #: GCJ-02's Krasovsky 1940 ellipsoid (semi-major axis, first eccentricity squared).
 GCJ_A = 6378245.0
 GCJ_EE = 0.00669342162296594323
+GEOD = Geod(ellps="WGS84")
 
 
 @dataclass(frozen=True)
@@ -502,7 +506,8 @@ def compare(
     repaired: Any = None,
 ) -> Agreement:
     """Count agreements; a disagreement is tolerated only near an edge, on a boundary the API
-    flags, or (for the source oracle) inside an area a reported repair changed."""
+    flags, or (for the source oracle) where the stored unit differs from the file (`changes`
+    checks that each such difference beyond rounding is a repair the report lists)."""
     result = Agreement(level, oracle, points=len(points))
     changed = (
         shapely.intersects(repaired, shapely.points(points))
@@ -609,9 +614,59 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if any(i.status >= 400 for i in imports):
             summary["ok"] = False
             return summary
-        summary["agreement"] = check_lookups(args, client, layers, imports, out)
-    summary["ok"] = all(a["disagree_away_from_edges"] == 0 for a in summary["agreement"])
+        summary["agreement"], summary["changes"] = check_lookups(args, client, layers, imports, out)
+    summary["ok"] = all(a["disagree_away_from_edges"] == 0 for a in summary["agreement"]) and all(
+        not c["changed_without_report"] for c in summary["changes"]
+    )
     return summary
+
+
+def geodesic_m2(geometry: Any) -> float:
+    """Square metres on the WGS84 ellipsoid (pyproj's Geod, as the service measures)."""
+    return 0.0 if geometry.is_empty else abs(GEOD.geometry_area_perimeter(geometry)[0])
+
+
+def changes(
+    level: str,
+    source: list[Unit],
+    stored: list[tuple[str, Any]],
+    repairs: list[dict[str, Any]],
+) -> tuple[dict[str, Any], Any]:
+    """What the service changed in each unit of `level` between the file and the store, and
+    whether the report said so: rounding to 1e-7 degrees moves an edge by millimetres (allowed:
+    1 cm along the whole perimeter), anything more must be a repair the report lists, with at
+    least that many m². Also the union of every change, where the source oracle may differ."""
+    kept = dict(stored)
+    reported: dict[str, float] = {}
+    for repair in repairs:
+        if repair.get("level") == level:
+            code = str(repair.get("code"))
+            reported[code] = reported.get(code, 0.0) + float(repair.get("area_m2") or 0.0)
+    total = 0.0
+    silent: list[dict[str, Any]] = []
+    deltas = []
+    for unit in source:
+        after = kept.get(unit.code)
+        if after is None:
+            silent.append({"code": unit.code, "name": unit.name, "what": "not stored"})
+            continue
+        delta = unit.geometry.symmetric_difference(after)
+        deltas.append(delta)
+        moved = geodesic_m2(delta)
+        total += moved
+        perimeter = GEOD.geometry_area_perimeter(unit.geometry)[1]
+        allowance = perimeter * 0.01 + reported.get(unit.code, 0.0) * 2 + 1.0
+        if moved > allowance:
+            silent.append({"code": unit.code, "name": unit.name, "m2": round(moved)})
+    figures = {
+        "level": level,
+        "units": len(source),
+        "m2_changed": round(total, 1),
+        "m2_reported": round(sum(reported.values()), 1),
+        "units_repaired": len(reported),
+        "changed_without_report": silent,
+    }
+    return figures, shapely.union_all(deltas) if deltas else None
 
 
 def check_lookups(
@@ -620,40 +675,37 @@ def check_lookups(
     layers: dict[str, list[Unit]],
     imports: list[LevelImport],
     out: Path,
-) -> list[dict[str, Any]]:
-    """Both oracles on the city and district levels."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Both oracles on the city and district levels; and, with the database at hand, what the
+    service changed between the files and the store (every change reported?)."""
     region = shapely.union_all([u.geometry for u in layers["province"]])
     points = random_points(region, args.points, args.seed)
-    repaired_areas = [
-        shapely.from_geojson(json.dumps(r["geometry"]))
-        for i in imports
-        for r in i.repairs
-        if r.get("geometry")
-    ]
-    repaired_points = [
-        shapely.points(r["location"]["lon"], r["location"]["lat"]).buffer(0.001)
-        for i in imports
-        for r in i.repairs
-        if r.get("location") and not r.get("geometry")
-    ]
-    changed = shapely.union_all(repaired_areas + repaired_points) if imports else None
+    repairs = [r for i in imports for r in i.repairs]
     results = []
+    changed: list[dict[str, Any]] = []
     for level in ("city", "district"):
         answered, on_boundary = api_codes(client, points, level, args.effective)
         source = [(u.code, u.geometry) for u in layers[level]]
+        stored = None
+        moved = None
+        if args.database_url is not None:
+            stored = stored_layer(args.database_url, level, args.effective, out)
+            figures, moved = changes(level, layers[level], stored, repairs)
+            changed.append(figures)
         expected, near = oracle_codes(source, points, args.edge_m)
         results.append(
-            compare(level, "source", points, expected, near, answered, on_boundary, changed)
+            compare(level, "source", points, expected, near, answered, on_boundary, moved)
         )
-        if args.database_url and args.url is None:
-            stored = stored_layer(args.database_url, level, args.effective, out)
+        if stored is not None:
             expected, near = oracle_codes(stored, points, args.edge_m)
             results.append(
                 compare(level, "stored (pyogrio)", points, expected, near, answered, on_boundary)
             )
     for agreement in results:
         print(f"lookups: {json.dumps(agreement.figures(), ensure_ascii=False)}", file=sys.stderr)
-    return [a.figures() for a in results]
+    for figures in changed:
+        print(f"changes: {json.dumps(figures, ensure_ascii=False)}", file=sys.stderr)
+    return [a.figures() for a in results], changed
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,6 +60,9 @@ def test_three_cities_load_level_by_level_and_lookups_agree_with_the_oracles(
         # Only points within 5 m of an edge may differ, and they are few.
         assert agreement["tolerated_near_edge"] < 30
         assert agreement["agreement"] >= 0.995
+    # Stored as given, up to rounding to 1e-7 degrees: nothing changed without a report.
+    assert [c["level"] for c in summary["changes"]] == ["city", "district"]
+    assert all(c["changed_without_report"] == [] for c in summary["changes"])
     # The points are spread over the region: many fall in some district, many in none.
     layer = json.loads((tmp_path / "district.geojson").read_text(encoding="utf-8"))
     assert {f["properties"]["parent"] for f in layer["features"]} == {"440300", "440600"}
