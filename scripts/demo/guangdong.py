@@ -234,7 +234,7 @@ def write_geopackage(layers: dict[str, list[Unit]], path: Path) -> Path:
     """One GeoPackage, a table per level (written by GDAL through pyogrio), for a multi-level
     import."""
     path.unlink(missing_ok=True)
-    for index, level in enumerate(LEVELS):
+    for index, level in enumerate(lv for lv in LEVELS if layers[lv]):
         units = layers[level]
         pyogrio.raw.write(
             str(path),
@@ -639,7 +639,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 repair,
                 args.sliver_m2,
                 args.effective,
-                levels={lv: lv for lv in LEVELS},
+                levels={lv: lv for lv in LEVELS if layers[lv]},
             )
             imports.append(done)
             print(
@@ -657,6 +657,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for problem in done.problems[:20]:
                     print(f"  problem: {problem}", file=sys.stderr)
         for level in [] if args.multilevel else LEVELS:
+            if not layers[level]:  # Dongguan or Zhongshan alone: no districts to import
+                print(f"import {level}: no units, nothing to import", file=sys.stderr)
+                continue
             done = import_level(
                 client,
                 paths[level],
