@@ -216,10 +216,11 @@ def test_communities_and_grids_of_one_geopackage_go_in_as_one_change_set(demo, t
 
     # The CLI reads the same file the same way (a dry run).
     environment = {**os.environ, "DATABASE_URL": server.database_url}
+    command = [sys.executable, "-m", "jurisdictions.cli", "import", str(path)]
+    command += ["--layers", "communities:community,grids:grid", "--children", "follow"]
+    command += ["--effective", DAY, "--reason", "moved"]
     cli = subprocess.run(
-        [sys.executable, "-m", "jurisdictions.cli", "import", str(path)]
-        + ["--layers", "communities:community,grids:grid", "--children", "follow"]
-        + ["--effective", DAY, "--reason", "moved"],
+        command,
         env=environment,
         cwd=ROOT,
         capture_output=True,

@@ -138,7 +138,7 @@ def codes(outcome: ImportOutcome) -> list[str]:
 def parent_of(services: Services, code: str) -> str | None:
     unit = services.queries.unit_on(code, DAY)
     assert unit is not None
-    return unit["parent"]
+    return str(unit["parent"]) if unit["parent"] is not None else None
 
 
 def test_without_following_the_grids_are_left_behind_and_a_note_says_how_to_fix_it(
@@ -217,8 +217,15 @@ def test_communities_and_grids_of_one_geopackage_are_one_change_set(city: Servic
     path = layers_file(tmp_path / "both.gpkg", PIECE)
     specs = parse_layers(["grids:grid", "communities:community"], city.settings.level_scheme)
     assert [s.level for s in specs] == ["community", "grid"]  # planned from the top
-    common = {"effective": DAY, "reason": "M1 and M5 redrawn with grids", "actor": "test"}
-    outcome = import_layers(city, path, specs, children="follow", **common)
+    outcome = import_layers(
+        city,
+        path,
+        specs,
+        effective=DAY,
+        reason="M1 and M5 with grids",
+        actor="t",
+        children="follow",
+    )
     report = outcome.report()
     assert outcome.problems == [], report["problems"]
     assert report["applied"]
