@@ -135,7 +135,10 @@ LAYERS_INVALID = ErrorCode(
     "asked with several layers.",
 )
 CHILDREN_INVALID = ErrorCode(
-    "children_invalid", 422, "An import's children option is not `keep` or `follow`."
+    "children_invalid",
+    422,
+    "An import's children option is not `keep` or `follow`, or children_sliver_m2 is not a "
+    "plain number of m² >= 0.",
 )
 CONCURRENT_CHANGE = ErrorCode(
     "concurrent_change", 409, "A unit the change set read was changed meanwhile; retry it."

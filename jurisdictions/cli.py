@@ -190,7 +190,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     from jurisdictions.commands import import_layers
     from projections.imports import ImportFields, ImportScope, ImportScopeError, LayerError
-    from projections.multilevel import LayerSpec, check_children, parse_layers
+    from projections.multilevel import LayerSpec, check_children, check_sliver, parse_layers
 
     try:
         if args.layers:
@@ -206,6 +206,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         else:
             specs = [LayerSpec(args.layer, args.level)]
         children = check_children(args.children)
+        sliver_m2 = check_sliver(args.children_sliver_m2)
     except ImportScopeError as exc:
         print(f"jurisdictions import: {exc}", file=sys.stderr)
         return 2
@@ -221,6 +222,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 fields=ImportFields(args.code_field, args.name_field, args.parent_field),
                 scope=ImportScope.of(args.mode, args.replace_parents or []),
                 children=children,
+                sliver_m2=sliver_m2,
                 actor=args.actor,
                 dry_run=not args.commit,
             )
@@ -357,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="keep",
         help="keep (default): children of a unit whose boundary moves stay with it; follow: "
         "they follow by location (a child the new line cuts is reported)",
+    )
+    imp.add_argument(
+        "--children-sliver-m2",
+        metavar="M2",
+        help="with --children follow: a child the new line cuts by at most this many m² "
+        "follows the new edge (clipped or extended; default 0)",
     )
     imp.add_argument("--commit", action="store_true", help="apply (default: dry run)")
     imp.set_defaults(func=cmd_import)

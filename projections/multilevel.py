@@ -38,6 +38,7 @@ __all__ = [
     "LayerSpec",
     "LevelsPlan",
     "check_children",
+    "check_sliver",
     "parse_layers",
     "plan_levels",
 ]
@@ -63,12 +64,14 @@ class LevelsPlan(ImportPlan):
     """An import's plan over one or more layers, with the children that follow.
 
     `followed` lists each child transferred because its parent's boundary moved: code, name,
-    level, from, to, its area and a point on the piece that moved (`location_point`).
+    level, from, to, its area and a point on the piece that moved (`location_point`);
+    `edges` each child clipped or extended to follow a new edge by a sliver.
     """
 
     layers: list[LayerSpec] = field(default_factory=list)
     children: str = "keep"
     followed: list[dict[str, Any]] = field(default_factory=list)
+    edges: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         """The import report, with the layers read, the children option and who followed."""
@@ -76,6 +79,7 @@ class LevelsPlan(ImportPlan):
         out["layers"] = [{"table": s.table, "level": s.level} for s in self.layers]
         out["children"] = self.children
         out["followed"] = self.followed
+        out["edges_followed"] = self.edges
         return out
 
 
@@ -119,6 +123,26 @@ def check_children(mode: str) -> str:
     return value
 
 
+_DECIMAL = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,6})?$")
+
+
+def check_sliver(text: str | float | None) -> float:
+    """`children_sliver_m2` as a number of m² (0 when not given); a plain decimal >= 0.
+
+    Raises `ImportScopeError` ("children_invalid") for anything else.
+    """
+    if text is None or text == "":
+        return 0.0
+    if isinstance(text, float | int):
+        if text >= 0 and text < 1e9:
+            return float(text)
+    elif _DECIMAL.match(text.strip()):
+        return float(text.strip())
+    shown = str(text)[:40]
+    msg = f"children_sliver_m2 must be a plain number of m² >= 0 (e.g. 50), not {shown!r}"
+    raise ImportScopeError("children_invalid", msg)
+
+
 def plan_levels(
     queries: ReadModelQueries,
     rules: Rules,
@@ -127,6 +151,7 @@ def plan_levels(
     fields: ImportFields,
     scope: ImportScope | None = None,
     children: str = "keep",
+    sliver_m2: float = 0.0,
 ) -> LevelsPlan:
     """Plan each layer from the top level down into one change set, then let children follow.
 
@@ -160,7 +185,7 @@ def plan_levels(
             for f in features
             if f.properties.get(fields.code) is not None
         }
-    _follow(queries, rules, merged, effective, in_file, children)
+    _follow(queries, rules, merged, effective, in_file, children, sliver_m2)
     return merged
 
 
@@ -171,12 +196,19 @@ def _follow(
     effective: date,
     in_file: dict[str, set[str]],
     children: str,
+    sliver_m2: float,
 ) -> None:
-    """Add the transfers of the children of moved units (follow), or a note (keep)."""
+    """Add what following does to the plan (follow), or a note of what it would do (keep).
+
+    Level by level from the top: the children of the units moved at one level (by the file,
+    or clipped or extended by following) follow them, so a community clipped to its street's
+    new edge takes its grids along.
+    """
     levels = rules.levels
     redrawn: dict[str, Any] = {}
     ended: set[str] = set()
     established: dict[str, tuple[str, Any]] = {}
+    placed: set[str] = set()  # parents the file gives children to: their children are not all known
     for op in plan.operations:
         if isinstance(op, Redraw):
             redrawn[op.unit] = op.geometry
@@ -184,39 +216,51 @@ def _follow(
             ended.add(op.unit)
         elif isinstance(op, Establish):
             established[op.code] = (op.level, op.geometry)
-    if not redrawn and not ended:
-        return
+            placed.update([op.parent] if op.parent else [])
+        elif isinstance(op, Transfer):
+            placed.add(op.parent)
     touched = {_unit_of(op) for op in plan.operations}
-    by_level: dict[str, list[Child]] = {}
-    for row in queries.children_on(effective, sorted(set(redrawn) | ended)):
-        level = row["level"]
-        if row["code"] in touched or row["code"] in in_file.get(level, set()):
-            continue  # the import places it itself
-        by_level.setdefault(level, []).append(
-            Child(row["code"], row["name"], level, row["parent"], from_wkb_hex(row["wkb"]))
-        )
-    for level in sorted(by_level, key=levels.rank):
-        parent_level = levels.parent_of(level)
-        assert parent_level is not None
-        # The parent level after the change: as stored, redrawn, established, ended.
-        after = {
-            code: from_wkb_hex(wkb)
-            for code, wkb in queries.geometries_on(effective, parent_level).items()
-        }
-        after.update({c: g for c, g in redrawn.items() if c in after})
-        after.update({c: g for c, (lvl, g) in established.items() if lvl == parent_level})
-        for code in ended:
-            after.pop(code, None)
-        result = follow_children(by_level[level], after, rules.tolerance_m2)
-        if children == "follow":
-            _apply(plan, result)
-        elif result.moves or result.straddles:
-            parents = sorted({c.parent for c in by_level[level]})
-            plan.notes.append(_hint(level, parents, result))
+    pending = set(redrawn) | ended
+    done: set[str] = set()
+    while pending:
+        done.update(pending)
+        by_level: dict[str, list[Child]] = {}
+        for row in queries.children_on(effective, sorted(pending)):
+            if row["code"] in touched or row["code"] in in_file.get(row["level"], set()):
+                placed.add(row["parent"])  # the import places it itself
+                continue
+            child = Child(
+                row["code"], row["name"], row["level"], row["parent"], from_wkb_hex(row["wkb"])
+            )
+            by_level.setdefault(child.level, []).append(child)
+        pending = set()
+        for level in sorted(by_level, key=levels.rank):
+            kids = by_level[level]
+            parent_level = levels.parent_of(level)
+            assert parent_level is not None
+            # The parent level after the change: as stored, redrawn, established, ended.
+            after = {
+                code: from_wkb_hex(wkb)
+                for code, wkb in queries.geometries_on(effective, parent_level).items()
+            }
+            after.update({c: g for c, g in redrawn.items() if c in after})
+            after.update({c: g for c, (lvl, g) in established.items() if lvl == parent_level})
+            for code in ended:
+                after.pop(code, None)
+            sliver = sliver_m2 if children == "follow" else 0.0
+            result = follow_children(kids, after, rules.tolerance_m2, sliver, frozenset(placed))
+            if children == "follow":
+                followed = _apply(plan, result)
+                redrawn.update(followed)  # their own children follow them in turn
+                pending.update(set(followed) - done)
+            elif result.moves or result.straddles:
+                parents = sorted({c.parent for c in kids})
+                plan.notes.append(_hint(level, parents, result))
 
 
-def _apply(plan: LevelsPlan, result: Following) -> None:
-    """The transfers and straddle problems of following, in the plan."""
+def _apply(plan: LevelsPlan, result: Following) -> dict[str, Any]:
+    """The transfers, redraws and straddle problems of following, in the plan; returns the
+    children redrawn (clipped or extended), whose own children follow them in turn."""
     followed = plan.followed
     for move in result.moves:
         child = move.child
@@ -232,6 +276,22 @@ def _apply(plan: LevelsPlan, result: Following) -> None:
                 "location_point": move.point.as_dict(),
             }
         )
+    shapes: dict[str, Any] = {}
+    for clip in result.clips:
+        shapes[clip.child.code] = clip.geometry
+        plan.edges.append(
+            _edge(clip.child, "clipped", clip.removed_m2, clip.point.as_dict(), clip.to)
+        )
+    for extend in result.extends:
+        shapes[extend.child.code] = extend.geometry
+        plan.edges.append(
+            _edge(extend.child, "extended", extend.added_m2, extend.point.as_dict(), extend.parent)
+        )
+    for code, geometry in shapes.items():
+        plan.operations.append(Redraw(code, geometry, plan.next_location))
+    for clip in result.clips:
+        if clip.to != clip.child.parent:
+            plan.operations.append(Transfer(clip.child.code, clip.to, plan.next_location))
     for straddle in result.straddles:
         child = straddle.child
         plan.problems.append(
@@ -251,6 +311,27 @@ def _apply(plan: LevelsPlan, result: Following) -> None:
                 },
             )
         )
+    return shapes
+
+
+def _edge(
+    child: Child, what: str, area: float, point: dict[str, float], parent: str
+) -> dict[str, Any]:
+    """One child following its parent's new edge, for the report."""
+    verb = "gives up" if what == "clipped" else "takes"
+    return {
+        "code": child.code,
+        "name": child.name,
+        "level": child.level,
+        "change": what,
+        "parent": parent,
+        "area_m2": round(area, 1),
+        "message": (
+            f"{child.level} {child.code} ({child.name}) {verb} {area:.0f} m² along the new "
+            f"edge of {parent} (at most children_sliver_m2)"
+        ),
+        "location_point": point,
+    }
 
 
 def _hint(level: str, parents: list[str], result: Following) -> Problem:

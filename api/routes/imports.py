@@ -27,7 +27,7 @@ from projections.imports import (
     LayerError,
     UnsupportedFile,
 )
-from projections.multilevel import LayerSpec, check_children, parse_layers
+from projections.multilevel import LayerSpec, check_children, check_sliver, parse_layers
 
 router = APIRouter(tags=["change sets"])
 
@@ -55,6 +55,7 @@ def _import(
     fields: ImportFields,
     scope: ImportScope,
     children: str,
+    sliver_m2: float,
     actor: str,
     dry_run: bool,
 ) -> tuple[int, dict[str, Any]]:
@@ -70,6 +71,7 @@ def _import(
             fields=fields,
             scope=scope,
             children=children,
+            sliver_m2=sliver_m2,
             actor=actor,
             dry_run=dry_run,
         )
@@ -177,6 +179,14 @@ async def import_layer(
             "inside a neighbour: transferred; cut by the new line: a problem)"
         ),
     ] = "keep",
+    children_sliver_m2: Annotated[
+        str | None,
+        Form(
+            description="With children=follow: a child the new line cuts by at most this many "
+            "m² follows the new edge (clipped; uncovered slivers extend the child next to "
+            "them), each listed in `edges_followed`; default 0 (only the 5 m² tolerance)"
+        ),
+    ] = None,
     dry_run: Annotated[bool, Query(description="Report the change set; store nothing.")] = False,
 ) -> JSONResponse:
     """Features are matched to units by code: new codes are established, changed ones redrawn,
@@ -189,6 +199,7 @@ async def import_layer(
         specs = _layers(services, level, layer, layers)
         scope.check_mode()  # before reading the file; the parents need the map
         children = check_children(children)
+        sliver_m2 = check_sliver(children_sliver_m2)
     except ImportScopeError as exc:
         raise _scope_error(exc) from exc
     limit = services.settings.max_body_bytes
@@ -217,6 +228,7 @@ async def import_layer(
             fields,
             scope,
             children,
+            sliver_m2,
             editor.actor,
             dry_run,
         )

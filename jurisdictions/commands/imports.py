@@ -61,6 +61,7 @@ def import_layer(
     layer: str | None = None,
     scope: ImportScope | None = None,
     children: str = "keep",
+    sliver_m2: float = 0.0,
     actor: str,
     dry_run: bool = False,
 ) -> ImportOutcome:
@@ -87,6 +88,7 @@ def import_layer(
         fields=fields,
         scope=scope,
         children=children,
+        sliver_m2=sliver_m2,
         actor=actor,
         dry_run=dry_run,
     )
@@ -103,6 +105,7 @@ def import_layers(
     fields: ImportFields | None = None,
     scope: ImportScope | None = None,
     children: str = "keep",
+    sliver_m2: float = 0.0,
     actor: str,
     dry_run: bool = False,
 ) -> ImportOutcome:
@@ -110,7 +113,8 @@ def import_layers(
 
     The layers are planned from the top level down (`plan_levels`), so a new community comes
     before the grids naming it; with `children="follow"` the children of moved units that
-    the file does not place follow by location. Raises as `import_layer`.
+    the file does not place follow by location, and those the new line cuts by at most
+    `sliver_m2` follow its edge (clipped or extended). Raises as `import_layer`.
     """
     if len(layers) > 1:
         _check_geopackage(path)
@@ -123,6 +127,7 @@ def import_layers(
         fields or ImportFields(),
         scope,
         children,
+        sliver_m2,
     )
     problems = list(plan.problems)
     write = None

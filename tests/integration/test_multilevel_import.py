@@ -283,3 +283,31 @@ def test_bad_layer_options_are_refused_before_reading(city: Services, tmp_path: 
     with pytest.raises(ImportScopeError) as caught:
         run(city, path, children="maybe")
     assert caught.value.code == "children_invalid"
+
+
+def test_a_new_edge_that_misses_the_grid_edge_by_a_sliver_is_followed_when_asked(
+    city: Services, tmp_path: Path
+):
+    # The new line runs 1e-6 degrees (about 11 cm) north of the edge between Ga and Gc: Ga
+    # passes to M5 whole, and a sliver of Gc (about 230 m²) passes with it.
+    line = 22.55 + 1e-6
+    piece = box(114.00, 22.50, 114.02, line)
+    path = geojson(tmp_path / "m.geojson", communities(piece))
+    strict = run(city, path, children="follow")
+    (straddle,) = [p for p in strict.report()["problems"] if p["code"] == "child_straddles"]
+    assert straddle["units"][0] == "Gc" and 150 < straddle["sides_m2"]["M5"] < 300
+
+    outcome = run(city, path, children="follow", sliver_m2=500.0, dry_run=False)
+    report = outcome.report()
+    assert outcome.problems == [], report["problems"]
+    assert [f["code"] for f in report["followed"]] == ["Ga"]
+    edges = {(e["code"], e["change"], e["parent"]) for e in report["edges_followed"]}
+    assert edges == {("Gc", "clipped", "M1"), ("Ga", "extended", "M5")}
+    for edge in report["edges_followed"]:
+        assert 150 < edge["area_m2"] < 300 and "m² along the new edge" in edge["message"]
+        point = shapely.Point(edge["location_point"]["lon"], edge["location_point"]["lat"])
+        assert box(114.00, 22.55, 114.02, line).buffer(1e-7).contains(point)
+    assert parent_of(city, "Ga") == "M5" and parent_of(city, "Gc") == "M1"
+    ga = city.queries.unit_on("Ga", DAY)
+    assert ga is not None
+    assert shapely.geometry.shape(ga["geometry"]).bounds[3] == pytest.approx(line)

@@ -84,3 +84,32 @@ def test_a_child_left_outside_every_unit_says_how_much():
     assert straddle.shares == ()
     assert straddle.outside_m2 > 1e6
     assert "outside every unit" in straddle.message
+
+
+def test_a_child_cut_by_a_sliver_follows_the_new_edge_and_the_sliver_extends_the_neighbour():
+    # The new line misses a3's west edge by 1e-6 degrees: a3 passes to B but a sliver of it
+    # (about 250 m²) stays in A, where a1 and a2 now leave it uncovered.
+    line = 0.01 + 1e-6
+    after = {"A": box(0.0, 0.0, line, 0.02), "B": box(line, 0.0, 0.04, 0.02)}
+    strict = follow_children(GRIDS, after, 5.0)
+    assert [s.child.code for s in strict.straddles] == ["a3"]
+    assert strict.clips == [] and strict.extends == []
+
+    result = follow_children(GRIDS, after, 5.0, sliver_m2=500.0)
+    assert result.straddles == []
+    (clip,) = result.clips
+    assert (clip.child.code, clip.to) == ("a3", "B")
+    assert 200 < clip.removed_m2 < 300
+    assert clip.geometry.equals(box(line, 0.0, 0.02, 0.02))
+    extended = sorted((e.child.code, e.parent) for e in result.extends)
+    assert extended in ([("a1", "A")], [("a2", "A")])  # one sliver, to one of its neighbours
+    (extend,) = result.extends
+    assert 200 < extend.added_m2 < 300
+    assert extend.geometry.area > extend.child.geometry.area
+
+
+def test_a_closed_parent_is_not_extended():
+    line = 0.01 + 1e-6
+    after = {"A": box(0.0, 0.0, line, 0.02), "B": box(line, 0.0, 0.04, 0.02)}
+    result = follow_children(GRIDS, after, 5.0, sliver_m2=500.0, closed=frozenset({"A"}))
+    assert len(result.clips) == 1 and result.extends == []
