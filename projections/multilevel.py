@@ -129,7 +129,7 @@ _DECIMAL = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,6})?$")
 def check_sliver(text: str | float | None) -> float:
     """`children_sliver_m2` as a number of m² (0 when not given); a plain decimal >= 0.
 
-    Raises `ImportScopeError` ("children_invalid") for anything else.
+    Raises `ImportScopeError` ("children_sliver_invalid": API code `children_invalid`).
     """
     if text is None or text == "":
         return 0.0
@@ -140,7 +140,7 @@ def check_sliver(text: str | float | None) -> float:
         return float(text.strip())
     shown = str(text)[:40]
     msg = f"children_sliver_m2 must be a plain number of m² >= 0 (e.g. 50), not {shown!r}"
-    raise ImportScopeError("children_invalid", msg)
+    raise ImportScopeError("children_sliver_invalid", msg)
 
 
 def plan_levels(

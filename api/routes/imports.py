@@ -37,6 +37,7 @@ SCOPE_ERRORS = {
     codes.REPLACE_PARENTS_INVALID.code: (codes.REPLACE_PARENTS_INVALID, "form.replace_parents"),
     codes.LAYERS_INVALID.code: (codes.LAYERS_INVALID, "form.layers"),
     codes.CHILDREN_INVALID.code: (codes.CHILDREN_INVALID, "form.children"),
+    "children_sliver_invalid": (codes.CHILDREN_INVALID, "form.children_sliver_m2"),
 }
 
 
