@@ -142,6 +142,7 @@ def follow_children(
     """
     codes = sorted(parents_after)
     shapes = [parents_after[c] for c in codes]
+    shapely.prepare(shapes)  # many children are tested against few parents
     tree = STRtree(shapes)
     result = Following()
     for child in children:

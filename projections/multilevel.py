@@ -6,7 +6,9 @@ before the grids that name it as their parent, and the register checks every rul
 whole. Then, with ``children="follow"``, the children of every unit whose boundary moved
 (redrawn, or ended with mode=replace) that the import does not itself place follow by
 location (`domain.follow`): a child now wholly inside a neighbour is transferred to it, a
-child the new line cuts is a `child_straddles` problem naming both sides. With the default
+child the new line cuts is a `child_straddles` problem naming both sides (or, cut by at most
+`children_sliver_m2`, is clipped to the new edge, an uncovered sliver extending the child next
+to it; a redrawn child's own children follow it in turn). With the default
 ``children="keep"`` nothing follows, and a note says what following would do, so the
 `child_outside_parent` and `coverage_gap` problems that come next say how to fix them.
 """
