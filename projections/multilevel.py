@@ -74,6 +74,8 @@ class LevelsPlan(ImportPlan):
     children: str = "keep"
     followed: list[dict[str, Any]] = field(default_factory=list)
     edges: list[dict[str, Any]] = field(default_factory=list)
+    #: The level of each unit the plan moves (redraws or ends), for following.
+    level_of: dict[str, str] = field(default_factory=dict)
 
     def report(self) -> dict[str, Any]:
         """The import report, with the layers read, the children option and who followed."""
@@ -182,6 +184,8 @@ def plan_levels(
         merged.ended.extend(plan.ended)
         merged.renamed.extend(plan.renamed)
         merged.transferred.extend(plan.transferred)
+        for code in [*plan.redrawn, *(e["code"] for e in plan.ended)]:
+            merged.level_of[code] = spec.level
         in_file[spec.level] = {
             str(f.properties.get(fields.code)).strip()
             for f in features
@@ -222,7 +226,13 @@ def _follow(
         elif isinstance(op, Transfer):
             placed.add(op.parent)
     touched = {_unit_of(op) for op in plan.operations}
-    pending = set(redrawn) | ended
+    # Only units of a level with a level below can have children to follow (a grid layer of
+    # 15,000 redrawn grids asks nothing).
+    pending = {
+        code
+        for code in set(redrawn) | ended
+        if levels.child_of(plan.level_of.get(code, levels.names[-1])) is not None
+    }
     done: set[str] = set()
     while pending:
         done.update(pending)
@@ -254,7 +264,10 @@ def _follow(
             if children == "follow":
                 followed = _apply(plan, result)
                 redrawn.update(followed)  # their own children follow them in turn
-                pending.update(set(followed) - done)
+                plan.level_of.update(dict.fromkeys(followed, level))
+                pending.update(
+                    c for c in set(followed) - done if levels.child_of(level) is not None
+                )
             elif result.moves or result.straddles:
                 parents = sorted({c.parent for c in kids})
                 plan.notes.append(_hint(level, parents, result))
