@@ -127,6 +127,19 @@ REPLACE_PARENTS_INVALID = ErrorCode(
     "replace_parents is missing (mode=replace below the top level), given without "
     "mode=replace, or names a code that is not a unit of the parent level on the date.",
 )
+LAYERS_INVALID = ErrorCode(
+    "layers_invalid",
+    422,
+    "An import names neither `level` nor `layers`, or both; a `layers` item is not "
+    "`table:level`, names an unknown level, or a table or level twice; or mode=replace is "
+    "asked with several layers.",
+)
+CHILDREN_INVALID = ErrorCode(
+    "children_invalid",
+    422,
+    "An import's children option is not `keep` or `follow`, or children_sliver_m2 is not a "
+    "plain number of m² >= 0.",
+)
 CONCURRENT_CHANGE = ErrorCode(
     "concurrent_change", 409, "A unit the change set read was changed meanwhile; retry it."
 )

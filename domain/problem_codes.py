@@ -58,7 +58,9 @@ PROBLEMS: dict[str, str] = {
     "split_nothing_left": "The parts take all of the unit; use mode full.",
     "split_part_outside": "The parts reach beyond the unit's territory.",
     "split_leaves_gap": "The parts of a full split leave part of the unit uncovered.",
-    "child_straddles": "A child unit would straddle the new boundary.",
+    "child_straddles": "A child unit would straddle the new boundary (a split's, or with an "
+    "import's children=follow a moved one): the message and `sides_m2` give the m² on each "
+    "side, `location_point` a point on the part that crossed.",
     "grids_exist": "The community already has grids; use regrid.",
     "level_has_no_children": "Units of this level have no child level.",
     "not_a_community": "Workstations serve units of the served level only.",
@@ -85,6 +87,10 @@ PROBLEMS: dict[str, str] = {
     "code_repeated": "Two features have the same code.",
     "geometry_missing": "A feature has no geometry.",
     "name_missing": "A new unit's feature has no name.",
+    "children_left_behind": "A note, not a problem (in an import report's `notes`): units "
+    "of the level below lie outside their parent's new boundary and stay with it "
+    "(children=keep); the message says what children=follow would transfer and which "
+    "would straddle.",
     "precision_snapped": "A note, not a problem (in an import report's `notes`): rounding the "
     "feature to the stored precision would have made it invalid, so it was snap-rounded "
     "instead; area_m2 says how much area changed.",

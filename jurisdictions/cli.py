@@ -184,27 +184,45 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    """Work out (and with --commit apply) the change set of a layer file of one level."""
+    """Work out (and with --commit apply) the change set of a layer file: one level, or with
+    --layers several tables of a GeoPackage as one change set."""
     import json
 
-    from jurisdictions.commands import import_layer
+    from jurisdictions.commands import import_layers
     from projections.imports import ImportFields, ImportScope, ImportScopeError, LayerError
+    from projections.multilevel import LayerSpec, check_children, check_sliver, parse_layers
 
-    if args.level not in settings.level_scheme:
-        print(f"jurisdictions import: unknown level {args.level!r}", file=sys.stderr)
+    try:
+        if args.layers:
+            if args.level is not None or args.layer is not None:
+                msg = "give either --level (and --layer) or --layers, not both"
+                raise ImportScopeError("layers_invalid", msg)
+            specs = parse_layers(args.layers, settings.level_scheme)
+        elif args.level is None:
+            raise ImportScopeError("layers_invalid", "give --level, or --layers table:level,...")
+        elif args.level not in settings.level_scheme:
+            print(f"jurisdictions import: unknown level {args.level!r}", file=sys.stderr)
+            return 2
+        else:
+            specs = [LayerSpec(args.layer, args.level)]
+        children = check_children(args.children)
+        sliver_m2 = check_sliver(args.children_sliver_m2)
+    except ImportScopeError as exc:
+        print(f"jurisdictions import: {exc}", file=sys.stderr)
         return 2
     with running(settings, "cli") as services:
         try:
-            outcome = import_layer(
+            outcome = import_layers(
                 services,
                 Path(args.file),
-                level=args.level,
+                specs,
                 effective=args.effective,
                 reason=args.reason,
                 document=args.document,
                 fields=ImportFields(args.code_field, args.name_field, args.parent_field),
-                layer=args.layer,
                 scope=ImportScope.of(args.mode, args.replace_parents or []),
+                children=children,
+                sliver_m2=sliver_m2,
                 actor=args.actor,
                 dry_run=not args.commit,
             )
@@ -303,9 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     token_actions.add_parser("list", help="list tokens (never the secrets)")
     tokens.set_defaults(func=cmd_tokens)
 
-    imp = sub.add_parser("import", help="import a GeoJSON/GeoPackage layer of one level")
+    imp = sub.add_parser(
+        "import", help="import a GeoJSON/GeoPackage layer of one level, or several levels"
+    )
     imp.add_argument("file")
-    imp.add_argument("--level", required=True)
+    imp.add_argument("--level", help="the level of every feature (one layer)")
     imp.add_argument("--effective", required=True, type=_day, help="YYYY-MM-DD")
     imp.add_argument("--reason", required=True)
     imp.add_argument("--document", default="")
@@ -326,6 +346,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CODES",
         help="with --mode replace: parent codes (comma-separated or repeated) whose missing "
         "children end; none for the top level",
+    )
+    imp.add_argument(
+        "--layers",
+        action="append",
+        metavar="TABLE:LEVEL,...",
+        help="several levels of one GeoPackage as one change set, e.g. "
+        "communities:community,grids:grid (instead of --level and --layer)",
+    )
+    imp.add_argument(
+        "--children",
+        default="keep",
+        help="keep (default): children of a unit whose boundary moves stay with it; follow: "
+        "they follow by location (a child the new line cuts is reported)",
+    )
+    imp.add_argument(
+        "--children-sliver-m2",
+        metavar="M2",
+        help="with --children follow: a child the new line cuts by at most this many m² "
+        "follows the new edge (clipped or extended; default 0)",
     )
     imp.add_argument("--commit", action="store_true", help="apply (default: dry run)")
     imp.set_defaults(func=cmd_import)

@@ -151,16 +151,15 @@ def serve(settings: Settings, host: str, port: int, workers: int, log_level: str
 
 
 def server_config(settings: Settings, app: FastAPI, log_level: str = "info") -> uvicorn.Config:
-    """uvicorn's configuration: the h11 protocol with the limits of `settings` (see
-    jurisdictions/http.py for why h11 and what each limit does)."""
-    limits = Limits(settings.max_header_bytes, settings.header_timeout, settings.body_timeout)
-    return uvicorn.Config(
-        app,
-        log_level=log_level,
-        lifespan="on",
-        http=protocol_with(limits),
-        h11_max_incomplete_event_size=limits.max_head_bytes,
+    """uvicorn's configuration: the httptools protocol with the limits of `settings` (see
+    jurisdictions/http.py for what each limit does)."""
+    limits = Limits(
+        settings.max_header_bytes,
+        settings.max_header_count,
+        settings.header_timeout,
+        settings.body_timeout,
     )
+    return uvicorn.Config(app, log_level=log_level, lifespan="on", http=protocol_with(limits))
 
 
 def _fork(sock: socket.socket, number: int, config: uvicorn.Config) -> int:

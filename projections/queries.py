@@ -110,6 +110,17 @@ class ReadModelQueries:
         )
         return {r["code"]: r["wkb"] for r in self._all(statement, {"day": day, "level": level})}
 
+    def children_on(self, day: date, parents: list[str]) -> list[dict[str, Any]]:
+        """The units under `parents` valid on `day`: code, name, level, parent and hex WKB
+        (the stored bytes, so a child that follows a parent is measured exactly)."""
+        statement = SQL(
+            "SELECT code, name, level, parent_code AS parent, "
+            "encode(ST_AsBinary(geom), 'hex') AS wkb FROM unit_versions "
+            "WHERE parent_code = ANY(%(parents)s) AND valid @> %(day)s::date "
+            "AND upper_inf(recorded) ORDER BY code"
+        )
+        return self._all(statement, {"day": day, "parents": list(parents)})
+
     def unit_on(
         self, code: str, day: date, as_recorded: datetime | None = None
     ) -> dict[str, Any] | None:

@@ -27,6 +27,7 @@ from projections.imports import (
     LayerError,
     UnsupportedFile,
 )
+from projections.multilevel import LayerSpec, check_children, check_sliver, parse_layers
 
 router = APIRouter(tags=["change sets"])
 
@@ -34,6 +35,9 @@ router = APIRouter(tags=["change sets"])
 SCOPE_ERRORS = {
     codes.IMPORT_MODE_INVALID.code: (codes.IMPORT_MODE_INVALID, "form.mode"),
     codes.REPLACE_PARENTS_INVALID.code: (codes.REPLACE_PARENTS_INVALID, "form.replace_parents"),
+    codes.LAYERS_INVALID.code: (codes.LAYERS_INVALID, "form.layers"),
+    codes.CHILDREN_INVALID.code: (codes.CHILDREN_INVALID, "form.children"),
+    "children_sliver_invalid": (codes.CHILDREN_INVALID, "form.children_sliver_m2"),
 }
 
 
@@ -45,28 +49,30 @@ def _scope_error(exc: ImportScopeError) -> ApiError:
 def _import(
     services: Services,
     path: Path,
-    level: str,
+    layers: list[LayerSpec],
     effective: dt.date,
     reason: str,
     document: str,
     fields: ImportFields,
-    layer: str | None,
     scope: ImportScope,
+    children: str,
+    sliver_m2: float,
     actor: str,
     dry_run: bool,
 ) -> tuple[int, dict[str, Any]]:
     """Run the import command; its outcome as the contract's status and report."""
     try:
-        outcome = commands.import_layer(
+        outcome = commands.import_layers(
             services,
             path,
-            level=level,
+            layers,
             effective=effective,
             reason=reason,
             document=document,
             fields=fields,
-            layer=layer,
             scope=scope,
+            children=children,
+            sliver_m2=sliver_m2,
             actor=actor,
             dry_run=dry_run,
         )
@@ -84,6 +90,22 @@ def _import(
     if outcome.write is None:
         return status.HTTP_200_OK, report  # nothing to change
     return write_status(outcome.write), report
+
+
+def _layers(
+    services: Services, level: str | None, layer: str | None, layers: list[str] | None
+) -> list[LayerSpec]:
+    """The layers to read: `level` (and `layer`) for one, or `layers` pairs; not both."""
+    if layers:
+        if level is not None or layer:
+            msg = "give either level (and layer) for one layer, or layers for several, not both"
+            raise ImportScopeError("layers_invalid", msg)
+        return parse_layers(layers, services.settings.level_scheme)
+    if level is None:
+        msg = "give level (the level of every feature), or layers (table:level pairs)"
+        raise ImportScopeError("layers_invalid", msg)
+    check_level(services, level, "form.level")
+    return [LayerSpec(layer or None, level)]
 
 
 @router.post(
@@ -114,9 +136,12 @@ async def import_layer(
             "by its content (the file name does not matter)"
         ),
     ],
-    level: Annotated[str, Form(description="The level of every feature")],
     effective: Annotated[IsoDate, Form(description="YYYY-MM-DD")],
     reason: Annotated[str, Form(min_length=1, max_length=2000)],
+    level: Annotated[
+        str | None,
+        Form(description="The level of every feature (one layer; or give `layers`)"),
+    ] = None,
     document: Annotated[str, Form(max_length=2000)] = "",
     code_field: Annotated[str, Form(max_length=100)] = "code",
     name_field: Annotated[str, Form(max_length=100)] = "name",
@@ -139,6 +164,30 @@ async def import_layer(
             "whose missing children end; none for the top level"
         ),
     ] = None,
+    layers: Annotated[
+        list[str] | None,
+        Form(
+            description="Several levels in one change set: `table:level` pairs of one "
+            "GeoPackage (repeated or comma-separated, e.g. `communities:community,grids:grid`), "
+            "instead of `level` and `layer`"
+        ),
+    ] = None,
+    children: Annotated[
+        str,
+        Form(
+            description="keep (default): children of a unit whose boundary moves stay with it "
+            "(a note says what follow would do); follow: they follow by location (wholly "
+            "inside a neighbour: transferred; cut by the new line: a problem)"
+        ),
+    ] = "keep",
+    children_sliver_m2: Annotated[
+        str | None,
+        Form(
+            description="With children=follow: a child the new line cuts by at most this many "
+            "m² follows the new edge (clipped; uncovered slivers extend the child next to "
+            "them), each listed in `edges_followed`; default 0 (only the 5 m² tolerance)"
+        ),
+    ] = None,
     dry_run: Annotated[bool, Query(description="Report the change set; store nothing.")] = False,
 ) -> JSONResponse:
     """Features are matched to units by code: new codes are established, changed ones redrawn,
@@ -146,10 +195,12 @@ async def import_layer(
     parents whose missing children end (listed in `ended` with why). Nothing is applied if
     anything is wrong; the answer lists every problem. Like a change set, 201 only once the
     change is visible, else 202 with the `position` to wait for."""
-    check_level(services, level, "form.level")
     scope = ImportScope.of(mode, replace_parents or [])
     try:
+        specs = _layers(services, level, layer, layers)
         scope.check_mode()  # before reading the file; the parents need the map
+        children = check_children(children)
+        sliver_m2 = check_sliver(children_sliver_m2)
     except ImportScopeError as exc:
         raise _scope_error(exc) from exc
     limit = services.settings.max_body_bytes
@@ -171,13 +222,14 @@ async def import_layer(
             _import,
             services,
             path,
-            level,
+            specs,
             effective,
             reason,
             document,
             fields,
-            layer or None,
             scope,
+            children,
+            sliver_m2,
             editor.actor,
             dry_run,
         )

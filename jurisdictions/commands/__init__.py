@@ -8,7 +8,7 @@ status is the API's business (`api.shared.write_status`), not the command's.
 """
 
 from jurisdictions.commands.changesets import submit_change_set
-from jurisdictions.commands.imports import ImportOutcome, import_layer
+from jurisdictions.commands.imports import ImportOutcome, import_layer, import_layers
 from jurisdictions.commands.tokens import create_token, list_tokens, revoke_token
 from jurisdictions.commands.writes import WriteOutcome
 
@@ -17,6 +17,7 @@ __all__ = [
     "WriteOutcome",
     "create_token",
     "import_layer",
+    "import_layers",
     "list_tokens",
     "revoke_token",
     "submit_change_set",

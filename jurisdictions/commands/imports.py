@@ -10,7 +10,15 @@ from typing import Any
 from domain.errors import InvalidChangeSet, Problem
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands.writes import WriteOutcome, settle
-from projections.imports import ImportFields, ImportPlan, ImportScope, plan_import, read_layer
+from projections.imports import (
+    ImportFields,
+    ImportPlan,
+    ImportScope,
+    LayerError,
+    read_layer,
+)
+from projections.layer_files import file_kind
+from projections.multilevel import LayerSpec, plan_levels
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ def import_layer(
     fields: ImportFields | None = None,
     layer: str | None = None,
     scope: ImportScope | None = None,
+    children: str = "keep",
+    sliver_m2: float = 0.0,
     actor: str,
     dry_run: bool = False,
 ) -> ImportOutcome:
@@ -60,22 +70,64 @@ def import_layer(
 
     By default only the units in the file change; `scope` (mode "replace" and the parents
     replaced) also ends the units the file leaves out under those parents. `layer` names the
-    GeoPackage table to read when the file has several.
+    GeoPackage table to read when the file has several. `children="follow"` lets the children
+    of units whose boundary moves follow by location (`import_layers`).
 
     Raises `UnsupportedFile` when the file is neither GeoJSON nor a GeoPackage, `LayerError`
     when it is not a readable layer and `ImportScopeError` when the scope does not fit the
     level; problems of the features or of the change set come back in
     the outcome, with nothing stored.
     """
-    features = read_layer(path, layer)
-    plan = plan_import(
+    return import_layers(
+        services,
+        path,
+        [LayerSpec(layer, level)],
+        effective=effective,
+        reason=reason,
+        document=document,
+        fields=fields,
+        scope=scope,
+        children=children,
+        sliver_m2=sliver_m2,
+        actor=actor,
+        dry_run=dry_run,
+    )
+
+
+def import_layers(
+    services: Services,
+    path: Path,
+    layers: list[LayerSpec],
+    *,
+    effective: date,
+    reason: str,
+    document: str = "",
+    fields: ImportFields | None = None,
+    scope: ImportScope | None = None,
+    children: str = "keep",
+    sliver_m2: float = 0.0,
+    actor: str,
+    dry_run: bool = False,
+) -> ImportOutcome:
+    """Import several layers (tables of one GeoPackage, one level each) as ONE change set.
+
+    The layers are planned from the top level down (`plan_levels`), so a new community comes
+    before the grids naming it; with `children="follow"` the children of moved units that
+    the file does not place follow by location, and those the new line cuts by at most
+    `sliver_m2` follow its edge (clipped or extended). Raises as `import_layer`.
+    """
+    if len(layers) > 1:
+        _check_geopackage(path)
+    read = [(spec, read_layer(path, spec.table)) for spec in layers]
+    plan = plan_levels(
         services.queries,
         services.settings.rules,
-        features,
-        level,
+        read,
         effective,
         fields or ImportFields(),
         scope,
+        children,
+        sliver_m2,
     )
     problems = list(plan.problems)
     write = None
@@ -89,3 +141,17 @@ def import_layer(
         else:
             write = settle(services, receipt, dry_run=dry_run)
     return ImportOutcome(plan, problems, write, dry_run)
+
+
+def _check_geopackage(path: Path) -> None:
+    """Several layers are tables of one GeoPackage: refuse any other file before reading it."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise LayerError("the file cannot be opened") from exc
+    if file_kind(head) != "gpkg":  # raises UnsupportedFile for what is neither
+        raise LayerError(
+            "several layers are read from the tables of one GeoPackage, and this file is "
+            "GeoJSON (one layer): import it with `level`, or send a GeoPackage"
+        )
