@@ -88,3 +88,21 @@ def test_zhuhai_is_refused_with_its_gap_named_and_nothing_stored(
             "SELECT level, count(*) FROM unit_versions GROUP BY level ORDER BY level"
         ).fetchall()
     assert stored == [("city", 1), ("province", 1)]
+
+
+def test_three_cities_load_as_one_multi_level_change_set(register: str, tmp_path: Path) -> None:
+    code, summary = load(
+        register,
+        tmp_path,
+        "--cities",
+        "440300,440600,442000",
+        "--multilevel",
+        "--points",
+        "3000",
+    )
+    assert code == 0, summary
+    assert summary["multilevel_offered"] is True
+    (done,) = summary["imports"]
+    assert (done["status"], done["established"], done["features"]) == (201, 18, 18)
+    for agreement in summary["agreement"]:
+        assert agreement["disagree_away_from_edges"] == 0, agreement["examples"]
