@@ -127,6 +127,15 @@ REPLACE_PARENTS_INVALID = ErrorCode(
     "replace_parents is missing (mode=replace below the top level), given without "
     "mode=replace, or names a code that is not a unit of the parent level on the date.",
 )
+REPAIR_UNKNOWN = ErrorCode(
+    "repair_unknown",
+    422,
+    "A repair asked for (form field or body field `repair`) is not one of make_valid, "
+    "clip_to_parent, snap_to_neighbours.",
+)
+SLIVER_M2_INVALID = ErrorCode(
+    "sliver_m2_invalid", 422, "sliver_m2 (form or body field) is not a number of m² >= 0."
+)
 CONCURRENT_CHANGE = ErrorCode(
     "concurrent_change", 409, "A unit the change set read was changed meanwhile; retry it."
 )

@@ -187,11 +187,17 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Work out (and with --commit apply) the change set of a layer file of one level."""
     import json
 
+    from domain.repair import RepairOptions, RepairOptionsError
     from jurisdictions.commands import import_layer
     from projections.imports import ImportFields, ImportScope, ImportScopeError, LayerError
 
     if args.level not in settings.level_scheme:
         print(f"jurisdictions import: unknown level {args.level!r}", file=sys.stderr)
+        return 2
+    try:
+        repair = RepairOptions.of(args.repair or [], args.sliver_m2)
+    except RepairOptionsError as exc:
+        print(f"jurisdictions import: {exc}", file=sys.stderr)
         return 2
     with running(settings, "cli") as services:
         try:
@@ -205,6 +211,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 fields=ImportFields(args.code_field, args.name_field, args.parent_field),
                 layer=args.layer,
                 scope=ImportScope.of(args.mode, args.replace_parents or []),
+                repair=repair,
                 actor=args.actor,
                 dry_run=not args.commit,
             )
@@ -326,6 +333,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CODES",
         help="with --mode replace: parent codes (comma-separated or repeated) whose missing "
         "children end; none for the top level",
+    )
+    imp.add_argument(
+        "--repair",
+        action="append",
+        metavar="REPAIRS",
+        help="repairs to make, each reported (comma-separated or repeated): make_valid, "
+        "clip_to_parent, snap_to_neighbours (default: none; problems are reported)",
+    )
+    imp.add_argument(
+        "--sliver-m2",
+        default="0",
+        metavar="M2",
+        help="with snap_to_neighbours: close gaps, overlaps and overhangs of at most this many "
+        "m² (default 0: only those narrower than a metre)",
     )
     imp.add_argument("--commit", action="store_true", help="apply (default: dry run)")
     imp.set_defaults(func=cmd_import)

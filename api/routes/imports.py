@@ -17,7 +17,7 @@ from api.dependencies import ServicesDep
 from api.errors import ApiError
 from api.fields import IsoDate
 from api.schemas import ErrorResponse
-from api.shared import WRITE_ERRORS, check_level, write_status
+from api.shared import WRITE_ERRORS, check_level, repair_options, write_status
 from jurisdictions import commands
 from jurisdictions.bootstrap import Services
 from projections.imports import (
@@ -25,6 +25,7 @@ from projections.imports import (
     ImportScope,
     ImportScopeError,
     LayerError,
+    RepairOptions,
     UnsupportedFile,
 )
 
@@ -52,6 +53,7 @@ def _import(
     fields: ImportFields,
     layer: str | None,
     scope: ImportScope,
+    repair: RepairOptions,
     actor: str,
     dry_run: bool,
 ) -> tuple[int, dict[str, Any]]:
@@ -67,6 +69,7 @@ def _import(
             fields=fields,
             layer=layer,
             scope=scope,
+            repair=repair,
             actor=actor,
             dry_run=dry_run,
         )
@@ -139,6 +142,22 @@ async def import_layer(
             "whose missing children end; none for the top level"
         ),
     ] = None,
+    repair: Annotated[
+        list[str] | None,
+        Form(
+            description="Repairs to make, each listed in the report's `repairs` (repeated or "
+            "comma-separated): make_valid, clip_to_parent, snap_to_neighbours. None by default: "
+            "problems are reported, each with a hint naming the repair that would fix it"
+        ),
+    ] = None,
+    sliver_m2: Annotated[
+        str,
+        Form(
+            max_length=40,
+            description="With snap_to_neighbours: gaps, overlaps and overhangs of at most this "
+            "many (geodesic) m² are closed; 0 (default): only those narrower than a metre",
+        ),
+    ] = "0",
     dry_run: Annotated[bool, Query(description="Report the change set; store nothing.")] = False,
 ) -> JSONResponse:
     """Features are matched to units by code: new codes are established, changed ones redrawn,
@@ -148,6 +167,7 @@ async def import_layer(
     change is visible, else 202 with the `position` to wait for."""
     check_level(services, level, "form.level")
     scope = ImportScope.of(mode, replace_parents or [])
+    repairs = repair_options(repair or [], sliver_m2, "form")
     try:
         scope.check_mode()  # before reading the file; the parents need the map
     except ImportScopeError as exc:
@@ -178,6 +198,7 @@ async def import_layer(
             fields,
             layer or None,
             scope,
+            repairs,
             editor.actor,
             dry_run,
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import InvalidChangeSet, Problem
+from domain.repair import RepairOptions, with_hint
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands.writes import WriteOutcome, settle
 from projections.imports import ImportFields, ImportPlan, ImportScope, plan_import, read_layer
@@ -52,6 +53,7 @@ def import_layer(
     fields: ImportFields | None = None,
     layer: str | None = None,
     scope: ImportScope | None = None,
+    repair: RepairOptions | None = None,
     actor: str,
     dry_run: bool = False,
 ) -> ImportOutcome:
@@ -60,7 +62,9 @@ def import_layer(
 
     By default only the units in the file change; `scope` (mode "replace" and the parents
     replaced) also ends the units the file leaves out under those parents. `layer` names the
-    GeoPackage table to read when the file has several.
+    GeoPackage table to read when the file has several. `repair` names the repairs the
+    editor asks for (none by default): each one made is in the report's `repairs`, and the
+    operations carry the repaired geometries; a problem a repair would fix names it in a hint.
 
     Raises `UnsupportedFile` when the file is neither GeoJSON nor a GeoPackage, `LayerError`
     when it is not a readable layer and `ImportScopeError` when the scope does not fit the
@@ -76,6 +80,7 @@ def import_layer(
         effective,
         fields or ImportFields(),
         scope,
+        repair,
     )
     problems = list(plan.problems)
     write = None
@@ -85,7 +90,7 @@ def import_layer(
                 plan.request(effective, reason, document), actor=actor, dry_run=dry_run
             )
         except InvalidChangeSet as exc:
-            problems.extend(exc.problems)
+            problems.extend(with_hint(p) for p in exc.problems)
         else:
             write = settle(services, receipt, dry_run=dry_run)
     return ImportOutcome(plan, problems, write, dry_run)
