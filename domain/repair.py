@@ -32,8 +32,10 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from domain.commands import ChangeSetRequest, Establish, Redraw
 from domain.errors import Problem
-from domain.geometry import GRID_SIZE, area_m2
+from domain.geometry import GRID_SIZE, area_m2, from_wkb_hex, round_coordinates
+from domain.workspace import Store
 
 #: The repairs an editor may ask for, in the order they are applied.
 REPAIRS = ("make_valid", "clip_to_parent", "snap_to_neighbours")
@@ -247,8 +249,91 @@ def fit_family(
     references = [*fixed.values(), *([parent] if parent is not None else [])]
     for code in [c for c in out if any(f.code == c for f in fixes)]:
         others = [g for c, g in out.items() if c != code]
-        out[code] = _follow_edges(out[code], children[code], [*references, *others])
+        out[code] = _rounded(_follow_edges(out[code], children[code], [*references, *others]))
     return out, fixes
+
+
+def repair_change_set(
+    store: Store, request: ChangeSetRequest, options: RepairOptions
+) -> tuple[ChangeSetRequest, list[Repair]]:
+    """The change set with the territories of its `establish` and `redraw` operations clipped
+    and snapped to their families on the effective date (`fit_family`), and every repair.
+
+    The families are read from `store` (the register) as the change set will find them: the
+    parent's territory (or its new one, if the change set redraws it too: families are fitted
+    top down) and the siblings the change set leaves alone. Operations the register would
+    refuse anyway (an unknown unit, a parent not live) are left as they are, for it to say so.
+    """
+    if not options.fits_families:
+        return request, []
+    day = request.effective
+    levels = store.rules.levels
+    members: list[tuple[int, str, str, str, str | None, MultiPolygon]] = []
+    for index, op in enumerate(request.operations):
+        if isinstance(op, Establish):
+            members.append((index, op.code, op.level, op.name, op.parent, op.geometry))
+        elif isinstance(op, Redraw):
+            unit = store.find_unit(op.unit)
+            version = unit.version_on(day) if unit is not None else None
+            if version is not None:
+                members.append(
+                    (index, op.unit, version.level, version.name, version.parent, op.geometry)
+                )
+    if not members:
+        return request, []
+    order = {level: i for i, level in enumerate(levels.names)}
+    changed = {code: geometry for _, code, _, _, _, geometry in members}
+    families: dict[tuple[int, str | None], list[tuple[int, str, str, str]]] = {}
+    for index, code, level, name, parent, _ in members:
+        families.setdefault((order.get(level, 0), parent), []).append((index, code, level, name))
+    operations = list(request.operations)
+    repairs: list[Repair] = []
+    for (_, parent_code), family in sorted(families.items(), key=lambda f: (f[0][0], str(f[0][1]))):
+        outline: MultiPolygon | None = None
+        fixed: dict[str, MultiPolygon] = {}
+        codes = {code for _, code, _, _ in family}
+        if parent_code is not None:
+            above = store.find_unit(parent_code)
+            version = above.version_on(day) if above is not None else None
+            if above is None or version is None:
+                continue  # the register reports the parent
+            outline = changed.get(parent_code) or from_wkb_hex(version.geometry)
+            for sibling_code in sorted(above.children_ever - codes):
+                sibling = store.find_unit(sibling_code)
+                now = sibling.version_on(day) if sibling is not None else None
+                if now is not None and now.parent == parent_code:
+                    fixed[sibling_code] = changed.get(sibling_code) or from_wkb_hex(now.geometry)
+        children = {code: changed[code] for code in codes}
+        result, fixes = fit_family(outline, children, fixed, options, store.rules.full_coverage)
+        for index, code, _, _ in family:
+            if not result[code].equals_exact(children[code], 0) and not result[code].is_empty:
+                changed[code] = result[code]
+                operations[index] = replace(operations[index], geometry=result[code])  # type: ignore[call-arg]
+        about = {code: (name, level) for _, code, level, name in family}
+        for fix in fixes:
+            lon, lat = point_on(fix.piece)
+            name, level = about[fix.code]
+            repairs.append(
+                Repair(
+                    fix.code,
+                    name,
+                    level,
+                    fix.repair,
+                    describe(fix, options.sliver_m2),
+                    area_m2(fix.piece),
+                    lon,
+                    lat,
+                    fix.piece,
+                )
+            )
+    return replace(request, operations=tuple(operations)), repairs
+
+
+def _rounded(geometry: MultiPolygon) -> MultiPolygon:
+    """At the stored precision, if rounding keeps it valid (the overlays' results are on the
+    grid but for floating-point noise)."""
+    rounded = round_coordinates(geometry)
+    return rounded if rounded.is_valid else geometry
 
 
 def describe(fix: Fix, sliver_m2: float) -> str:

@@ -192,3 +192,89 @@ def test_the_cli_takes_the_same_repairs(server: tuple[LiveServer, str, str], tmp
         [*command, "--repair", "tidy"], cwd=ROOT, timeout=120, check=False, **run
     )
     assert bad.returncode == 2 and "tidy" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def change_set(repair: list[str] | None = None, **more: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "effective": "2021-06-01",
+        "reason": "grid survey",
+        "operations": [
+            {
+                "op": "redraw",
+                "unit": "G1",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": box(113.99995, 22.5, 114.04, 22.5501),
+                },
+            }
+        ],
+    }
+    if repair is not None:
+        body["repair"] = repair
+    return {**body, **more}
+
+
+def submit(server: tuple[LiveServer, str, str], body: Any, dry_run: bool = True) -> httpx.Response:
+    live, editor, _ = server
+    return httpx.post(
+        f"{live.url}/v1/changesets" + ("?dry_run=true" if dry_run else ""),
+        headers={"Authorization": f"Bearer {editor}"},
+        json=body,
+        timeout=60,
+    )
+
+
+def test_a_change_set_takes_the_same_repairs(server: tuple[LiveServer, str, str]):
+    refused = submit(server, change_set())
+    assert refused.status_code == 422, refused.text
+    details = {p["code"]: p for p in refused.json()["error"]["details"]}
+    assert "clip_to_parent" in details["child_outside_parent"]["hint"]
+    assert "snap_to_neighbours" in details["siblings_overlap"]["hint"]
+
+    body = change_set(["clip_to_parent", "snap_to_neighbours"], sliver_m2=50_000)
+    dry = submit(server, body)
+    assert dry.status_code == 200, dry.text
+    repairs = {(r["code"], r["repair"]): r for r in dry.json()["repairs"]}
+    assert set(repairs) == {("G1", "clip_to_parent"), ("G1", "snap_to_neighbours")}
+    assert repairs["G1", "clip_to_parent"]["name"] == "grid 1"
+    assert repairs["G1", "clip_to_parent"]["level"] == "grid"
+    west = shapely.box(113.99995, 22.5, 114.0, 22.5501)
+    assert repairs["G1", "clip_to_parent"]["area_m2"] == pytest.approx(area_m2(west), abs=0.1)
+
+    bowtie = {
+        "effective": "2021-06-01",
+        "reason": "a new city",
+        "operations": [
+            {
+                "op": "establish",
+                "code": "C9",
+                "level": "city",
+                "name": "九城",
+                "parent": None,
+                "geometry": {"type": "Polygon", "coordinates": [BOWTIE]},
+            }
+        ],
+    }
+    invalid = submit(server, bowtie)
+    assert invalid.status_code == 422, invalid.text
+    [problem] = invalid.json()["error"]["details"]
+    assert problem["code"] == "geometry_invalid"
+    repaired = submit(server, {**bowtie, "repair": ["make_valid"]})
+    assert repaired.status_code == 200, repaired.text
+    [entry] = repaired.json()["repairs"]
+    assert (entry["code"], entry["name"], entry["repair"]) == ("C9", "九城", "make_valid")
+
+
+def test_change_set_repair_options_are_checked_at_the_edge(server: tuple[LiveServer, str, str]):
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"repair": ["tidy"]}, "repair_unknown"),
+        ({"repair": "make_valid"}, "repair_unknown"),
+        ({"repair": [1]}, "repair_unknown"),
+        ({"sliver_m2": -1}, "sliver_m2_invalid"),
+        ({"sliver_m2": "5"}, "sliver_m2_invalid"),
+        ({"sliver_m2": True}, "sliver_m2_invalid"),
+    ]
+    for more, code in cases:
+        response = submit(server, {**change_set(), **more})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == code
