@@ -199,7 +199,24 @@ def fit_family(
     with the children before it in code order, then (with `full_coverage`) gives each small gap
     of the parent to the changed child sharing the longest edge with it. Overlays keep the
     stored precision (`grid_size`), so the results need no further rounding.
+
+    Should GEOS fail on an overlay (a TopologyException on a pathological input), the family
+    is left as given and nothing reported as repaired: the register's rules then say what is
+    wrong, never a 5xx.
     """
+    try:
+        return _fit_family(parent, children, fixed, options, full_coverage)
+    except shapely.errors.GEOSException:
+        return dict(children), []
+
+
+def _fit_family(
+    parent: MultiPolygon | None,
+    children: Mapping[str, MultiPolygon],
+    fixed: Mapping[str, MultiPolygon],
+    options: RepairOptions,
+    full_coverage: bool,
+) -> tuple[dict[str, MultiPolygon], list[Fix]]:
     out = {code: children[code] for code in sorted(children)}
     fixes: list[Fix] = []
     if parent is not None and options.clip_to_parent:
