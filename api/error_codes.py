@@ -196,8 +196,9 @@ def markdown() -> str:
         "",
         (
             "A 422 `invalid_change_set` or `invalid_import` lists each problem in `details` as "
-            '`{"code", "message", "location", "units", "area_m2"}`. Problem codes (defined in '
-            "`domain/problem_codes.py`):"
+            '`{"code", "message", "location", "units", "area_m2"}`, and a `hint` naming the '
+            "repair option that would fix it where one would (docs/imports.md). Problem codes "
+            "(defined in `domain/problem_codes.py`):"
         ),
         "",
         "| code | meaning |",
