@@ -123,15 +123,27 @@ async def post_change_set(
     body = await read_json(request)
     repair, made_valid = _repairs(body)
     change_set = await run_in_threadpool(_parse, services, body, editor.actor)
-    outcome = await run_in_threadpool(
-        submit_change_set,
-        services,
-        change_set,
-        actor=editor.actor,
-        idempotency_key=idempotency_key,
-        dry_run=dry_run,
-        repair=repair,
-    )
+    try:
+        outcome = await run_in_threadpool(
+            submit_change_set,
+            services,
+            change_set,
+            actor=editor.actor,
+            idempotency_key=idempotency_key,
+            dry_run=dry_run,
+            repair=repair,
+        )
+    except InvalidChangeSet as exc:
+        made = [*made_valid, *exc.repairs]
+        if not made:
+            raise
+        # Refused even so: the answer still shows what the repairs did.
+        raise ApiError.of(
+            codes.INVALID_CHANGE_SET,
+            str(exc),
+            [p.as_dict() for p in exc.problems],
+            extra={"repairs": [r.as_dict() for r in made]},
+        ) from exc
     response.status_code = write_status(outcome)
     receipt = outcome.receipt
     return ChangeSetReceipt(

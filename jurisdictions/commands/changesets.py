@@ -38,5 +38,6 @@ def submit_change_set(
         )
     except InvalidChangeSet as exc:
         exc.problems[:] = [with_hint(p) for p in exc.problems]
+        exc.repairs = list(repairs)
         raise
     return replace(settle(services, receipt, dry_run=dry_run), repairs=tuple(repairs))

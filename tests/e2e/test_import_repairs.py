@@ -231,6 +231,13 @@ def test_a_change_set_takes_the_same_repairs(server: tuple[LiveServer, str, str]
     assert "clip_to_parent" in details["child_outside_parent"]["hint"]
     assert "snap_to_neighbours" in details["siblings_overlap"]["hint"]
 
+    # Clipped but not snapped: still refused (the overlap with G2), and the answer shows the clip.
+    clipped_only = submit(server, change_set(["clip_to_parent"]))
+    assert clipped_only.status_code == 422, clipped_only.text
+    answer = clipped_only.json()
+    assert [p["code"] for p in answer["error"]["details"]] == ["siblings_overlap"]
+    assert [(r["code"], r["repair"]) for r in answer["repairs"]] == [("G1", "clip_to_parent")]
+
     body = change_set(["clip_to_parent", "snap_to_neighbours"], sliver_m2=50_000)
     dry = submit(server, body)
     assert dry.status_code == 200, dry.text
