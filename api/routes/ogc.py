@@ -51,7 +51,7 @@ def _documented(media_type: str = "application/json") -> dict[int | str, dict[st
 
 
 #: A page when the client names no `limit`: large, as desktop GIS read whole layers page by page
-#: (docs/ogc.md has the measurements); `MAX_LIMIT` is the largest page a client may ask for.
+#: (measurements in docs/benchmarks.md); `MAX_LIMIT` is the largest page a client may ask for.
 DEFAULT_LIMIT = 1_000
 MAX_LIMIT = 10_000
 DatetimeQuery = Annotated[

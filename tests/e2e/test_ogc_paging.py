@@ -156,7 +156,7 @@ def test_pages_follow_an_edit_at_once(server: tuple[httpx.Client, str]):
     assert {page["numberMatched"] for page in pages} == {len(before)}
 
 
-DAY = "2020-01-01"
+DAY = "2016-06-01"  # 15,000 grids then, 15,048 today: a dropped datetime would show
 
 
 def _grid_codes_in_read_model(database_url: str) -> list[str]:
