@@ -17,7 +17,7 @@ from api.auth import require_reader
 from api.edge import Edge
 from api.errors import error_response, install_error_handlers
 from api.operations import ChangeSetBody
-from api.routes import changesets, health, imports, lookup, maps, ogc, tiles, units
+from api.routes import changesets, docs, health, imports, lookup, maps, ogc, tiles, units
 from api.schemas import BatchRequest
 from jurisdictions.bootstrap import running
 from jurisdictions.settings import Settings, get_settings
@@ -46,6 +46,9 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
         version="0.1.0",
         summary="Administrative boundaries and grids through time: lookups, layers and history.",
         lifespan=lifespan,
+        # /docs and /redoc are served by api/routes/docs.py, with their assets vendored.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     if settings.cors_origins:
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
     )
 
     app.include_router(health.router)
+    app.include_router(docs.router)  # open, as /openapi.json is
     # Open reads (the default) need no per-request dependency at all; closed ones check tokens.
     reads = [Depends(require_reader)] if settings.reads_require_token else []
     for module in (lookup, units, changesets, imports, ogc, tiles):

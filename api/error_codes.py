@@ -140,6 +140,15 @@ CHILDREN_INVALID = ErrorCode(
     "An import's children option is not `keep` or `follow`, or children_sliver_m2 is not a "
     "plain number of m² >= 0.",
 )
+REPAIR_UNKNOWN = ErrorCode(
+    "repair_unknown",
+    422,
+    "A repair asked for (form field or body field `repair`) is not one of make_valid, "
+    "clip_to_parent, snap_to_neighbours.",
+)
+SLIVER_M2_INVALID = ErrorCode(
+    "sliver_m2_invalid", 422, "sliver_m2 (form or body field) is not a number of m² >= 0."
+)
 CONCURRENT_CHANGE = ErrorCode(
     "concurrent_change", 409, "A unit the change set read was changed meanwhile; retry it."
 )
@@ -200,8 +209,9 @@ def markdown() -> str:
         "",
         (
             "A 422 `invalid_change_set` or `invalid_import` lists each problem in `details` as "
-            '`{"code", "message", "location", "units", "area_m2"}`. Problem codes (defined in '
-            "`domain/problem_codes.py`):"
+            '`{"code", "message", "location", "units", "area_m2"}`, and a `hint` naming the '
+            "repair option that would fix it where one would (docs/imports.md). Problem codes "
+            "(defined in `domain/problem_codes.py`):"
         ),
         "",
         "| code | meaning |",

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, cast
 
+import shapely
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
+from shapely.errors import GEOSException
+from shapely.geometry import mapping, shape
 
 from api.fields import (
     Closed,
@@ -52,6 +55,7 @@ from domain.commands import (
     Transfer,
 )
 from domain.errors import InvalidChangeSet, Problem
+from domain.repair import Repair, make_valid_territory, point_on
 
 MAX_OPERATIONS = 20_000
 
@@ -432,6 +436,77 @@ class ChangeSetBody(_Envelope):
     """A change set: operations applied together on one effective date, or not at all."""
 
     operations: Annotated[list[Operation], Field(min_length=1, max_length=MAX_OPERATIONS)]
+    repair: list[Literal["make_valid", "clip_to_parent", "snap_to_neighbours"]] = Field(
+        default_factory=list,
+        description="Repairs to make to the operations' territories, each listed in the "
+        "receipt's `repairs` (none by default: problems are reported, with a hint naming the "
+        "repair that would fix them). See docs/imports.md.",
+    )
+    sliver_m2: float = Field(
+        default=0,
+        ge=0,
+        description="With snap_to_neighbours: gaps, overlaps and overhangs of at most this many "
+        "m² are closed (0: only those narrower than a metre).",
+    )
+
+
+#: The body fields that ask for repairs (read by the route, not by `parse_change_set`).
+REPAIR_FIELDS = ("repair", "sliver_m2")
+
+
+def make_operations_valid(body: dict[str, Any]) -> list[Repair]:
+    """With `make_valid` asked: each invalid (Multi)Polygon of an operation (or of its parts
+    or grids) replaced, in the body, by its valid form; the repairs made. Anything that is not
+    a readable polygon is left for `parse_change_set` to report."""
+    repairs: list[Repair] = []
+    operations = body.get("operations")
+    if not isinstance(operations, list):
+        return repairs
+    for op in operations:
+        if not isinstance(op, dict):
+            continue
+        items = [op] + [
+            item
+            for key in ("parts", "grids")
+            if isinstance(op.get(key), list)
+            for item in op[key]
+            if isinstance(item, dict)
+        ]
+        for item in items:
+            geometry = item.get("geometry")
+            if not isinstance(geometry, dict) or geometry.get("type") not in (
+                "Polygon",
+                "MultiPolygon",
+            ):
+                continue
+            try:
+                shaped = shape(geometry)
+                valid = shaped.is_valid
+            except (ValueError, TypeError, AttributeError, IndexError, GEOSException):
+                continue  # malformed: the parser says how
+            if valid:
+                continue
+            reason = shapely.is_valid_reason(shaped)
+            fixed, changed = make_valid_territory(shaped)
+            if fixed.is_empty:
+                continue
+            item["geometry"] = mapping(fixed)
+            lon, lat = point_on(fixed)
+            code = item.get("code") or op.get("unit") or op.get("code") or ""
+            repairs.append(
+                Repair(
+                    str(code),
+                    str(item.get("name") or ""),
+                    str(item.get("level") or op.get("level") or ""),
+                    "make_valid",
+                    f"made valid ({reason}), keeping its polygonal parts: {changed:.1f} m² changed",
+                    changed,
+                    lon,
+                    lat,
+                    fixed,
+                )
+            )
+    return repairs
 
 
 class _Head(_Envelope):

@@ -256,6 +256,25 @@ class ChangeSetLog(BaseModel):
     change_sets: list[ChangeSetSummary]
 
 
+class RepairLocation(BaseModel):
+    """A point on the area a repair changed."""
+
+    lon: float
+    lat: float
+
+
+class RepairEntry(BaseModel):
+    """One repair of one unit's territory."""
+
+    code: str
+    name: str
+    level: str
+    repair: Literal["make_valid", "clip_to_parent", "snap_to_neighbours"]
+    message: str
+    area_m2: float = Field(description="Geodesic m² of the area changed.")
+    location: RepairLocation
+
+
 class ChangeSetReceipt(BaseModel):
     """What applying (or dry-running) a change set produced."""
 
@@ -272,6 +291,11 @@ class ChangeSetReceipt(BaseModel):
         ),
     )
     projected: bool = Field(description="The read model already shows the change.")
+    repairs: list[RepairEntry] = Field(
+        default_factory=list,
+        description="The repairs made to the operations' territories (only those asked for "
+        "in the body's `repair`); the change set checked and stored is the repaired one.",
+    )
 
 
 class ProjectionStall(BaseModel):

@@ -5,6 +5,7 @@ Routes import these from here, never from a sibling route.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import status
@@ -13,6 +14,7 @@ from api import error_codes as codes
 from api.errors import ERROR_RESPONSES, ApiError
 from api.schemas import ErrorResponse
 from domain.errors import UnitNotFound
+from domain.repair import RepairOptions, RepairOptionsError
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands import WriteOutcome
 
@@ -86,3 +88,24 @@ def require_unit(services: Services, code: str) -> None:
     """A 404 (`UnitNotFound`, answered by the one handler) for a code never registered."""
     if not services.queries.unit_exists(code):
         raise UnitNotFound(code)
+
+
+#: A plain decimal number of m² (no exponent, sign, underscores or spaces), as forms send it.
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,15}(\.[0-9]{1,15})?")
+
+
+def repair_options(repairs: list[str], sliver_m2: str | float | int, where: str) -> RepairOptions:
+    """The repairs an import (`where`="form") or a change set ("body") asks for, checked at
+    the edge: an unknown repair is a 422 `repair_unknown`, a `sliver_m2` that is not a plain
+    number >= 0 a 422 `sliver_m2_invalid`, each naming the field."""
+    if isinstance(sliver_m2, str) and not _PLAIN_DECIMAL.fullmatch(sliver_m2):
+        raise ApiError.of(
+            codes.SLIVER_M2_INVALID,
+            f"sliver_m2 must be a plain number of m² >= 0, not {sliver_m2[:40]!r}",
+            [{"location": f"{where}.sliver_m2"}],
+        )
+    try:
+        return RepairOptions.of(repairs, sliver_m2)
+    except RepairOptionsError as exc:
+        error = codes.REPAIR_UNKNOWN if exc.code == "repair_unknown" else codes.SLIVER_M2_INVALID
+        raise ApiError.of(error, str(exc), [{"location": f"{where}.{exc.field}"}]) from exc

@@ -82,13 +82,15 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def request_fingerprint(request: ChangeSetRequest) -> str:
+def request_fingerprint(request: ChangeSetRequest, options: dict[str, Any] | None = None) -> str:
     """SHA-256 of the whole request in a canonical form: effective date, reason, document and
     every field of every operation, geometries included (normalised, so a ring starting at
-    another vertex is the same territory)."""
-    text = json.dumps(
-        _canonical(request), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    another vertex is the same territory), and the `options` it was sent with (repairs), if
+    any: the same body with other options is another request."""
+    canonical = _canonical(request)
+    if options:
+        canonical = {"request": canonical, "options": options}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -50,6 +50,9 @@ class InvalidChangeSet(DomainError):
         #: that could, so the register can also report what is wrong with those
         #: (`JurisdictionRegister.check_operations`).
         self.partial = partial
+        #: The repairs made to the change set before it was checked (`domain.repair.Repair`),
+        #: so a refusal still shows what the repairs did.
+        self.repairs: list[Any] = []
         first = problems[0].message if problems else "invalid change set"
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         super().__init__(first + more)

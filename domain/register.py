@@ -221,6 +221,7 @@ class JurisdictionRegister(Application[uuid.UUID]):
         idempotency_key: str | None = None,
         recorded_at: datetime | None = None,
         dry_run: bool = False,
+        sent_as: str | None = None,
     ) -> Receipt:
         """Check and store a change set atomically.
 
@@ -228,7 +229,9 @@ class JurisdictionRegister(Application[uuid.UUID]):
         `ConcurrentChange` when a unit it read was changed by someone else meanwhile.
 
         Idempotency: with a key this actor used before for the same request (same
-        fingerprint), returns the first receipt (`replayed`) and stores nothing; for another
+        fingerprint: `sent_as` when the command layer rewrote the request it was sent, e.g.
+        repaired it, so a retry matches even where the repair would now come out otherwise),
+        returns the first receipt (`replayed`) and stores nothing; for another
         request raises `IdempotencyKeyReused`; a key that cannot be one raises
         `IdempotencyKeyInvalid`. A dry run answers the same way but never uses up a key.
 
@@ -241,12 +244,13 @@ class JurisdictionRegister(Application[uuid.UUID]):
         the fresh state, checked in full, up to `RERUNS` times. If anything whose own state
         it changes moved (the unit renamed, an office closed), it is a 409 as before.
         """
-        fingerprint = ""
-        if idempotency_key is not None:
+        if idempotency_key is None:
+            fingerprint = ""
+        else:
             problem = idempotency_key_problem(idempotency_key)
             if problem is not None:
                 raise IdempotencyKeyInvalid(problem)
-            fingerprint = request_fingerprint(request)
+            fingerprint = sent_as or request_fingerprint(request)
             earlier = self.find_keyed_change_set(actor, idempotency_key)
             if earlier is not None:
                 return self._replayed(earlier, request, fingerprint, idempotency_key)

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.register import JurisdictionRegister
 from jurisdictions.settings import Settings
-from projections.features import AnswerCache, FeaturePage, FeatureStore
+from projections.features import AnswerCache, FeaturePage, FeatureStore, PageIndex
 from projections.freshness import ReadModelWatch
 from projections.lookup import LookupEngine
 from projections.lookup_index import LookupIndex, Snapshot
@@ -90,6 +90,8 @@ class AnswerCaches:
     items: AnswerCache[FeaturePage]
     #: Vector tiles.
     tiles: AnswerCache[bytes]
+    #: The keys each items query matches, so that every page of it is a fetch by key.
+    page_indexes: AnswerCache[PageIndex]
 
 
 @dataclass
@@ -279,6 +281,7 @@ def build_services(settings: Settings, *, preloaded: Snapshot | None = None) -> 
         caches=AnswerCaches(
             items=AnswerCache[FeaturePage](settings.items_cache_mib * MIB),
             tiles=AnswerCache[bytes](settings.tile_cache_mib * MIB),
+            page_indexes=AnswerCache[PageIndex](max(settings.items_cache_mib // 4, 1) * MIB),
         ),
         lookup_service=LookupService(lookup, lookup_index, settings.level_scheme),
         lookup_index=lookup_index,

@@ -188,6 +188,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     --layers several tables of a GeoPackage as one change set."""
     import json
 
+    from domain.repair import RepairOptions, RepairOptionsError
     from jurisdictions.commands import import_layers
     from projections.imports import ImportFields, ImportScope, ImportScopeError, LayerError
     from projections.multilevel import LayerSpec, check_children, check_sliver, parse_layers
@@ -206,8 +207,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         else:
             specs = [LayerSpec(args.layer, args.level)]
         children = check_children(args.children)
-        sliver_m2 = check_sliver(args.children_sliver_m2)
+        children_sliver = check_sliver(args.children_sliver_m2)
     except ImportScopeError as exc:
+        print(f"jurisdictions import: {exc}", file=sys.stderr)
+        return 2
+    try:
+        repair = RepairOptions.of(args.repair or [], args.sliver_m2)
+    except RepairOptionsError as exc:
         print(f"jurisdictions import: {exc}", file=sys.stderr)
         return 2
     with running(settings, "cli") as services:
@@ -222,7 +228,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 fields=ImportFields(args.code_field, args.name_field, args.parent_field),
                 scope=ImportScope.of(args.mode, args.replace_parents or []),
                 children=children,
-                sliver_m2=sliver_m2,
+                sliver_m2=children_sliver,
+                repair=repair,
                 actor=args.actor,
                 dry_run=not args.commit,
             )
@@ -365,6 +372,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M2",
         help="with --children follow: a child the new line cuts by at most this many m² "
         "follows the new edge (clipped or extended; default 0)",
+    )
+    imp.add_argument(
+        "--repair",
+        action="append",
+        metavar="REPAIRS",
+        help="repairs to make, each reported (comma-separated or repeated): make_valid, "
+        "clip_to_parent, snap_to_neighbours (default: none; problems are reported)",
+    )
+    imp.add_argument(
+        "--sliver-m2",
+        default="0",
+        metavar="M2",
+        help="with snap_to_neighbours: close gaps, overlaps and overhangs of at most this many "
+        "m² (default 0: only those narrower than a metre)",
     )
     imp.add_argument("--commit", action="store_true", help="apply (default: dry run)")
     imp.set_defaults(func=cmd_import)

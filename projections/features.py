@@ -18,7 +18,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
@@ -43,6 +43,30 @@ class FeatureQuery:
     bbox: tuple[float, float, float, float] | None = None
     limit: int = 10
     offset: int = 0
+
+    def unpaged(self) -> FeatureQuery:
+        """The same question without its page: what a `PageIndex` is kept under."""
+        return replace(self, limit=0, offset=0)
+
+
+@dataclass(frozen=True)
+class PageIndex:
+    """The keys (code, first day) of every feature a query matches, in page order.
+
+    Kept per read-model position, it answers `numberMatched` and turns any page, however
+    deep its offset, into a fetch of that page's rows by key: no OFFSET walking the rows before
+    it, no count over the whole collection again, no GeoJSON built for rows not sent.
+    """
+
+    codes: tuple[str, ...]
+    starts: tuple[date, ...]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def size(self) -> int:
+        """About how many bytes it holds (for the cache's budget)."""
+        return 200 + sum(len(code) for code in self.codes) + 120 * len(self.codes)
 
 
 @dataclass(frozen=True)
@@ -124,8 +148,19 @@ class FeatureStore:
         page = self.page(level, query, code)
         return page.parsed(), page.total
 
-    def page(self, level: str, query: FeatureQuery, code: str | None = None) -> FeaturePage:
-        """A page of a collection's features as GeoJSON text, and how many match in all."""
+    def page(
+        self,
+        level: str,
+        query: FeatureQuery,
+        code: str | None = None,
+        index: PageIndex | None = None,
+    ) -> FeaturePage:
+        """A page of a collection's features as GeoJSON text, and how many match in all.
+
+        A level's pages come through its `PageIndex` (`index`, or built here when not given);
+        one code, and the service areas (few, and aggregated), are read in one statement."""
+        if level != SERVICE_AREAS and code is None:
+            return self._indexed_page(level, query, index or self.index(level, query))
         if level == SERVICE_AREAS:
             statement, params = self._service_areas(query, code)
         else:
@@ -134,6 +169,32 @@ class FeatureStore:
             rows = conn.execute(statement, params, prepare=True).fetchall()
         features = b",".join(row[0].encode() for row in rows)
         return FeaturePage(features, len(rows), int(rows[0][1]) if rows else 0)
+
+    def index(self, level: str, query: FeatureQuery) -> PageIndex | None:
+        """The keys of every unit of `level` the query matches, in page order (None for the
+        service areas, which are paged in SQL)."""
+        if level == SERVICE_AREAS:
+            return None
+        statement = _keys_sql(query.bbox is not None, query.period is not None)
+        with self.pool.connection() as conn:
+            rows = conn.execute(statement, _params(query, level=level), prepare=True).fetchall()
+        return PageIndex(tuple(row[0] for row in rows), tuple(row[1] for row in rows))
+
+    def _indexed_page(
+        self, level: str, query: FeatureQuery, index: PageIndex | None
+    ) -> FeaturePage:
+        if index is None:  # only the service areas have none
+            raise ValueError(f"{level} is not paged by an index")
+        end = query.offset + query.limit
+        codes, starts = index.codes[query.offset : end], index.starts[query.offset : end]
+        if not codes:
+            return FeaturePage(b"", 0, len(index))
+        statement = _by_keys_sql(query.period is not None)
+        params = {"level": level, "codes": list(codes), "starts": list(starts)}
+        with self.pool.connection() as conn:
+            rows = conn.execute(statement, params, prepare=True).fetchall()
+        features = b",".join(row[0].encode() for row in rows)
+        return FeaturePage(features, len(rows), len(index))
 
     def _units(
         self, level: str, query: FeatureQuery, code: str | None
@@ -203,6 +264,46 @@ def _units_sql(boxed: bool, versions: bool, by_code: bool) -> Composed:
         "WHERE level = %(level)s {code} AND ST_Intersects(geom, {envelope}) "
         "ORDER BY code, lower(valid) LIMIT %(limit)s OFFSET %(offset)s"
     ).format(feature=feature, time=time, code=same_code, envelope=ENVELOPE)
+
+
+def _time_sql(versions: bool) -> Composed | SQL:
+    return (
+        SQL("valid && daterange(%(start)s, %(end)s, '[]')")
+        if versions
+        else SQL("valid @> %(day)s::date")
+    )
+
+
+@lru_cache(maxsize=8)
+def _keys_sql(boxed: bool, versions: bool) -> Composed:
+    """The keys of a level's features on a day or over a period, in a box or not, in page
+    order. Only keys are sorted (no geometry); the "C" collation compares codes as bytes."""
+    order = SQL('ORDER BY code COLLATE "C", lower(valid)')
+    if not boxed:
+        return SQL(
+            "SELECT code, lower(valid) FROM unit_versions "
+            "WHERE upper_inf(recorded) AND level = %(level)s AND {time} {order}"
+        ).format(time=_time_sql(versions), order=order)
+    # The box picks the candidates through the spatial index; the level filters them.
+    return SQL(
+        "WITH boxed AS MATERIALIZED (SELECT code, level, valid, geom FROM unit_versions "
+        "WHERE upper_inf(recorded) AND {time} AND geom && {envelope}) "
+        "SELECT code, lower(valid) FROM boxed "
+        "WHERE level = %(level)s AND ST_Intersects(geom, {envelope}) {order}"
+    ).format(time=_time_sql(versions), envelope=ENVELOPE, order=order)
+
+
+@lru_cache(maxsize=4)
+def _by_keys_sql(versions: bool) -> Composed:
+    """The features of the given keys, in the order given (one index probe each)."""
+    identifier = SQL("u.code || '@' || lower(u.valid)::text") if versions else SQL("u.code")
+    feature = _feature_sql(identifier, SQL("ST_AsGeoJSON(u.geom, 7)"), UNIT_PROPERTIES)
+    return SQL(
+        "SELECT {feature} FROM unnest(%(codes)s::text[], %(starts)s::date[]) "
+        "WITH ORDINALITY AS k(key_code, key_start, n) "
+        "JOIN unit_versions u ON u.code = k.key_code AND lower(u.valid) = k.key_start "
+        "AND upper_inf(u.recorded) AND u.level = %(level)s ORDER BY k.n"
+    ).format(feature=feature)
 
 
 @lru_cache(maxsize=16)

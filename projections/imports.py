@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import shapely
+from shapely.geometry import MultiPolygon
+from shapely.geometry.base import BaseGeometry
+
 from domain.codes import code_is_valid, code_rule
 from domain.commands import (
     ChangeSetRequest,
@@ -34,6 +38,15 @@ from domain.commands import (
 from domain.errors import Problem
 from domain.geometry import GeometryError, area_m2, from_wkb_hex, snap_layer
 from domain.levels import Rules
+from domain.repair import (
+    Repair,
+    RepairOptions,
+    describe,
+    fit_family,
+    make_valid_territory,
+    point_on,
+    with_hint,
+)
 from projections.layer_files import LayerError, LayerFeature, UnsupportedFile, read_layer
 from projections.queries import ReadModelQueries
 
@@ -42,6 +55,7 @@ __all__ = [
     "ImportPlan",
     "LayerError",
     "LayerFeature",
+    "RepairOptions",
     "UnsupportedFile",
     "plan_import",
     "read_layer",
@@ -135,6 +149,10 @@ class ImportPlan:
     notes: list[Problem] = field(default_factory=list)
     operations: list[Command] = field(default_factory=list)
     scope: ImportScope = field(default_factory=ImportScope)
+    #: Every repair made (only those asked for in `repair_options`); the operations carry
+    #: the repaired geometries.
+    repairs: list[Repair] = field(default_factory=list)
+    repair_options: RepairOptions = field(default_factory=RepairOptions)
 
     @property
     def next_location(self) -> str:
@@ -156,6 +174,8 @@ class ImportPlan:
             "mode": self.scope.mode,
             "replace_parents": list(self.scope.parents),
             "notes": [n.as_dict() for n in self.notes],
+            "repair_options": self.repair_options.as_dict(),
+            "repairs": [r.as_dict() for r in self.repairs],
             "problems": [p.as_dict() for p in self.problems],
         }
 
@@ -168,12 +188,17 @@ def plan_import(
     effective: date,
     fields: ImportFields,
     scope: ImportScope | None = None,
+    repair: RepairOptions | None = None,
 ) -> ImportPlan:
     """Match features to the units of `level` on `effective` and work out the change set.
 
+    The repairs asked for in `repair` are made after the layer reached the stored precision
+    (make_valid before it, as an invalid geometry cannot be snapped), each listed in
+    `plan.repairs`; without them nothing is repaired and the problems say which would help.
     Raises `ImportScopeError` when `scope` does not fit the level (checked before any work).
     """
     scope = scope or ImportScope()
+    repair = repair or RepairOptions()
     parent_level = rules.levels.parent_of(level)
     live_parents: set[str] = set()
     if scope.mode == "replace" and parent_level is not None:
@@ -184,7 +209,7 @@ def plan_import(
             ).items
         }
     scope.check(level, parent_level, live_parents)
-    plan = ImportPlan(scope=scope)
+    plan = ImportPlan(scope=scope, repair_options=repair)
     current = {
         unit["code"]: unit
         for unit in queries.units_on(effective, level=level, geometry=False, limit=None).items
@@ -227,17 +252,26 @@ def plan_import(
             )
             continue
         accepted.append((feature, code, parent))
+    raw = [f.geometry for f, _, _ in accepted if f.geometry is not None]
+    if repair.make_valid:
+        raw = [
+            _made_valid(plan, geometry, feature, code, level, fields)
+            for geometry, (feature, code, _) in zip(raw, accepted, strict=True)
+        ]
     # The whole layer reaches the stored precision at once, so shared edges stay shared.
-    snapped = snap_layer(
-        [f.geometry for f, _, _ in accepted if f.geometry is not None],
-        [f"features[{f.index}].geometry" for f, _, _ in accepted],
-    )
+    snapped = snap_layer(raw, [f"features[{f.index}].geometry" for f, _, _ in accepted])
+    ready: list[tuple[LayerFeature, str, str | None, MultiPolygon]] = []
     for (feature, code, parent), result in zip(accepted, snapped, strict=True):
         where = f"features[{feature.index}]"
         if isinstance(result, GeometryError):
             plan.problems.append(
-                Problem(
-                    result.problem.code, result.problem.message, result.problem.location, (code,)
+                with_hint(
+                    Problem(
+                        result.problem.code,
+                        result.problem.message,
+                        result.problem.location,
+                        (code,),
+                    )
                 )
             )
             continue
@@ -252,6 +286,11 @@ def plan_import(
                     snap.area_changed_m2,
                 )
             )
+        ready.append((feature, code, parent, territory))
+    if repair.fits_families and ready:
+        ready = _fit_families(plan, queries, rules, ready, level, effective, fields, seen)
+    for feature, code, parent, territory in ready:
+        where = f"features[{feature.index}]"
         name = _text(feature.properties.get(fields.name))
         existing = current.get(code)
         if existing is None:
@@ -292,6 +331,119 @@ def plan_import(
                 )
                 plan.operations.append(Dissolve(code, plan.next_location))
     return plan
+
+
+def _made_valid(
+    plan: ImportPlan,
+    geometry: BaseGeometry,
+    feature: LayerFeature,
+    code: str,
+    level: str,
+    fields: ImportFields,
+) -> BaseGeometry:
+    """`make_valid` of an invalid feature geometry, reported; a valid one as it is."""
+    if geometry.is_valid or geometry.geom_type not in ("Polygon", "MultiPolygon"):
+        return geometry
+    reason = shapely.is_valid_reason(geometry)
+    fixed, changed = make_valid_territory(geometry)
+    lon, lat = point_on(fixed if not fixed.is_empty else geometry)
+    name = _text(feature.properties.get(fields.name)) or ""
+    plan.repairs.append(
+        Repair(
+            code,
+            name,
+            level,
+            "make_valid",
+            f"made valid ({reason}), keeping its polygonal parts: {area_m2(fixed):.1f} m² "
+            f"in {len(fixed.geoms)} part(s), {changed:.1f} m² changed",
+            changed,
+            lon,
+            lat,
+            fixed,
+        )
+    )
+    return fixed
+
+
+def _fit_families(
+    plan: ImportPlan,
+    queries: ReadModelQueries,
+    rules: Rules,
+    ready: list[tuple[LayerFeature, str, str | None, MultiPolygon]],
+    level: str,
+    effective: date,
+    fields: ImportFields,
+    in_file: set[str],
+) -> list[tuple[LayerFeature, str, str | None, MultiPolygon]]:
+    """Clip and snap the layer's units to their parents and siblings on `effective`.
+
+    A unit's family is its parent (from the file, or on the map) with the units of the level
+    under it on the map that the file leaves alone (and an import with mode=replace does not
+    end); the file's units are repaired, the map's are not. Each repair is in `plan.repairs`.
+    """
+    options = plan.repair_options
+    parent_level = rules.levels.parent_of(level)
+    on_map = {
+        unit["code"]: unit
+        for unit in queries.units_on(effective, level=level, geometry=False, limit=None).items
+    }
+    geometries = queries.geometries_on(effective, level)
+    parents = queries.geometries_on(effective, parent_level) if parent_level else {}
+    ended = set(plan.scope.parents) if plan.scope.mode == "replace" else set()
+    families: dict[str | None, dict[str, MultiPolygon]] = {}
+    for _, code, parent, territory in ready:
+        under = parent if parent is not None else (on_map.get(code) or {}).get("parent")
+        families.setdefault(under, {})[code] = territory
+    names = {
+        code: _text(feature.properties.get(fields.name)) or (on_map.get(code) or {}).get("name")
+        for feature, code, _, _ in ready
+    }
+    repaired: dict[str, MultiPolygon] = {}
+    for under, children in families.items():
+        outline = from_wkb_hex(parents[under]) if under in parents else None
+        if under is not None and outline is None:
+            repaired.update(children)  # an unknown parent: the register says so
+            continue
+        fixed = {
+            code: from_wkb_hex(geometries[code])
+            for code, unit in on_map.items()
+            if unit["parent"] == under
+            and code not in in_file
+            and not (under in ended or (under is None and plan.scope.mode == "replace"))
+            and code in geometries
+        }
+        result, fixes = fit_family(outline, children, fixed, options, rules.full_coverage)
+        repaired.update(result)
+        for fix in fixes:
+            lon, lat = point_on(fix.piece)
+            plan.repairs.append(
+                Repair(
+                    fix.code,
+                    names.get(fix.code) or "",
+                    level,
+                    fix.repair,
+                    describe(fix, options.sliver_m2),
+                    area_m2(fix.piece),
+                    lon,
+                    lat,
+                    fix.piece,
+                )
+            )
+    out = []
+    for feature, code, parent, _ in ready:
+        territory = repaired[code]
+        if territory.is_empty:
+            plan.problems.append(
+                Problem(
+                    "geometry_empty",
+                    f"{code}: nothing is left of it after the repairs",
+                    f"features[{feature.index}].geometry",
+                    (code,),
+                )
+            )
+            continue
+        out.append((feature, code, parent, territory))
+    return out
 
 
 def _text(value: Any) -> str | None:

@@ -25,6 +25,7 @@ from domain.errors import Problem
 from domain.follow import CHILDREN_MODES, Child, Following, follow_children
 from domain.geometry import from_wkb_hex
 from domain.levels import LevelScheme, Rules
+from domain.repair import RepairOptions
 from projections.imports import (
     ImportFields,
     ImportPlan,
@@ -156,6 +157,7 @@ def plan_levels(
     scope: ImportScope | None = None,
     children: str = "keep",
     sliver_m2: float = 0.0,
+    repair: RepairOptions | None = None,
 ) -> LevelsPlan:
     """Plan each layer from the top level down into one change set, then let children follow.
 
@@ -170,15 +172,21 @@ def plan_levels(
         raise ImportScopeError("layers_invalid", msg)
     levels = rules.levels
     ordered = sorted(layers, key=lambda item: levels.rank(item[0].level))
-    merged = LevelsPlan(scope=scope, layers=[s for s, _ in ordered], children=children)
+    merged = LevelsPlan(
+        scope=scope,
+        layers=[s for s, _ in ordered],
+        children=children,
+        repair_options=repair or RepairOptions(),
+    )
     in_file: dict[str, set[str]] = {}
     for spec, features in ordered:
-        plan = plan_import(queries, rules, features, spec.level, effective, fields, scope)
+        plan = plan_import(queries, rules, features, spec.level, effective, fields, scope, repair)
         offset = len(merged.operations)
         merged.operations.extend(_moved(op, offset) for op in plan.operations)
         prefix = spec.where if len(layers) > 1 else ""
         merged.problems.extend(_within(p, prefix) for p in plan.problems)
         merged.notes.extend(_within(n, prefix) for n in plan.notes)
+        merged.repairs.extend(plan.repairs)
         merged.established.extend(plan.established)
         merged.redrawn.extend(plan.redrawn)
         merged.ended.extend(plan.ended)

@@ -12,14 +12,21 @@ from api import error_codes as codes
 from api.auth import Editor
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
-from api.operations import parse_change_set
+from api.operations import REPAIR_FIELDS, make_operations_valid, parse_change_set
 from api.params import Whole
 from api.requests import read_json
-from api.schemas import ChangeSetDetail, ChangeSetLog, ChangeSetReceipt, ErrorResponse
-from api.shared import WRITE_ERRORS, write_status
+from api.schemas import (
+    ChangeSetDetail,
+    ChangeSetLog,
+    ChangeSetReceipt,
+    ErrorResponse,
+    RepairEntry,
+)
+from api.shared import WRITE_ERRORS, repair_options, write_status
 from domain.changesets import MAX_IDEMPOTENCY_KEY, idempotency_key_problem
 from domain.commands import ChangeSetRequest
 from domain.errors import IdempotencyKeyInvalid, InvalidChangeSet
+from domain.repair import Repair, RepairOptions
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands import submit_change_set
 
@@ -114,15 +121,29 @@ async def post_change_set(
         # Before the body is read: the header alone decides this.
         raise IdempotencyKeyInvalid(problem)
     body = await read_json(request)
+    repair, made_valid = _repairs(body)
     change_set = await run_in_threadpool(_parse, services, body, editor.actor)
-    outcome = await run_in_threadpool(
-        submit_change_set,
-        services,
-        change_set,
-        actor=editor.actor,
-        idempotency_key=idempotency_key,
-        dry_run=dry_run,
-    )
+    try:
+        outcome = await run_in_threadpool(
+            submit_change_set,
+            services,
+            change_set,
+            actor=editor.actor,
+            idempotency_key=idempotency_key,
+            dry_run=dry_run,
+            repair=repair,
+        )
+    except InvalidChangeSet as exc:
+        made = [*made_valid, *exc.repairs]
+        if not made:
+            raise
+        # Refused even so: the answer still shows what the repairs did.
+        raise ApiError.of(
+            codes.INVALID_CHANGE_SET,
+            str(exc),
+            [p.as_dict() for p in exc.problems],
+            extra={"repairs": [r.as_dict() for r in made]},
+        ) from exc
     response.status_code = write_status(outcome)
     receipt = outcome.receipt
     return ChangeSetReceipt(
@@ -133,7 +154,34 @@ async def post_change_set(
         dry_run=outcome.dry_run,
         replayed=outcome.replayed,
         projected=outcome.visible,
+        repairs=[RepairEntry(**r.as_dict()) for r in (*made_valid, *outcome.repairs)],
     )
+
+
+def _repairs(body: Any) -> tuple[RepairOptions | None, list[Repair]]:
+    """The body's repair options (taken out of it, checked at the edge: 422 `repair_unknown`
+    or `sliver_m2_invalid`), and the `make_valid` repairs made to its geometries."""
+    if not isinstance(body, dict) or not any(f in body for f in REPAIR_FIELDS):
+        return None, []
+    names = body.pop("repair", None)
+    sliver = body.pop("sliver_m2", 0)
+    if names is None:
+        names = []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ApiError.of(
+            codes.REPAIR_UNKNOWN,
+            "repair must be a list of names: make_valid, clip_to_parent, snap_to_neighbours",
+            [{"location": "body.repair"}],
+        )
+    if isinstance(sliver, bool) or not isinstance(sliver, int | float):
+        raise ApiError.of(
+            codes.SLIVER_M2_INVALID,
+            "sliver_m2 must be a number of m² >= 0",
+            [{"location": "body.sliver_m2"}],
+        )
+    options = repair_options(list(names), float(sliver), "body")
+    made_valid = make_operations_valid(body) if options.make_valid else []
+    return options, made_valid
 
 
 def _parse(services: Services, body: Any, actor: str) -> ChangeSetRequest:

@@ -17,7 +17,7 @@ from api.dependencies import ServicesDep
 from api.errors import ApiError
 from api.fields import IsoDate
 from api.schemas import ErrorResponse
-from api.shared import WRITE_ERRORS, check_level, write_status
+from api.shared import WRITE_ERRORS, check_level, repair_options, write_status
 from jurisdictions import commands
 from jurisdictions.bootstrap import Services
 from projections.imports import (
@@ -25,6 +25,7 @@ from projections.imports import (
     ImportScope,
     ImportScopeError,
     LayerError,
+    RepairOptions,
     UnsupportedFile,
 )
 from projections.multilevel import LayerSpec, check_children, check_sliver, parse_layers
@@ -57,6 +58,7 @@ def _import(
     scope: ImportScope,
     children: str,
     sliver_m2: float,
+    repair: RepairOptions,
     actor: str,
     dry_run: bool,
 ) -> tuple[int, dict[str, Any]]:
@@ -73,6 +75,7 @@ def _import(
             scope=scope,
             children=children,
             sliver_m2=sliver_m2,
+            repair=repair,
             actor=actor,
             dry_run=dry_run,
         )
@@ -188,6 +191,22 @@ async def import_layer(
             "them), each listed in `edges_followed`; default 0 (only the 5 m² tolerance)"
         ),
     ] = None,
+    repair: Annotated[
+        list[str] | None,
+        Form(
+            description="Repairs to make, each listed in the report's `repairs` (repeated or "
+            "comma-separated): make_valid, clip_to_parent, snap_to_neighbours. None by default: "
+            "problems are reported, each with a hint naming the repair that would fix it"
+        ),
+    ] = None,
+    sliver_m2: Annotated[
+        str,
+        Form(
+            max_length=40,
+            description="With snap_to_neighbours: gaps, overlaps and overhangs of at most this "
+            "many (geodesic) m² are closed; 0 (default): only those narrower than a metre",
+        ),
+    ] = "0",
     dry_run: Annotated[bool, Query(description="Report the change set; store nothing.")] = False,
 ) -> JSONResponse:
     """Features are matched to units by code: new codes are established, changed ones redrawn,
@@ -196,11 +215,12 @@ async def import_layer(
     anything is wrong; the answer lists every problem. Like a change set, 201 only once the
     change is visible, else 202 with the `position` to wait for."""
     scope = ImportScope.of(mode, replace_parents or [])
+    repairs = repair_options(repair or [], sliver_m2, "form")
     try:
         specs = _layers(services, level, layer, layers)
         scope.check_mode()  # before reading the file; the parents need the map
         children = check_children(children)
-        sliver_m2 = check_sliver(children_sliver_m2)
+        children_sliver = check_sliver(children_sliver_m2)
     except ImportScopeError as exc:
         raise _scope_error(exc) from exc
     limit = services.settings.max_body_bytes
@@ -229,7 +249,8 @@ async def import_layer(
             fields,
             scope,
             children,
-            sliver_m2,
+            children_sliver,
+            repairs,
             editor.actor,
             dry_run,
         )

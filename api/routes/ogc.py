@@ -50,6 +50,9 @@ def _documented(media_type: str = "application/json") -> dict[int | str, dict[st
     }
 
 
+#: A page when the client names no `limit`: large, as desktop GIS read whole layers page by page
+#: (measurements in docs/benchmarks.md); `MAX_LIMIT` is the largest page a client may ask for.
+DEFAULT_LIMIT = 1_000
 MAX_LIMIT = 10_000
 DatetimeQuery = Annotated[
     str | None,
@@ -209,7 +212,10 @@ async def _page(
     services: Services, collection_id: str, query: FeatureQuery
 ) -> tuple[FeaturePage, str]:
     """From the cache while the read-model position is known, else from the database; and
-    which it was (the X-Cache header: hit, miss, or off when no cache may be used)."""
+    which it was (the X-Cache header: hit, miss, or off when no cache may be used).
+
+    A miss reads the page through the query's `PageIndex`, kept at the same position, so a
+    client walking a layer page by page pays for the matching and counting once."""
     position = cacheable_position(services.watch, services.reads.needed_position)
     if position is None:
         return await run_in_threadpool(services.features.page, collection_id, query), "off"
@@ -218,7 +224,13 @@ async def _page(
     if page is not None:
         return page, "hit"
     read_at_least(position)
-    page = await run_in_threadpool(services.features.page, collection_id, query)
+    indexes, unpaged = services.caches.page_indexes, (collection_id, query.unpaged())
+    index = indexes.get(position, unpaged)
+    if index is None:
+        index = await run_in_threadpool(services.features.index, collection_id, query)
+        if index is not None:
+            indexes.put(position, unpaged, index, index.size())
+    page = await run_in_threadpool(services.features.page, collection_id, query, None, index)
     cache.put(position, key, page, len(page.features) + 200)
     return page, "miss"
 
@@ -236,10 +248,28 @@ async def items(
     datetime: Annotated[
         str | None, Query(description="A date (valid that day) or an interval")
     ] = None,
-    limit: Annotated[Whole, Query(ge=1, le=MAX_LIMIT)] = 10,
-    offset: Annotated[Whole, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[
+        Whole,
+        Query(
+            ge=1,
+            le=MAX_LIMIT,
+            description=f"Features per page (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})",
+            # The bounds in JSON Schema's words, which clients read (`ge`/`le` they do not).
+            json_schema_extra={"minimum": 1, "maximum": MAX_LIMIT},
+        ),
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[
+        Whole,
+        Query(
+            ge=0,
+            le=10_000_000,
+            description="Features to skip (the next link sets it)",
+            json_schema_extra={"minimum": 0, "maximum": 10_000_000},
+        ),
+    ] = 0,
 ) -> Response:
-    """Paged with `limit` and `offset`; a `next` link while more remain.
+    """Paged with `limit` and `offset`; a `next` link while more remain (and `prev` after the
+    first page), `numberMatched` and `numberReturned` on every page.
 
     Pages are kept in memory per process for the current read-model position (see
     api/routes/tiles.py); the features arrive as GeoJSON text and are not parsed here.
@@ -260,6 +290,9 @@ async def items(
     if offset + page.returned < page.total:
         nxt = request.url.include_query_params(offset=offset + page.returned, limit=limit)
         links.append({"href": str(nxt), "rel": "next", "type": GEOJSON})
+    if offset > 0:
+        prev = request.url.include_query_params(offset=max(offset - limit, 0), limit=limit)
+        links.append({"href": str(prev), "rel": "prev", "type": GEOJSON})
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     tail = {
         "numberMatched": page.total,
@@ -353,7 +386,13 @@ def _openapi(base: str) -> dict[str, Any]:
     limit = {
         "name": "limit",
         "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10},
+        "description": f"Features per page: default {DEFAULT_LIMIT}, at most {MAX_LIMIT}.",
+        "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_LIMIT,
+            "default": DEFAULT_LIMIT,
+        },
     }
     offset = {
         "name": "offset",

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from domain.changesets import request_fingerprint
 from domain.commands import ChangeSetRequest
+from domain.errors import InvalidChangeSet
+from domain.repair import Repair, RepairOptions, repair_change_set, with_hint
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands.writes import WriteOutcome, settle
 
@@ -14,12 +19,34 @@ def submit_change_set(
     actor: str,
     idempotency_key: str | None = None,
     dry_run: bool = False,
+    repair: RepairOptions | None = None,
 ) -> WriteOutcome:
     """Check and store `request` atomically, then wait until it is visible.
 
+    With `repair`, the territories of its establish and redraw operations are first clipped
+    and snapped to their families on the effective date (`domain.repair.repair_change_set`);
+    the outcome lists each repair. Without it nothing is repaired, and a problem a repair
+    would fix says which in its hint.
+
     Raises `InvalidChangeSet` (every problem, nothing stored) and `ConcurrentChange`.
     """
-    receipt = services.register.apply_change_set(
-        request, actor=actor, idempotency_key=idempotency_key, dry_run=dry_run
-    )
-    return settle(services, receipt, dry_run=dry_run)
+    repairs: list[Repair] = []
+    sent_as = None
+    if repair is not None:
+        # A retry under the same key is the same request as sent, whatever the repair makes
+        # of it on today's map.
+        sent_as = request_fingerprint(request, repair.as_dict())
+        request, repairs = repair_change_set(services.register, request, repair)
+    try:
+        receipt = services.register.apply_change_set(
+            request,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            dry_run=dry_run,
+            sent_as=sent_as,
+        )
+    except InvalidChangeSet as exc:
+        exc.problems[:] = [with_hint(p) for p in exc.problems]
+        exc.repairs = list(repairs)
+        raise
+    return replace(settle(services, receipt, dry_run=dry_run), repairs=tuple(repairs))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import InvalidChangeSet, Problem
+from domain.repair import RepairOptions, with_hint
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands.writes import WriteOutcome, settle
 from projections.imports import (
@@ -62,6 +63,7 @@ def import_layer(
     scope: ImportScope | None = None,
     children: str = "keep",
     sliver_m2: float = 0.0,
+    repair: RepairOptions | None = None,
     actor: str,
     dry_run: bool = False,
 ) -> ImportOutcome:
@@ -71,7 +73,10 @@ def import_layer(
     By default only the units in the file change; `scope` (mode "replace" and the parents
     replaced) also ends the units the file leaves out under those parents. `layer` names the
     GeoPackage table to read when the file has several. `children="follow"` lets the children
-    of units whose boundary moves follow by location (`import_layers`).
+    of units whose boundary moves follow by location (`import_layers`). `repair` names the
+    repairs the editor asks for (none by default): each one made is in the report's `repairs`,
+    and the operations carry the repaired geometries; a problem a repair would fix names it in
+    a hint.
 
     Raises `UnsupportedFile` when the file is neither GeoJSON nor a GeoPackage, `LayerError`
     when it is not a readable layer and `ImportScopeError` when the scope does not fit the
@@ -89,6 +94,7 @@ def import_layer(
         scope=scope,
         children=children,
         sliver_m2=sliver_m2,
+        repair=repair,
         actor=actor,
         dry_run=dry_run,
     )
@@ -106,6 +112,7 @@ def import_layers(
     scope: ImportScope | None = None,
     children: str = "keep",
     sliver_m2: float = 0.0,
+    repair: RepairOptions | None = None,
     actor: str,
     dry_run: bool = False,
 ) -> ImportOutcome:
@@ -128,6 +135,7 @@ def import_layers(
         scope,
         children,
         sliver_m2,
+        repair,
     )
     problems = list(plan.problems)
     write = None
@@ -137,7 +145,7 @@ def import_layers(
                 plan.request(effective, reason, document), actor=actor, dry_run=dry_run
             )
         except InvalidChangeSet as exc:
-            problems.extend(exc.problems)
+            problems.extend(with_hint(p) for p in exc.problems)
         else:
             write = settle(services, receipt, dry_run=dry_run)
     return ImportOutcome(plan, problems, write, dry_run)

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from domain.register import Receipt
+from domain.repair import Repair
 from jurisdictions.bootstrap import Services
 
 
@@ -23,6 +24,8 @@ class WriteOutcome:
     dry_run: bool
     position: int | None
     visible: bool
+    #: The repairs made to the request before it was checked (only those asked for).
+    repairs: tuple[Repair, ...] = ()
 
     @property
     def replayed(self) -> bool:

@@ -443,3 +443,15 @@ def test_geometric_change_sets_are_not_re_run():
                 "geometry": square(114.5, 22, 0.5),
             },
         )
+
+
+def test_a_rewritten_request_is_keyed_by_what_was_sent():
+    """The command layer may rewrite a request (repairs on today's map): a retry of what the
+    client sent replays, though the rewritten request differs; other options are refused."""
+    register = in_memory_register()
+    city_with_district(register)
+    first = apply(register, "2017-01-01", rename("D1", "A"), idempotency_key="k", sent_as="sent-1")
+    again = apply(register, "2017-01-01", rename("D1", "B"), idempotency_key="k", sent_as="sent-1")
+    assert again.replayed and again.id == first.id
+    with pytest.raises(IdempotencyKeyReused):
+        apply(register, "2017-01-01", rename("D1", "A"), idempotency_key="k", sent_as="sent-2")

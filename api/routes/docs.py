@@ -1,0 +1,69 @@
+"""The API's documentation pages, `/docs` (Swagger UI) and `/redoc` (ReDoc), served whole by
+the service: their scripts, styles and icon are vendored under ``api/static/vendor/`` (npm
+packages, versions and licences in its VENDOR.md and in NOTICE), so the pages work on networks
+that cannot reach a CDN (intranets; jsDelivr is blocked in many networks in China).
+
+FastAPI's own pages are switched off (`docs_url=None`, `redoc_url=None` in api/app.py) and
+built here by the same functions, with local URLs and nothing else fetched: no Google Fonts
+for ReDoc, no online validator badge for Swagger UI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+#: Where the API mounts `STATIC_DIR`.
+STATIC_PATH = "/docs/static"
+SWAGGER_UI = "vendor/swagger-ui-dist@5.36.0"
+REDOC = "vendor/redoc@2.5.4"
+#: Every vendored file a page loads, relative to `STATIC_DIR`.
+ASSETS = {
+    "swagger_js": f"{SWAGGER_UI}/swagger-ui-bundle.js",
+    "swagger_css": f"{SWAGGER_UI}/swagger-ui.css",
+    "favicon": f"{SWAGGER_UI}/favicon-32x32.png",
+    "redoc_js": f"{REDOC}/redoc.standalone.js",
+}
+
+router = APIRouter(include_in_schema=False)
+router.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="docs-static")
+
+
+def _urls(request: Request) -> dict[str, str]:
+    """The page's URLs, under the prefix the service is mounted at (behind a proxy)."""
+    prefix = str(request.scope.get("root_path", "")).rstrip("/")
+    urls = {name: f"{prefix}{STATIC_PATH}/{path}" for name, path in ASSETS.items()}
+    return urls | {"openapi": f"{prefix}{request.app.openapi_url}"}
+
+
+@router.get("/docs")
+def swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI: every operation, tried out from the browser."""
+    urls = _urls(request)
+    return get_swagger_ui_html(
+        openapi_url=urls["openapi"],
+        title=f"{request.app.title} - Swagger UI",
+        swagger_js_url=urls["swagger_js"],
+        swagger_css_url=urls["swagger_css"],
+        swagger_favicon_url=urls["favicon"],
+        # null: no badge image fetched from validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+@router.get("/redoc")
+def redoc(request: Request) -> HTMLResponse:
+    """ReDoc: the same description as one readable page."""
+    urls = _urls(request)
+    return get_redoc_html(
+        openapi_url=urls["openapi"],
+        title=f"{request.app.title} - ReDoc",
+        redoc_js_url=urls["redoc_js"],
+        redoc_favicon_url=urls["favicon"],
+        with_google_fonts=False,
+    )
