@@ -106,3 +106,28 @@ def test_three_cities_load_as_one_multi_level_change_set(register: str, tmp_path
     assert (done["status"], done["established"], done["features"]) == (201, 18, 18)
     for agreement in summary["agreement"]:
         assert agreement["disagree_away_from_edges"] == 0, agreement["examples"]
+
+
+def test_zhuhai_loads_with_its_gap_given_to_a_district_and_reported(
+    register: str, tmp_path: Path
+) -> None:
+    # Asked to close gaps up to 1.1 km², the service gives the hole to the district along
+    # its edge, lists that repair with its m² and location, and stores nothing else changed.
+    code, summary = load(register, tmp_path, "--cities", "440400", "--sliver-m2", "1100000")
+    assert code == 0, summary
+    assert [(i["level"], i["status"]) for i in summary["imports"]] == [
+        ("province", 201),
+        ("city", 201),
+        ("district", 201),
+    ]
+    (repair,) = summary["repairs"]
+    assert repair["repair"] == "snap_to_neighbours"
+    assert repair["level"] == "district"
+    assert repair["code"].startswith("4404")
+    assert repair["name"]
+    assert 1.0e6 < repair["area_m2"] < 1.1e6
+    district = next(c for c in summary["changes"] if c["level"] == "district")
+    assert district["changed_without_report"] == []
+    assert district["m2_changed"] == pytest.approx(repair["area_m2"], rel=1e-3)
+    for agreement in summary["agreement"]:
+        assert agreement["disagree_away_from_edges"] == 0, agreement["examples"]
