@@ -17,6 +17,7 @@ finds wrong with a feature comes back here as that feature's problems.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -189,8 +190,13 @@ def plan_import(
     fields: ImportFields,
     scope: ImportScope | None = None,
     repair: RepairOptions | None = None,
+    planned_parents: Mapping[str, MultiPolygon] | None = None,
 ) -> ImportPlan:
     """Match features to the units of `level` on `effective` and work out the change set.
+
+    `planned_parents` are parents' territories the same change set establishes or redraws (a
+    several-level import plans the layer above first): the repairs fit children to those, not
+    to the map.
 
     The repairs asked for in `repair` are made after the layer reached the stored precision
     (make_valid before it, as an invalid geometry cannot be snapped), each listed in
@@ -288,7 +294,9 @@ def plan_import(
             )
         ready.append((feature, code, parent, territory))
     if repair.fits_families and ready:
-        ready = _fit_families(plan, queries, rules, ready, level, effective, fields, seen)
+        ready = _fit_families(
+            plan, queries, rules, ready, level, effective, fields, seen, planned_parents or {}
+        )
     for feature, code, parent, territory in ready:
         where = f"features[{feature.index}]"
         name = _text(feature.properties.get(fields.name))
@@ -374,6 +382,7 @@ def _fit_families(
     effective: date,
     fields: ImportFields,
     in_file: set[str],
+    planned_parents: Mapping[str, MultiPolygon],
 ) -> list[tuple[LayerFeature, str, str | None, MultiPolygon]]:
     """Clip and snap the layer's units to their parents and siblings on `effective`.
 
@@ -400,7 +409,9 @@ def _fit_families(
     }
     repaired: dict[str, MultiPolygon] = {}
     for under, children in families.items():
-        outline = from_wkb_hex(parents[under]) if under in parents else None
+        outline = planned_parents.get(under) if under is not None else None
+        if outline is None and under in parents:
+            outline = from_wkb_hex(parents[under])
         if under is not None and outline is None:
             repaired.update(children)  # an unknown parent: the register says so
             continue

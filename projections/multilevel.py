@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from shapely.geometry import MultiPolygon
+
 from domain.commands import Command, Dissolve, Establish, Redraw, Transfer
 from domain.errors import Problem
 from domain.follow import CHILDREN_MODES, Child, Following, follow_children
@@ -179,8 +181,18 @@ def plan_levels(
         repair_options=repair or RepairOptions(),
     )
     in_file: dict[str, set[str]] = {}
+    #: Territories the layers above establish or redraw (repaired): the parents the repairs
+    #: fit the layers below to, as the change set will have them.
+    planned: dict[str, MultiPolygon] = {}
     for spec, features in ordered:
-        plan = plan_import(queries, rules, features, spec.level, effective, fields, scope, repair)
+        plan = plan_import(
+            queries, rules, features, spec.level, effective, fields, scope, repair, planned
+        )
+        for op in plan.operations:
+            if isinstance(op, Establish):
+                planned[op.code] = op.geometry
+            elif isinstance(op, Redraw):
+                planned[op.unit] = op.geometry
         offset = len(merged.operations)
         merged.operations.extend(_moved(op, offset) for op in plan.operations)
         prefix = spec.where if len(layers) > 1 else ""

@@ -131,3 +131,28 @@ def test_zhuhai_loads_with_its_gap_given_to_a_district_and_reported(
     assert district["m2_changed"] == pytest.approx(repair["area_m2"], rel=1e-3)
     for agreement in summary["agreement"]:
         assert agreement["disagree_away_from_edges"] == 0, agreement["examples"]
+
+
+def test_zhuhai_as_one_multi_level_change_set_gets_its_repair_too(
+    register: str, tmp_path: Path
+) -> None:
+    # Province, city and districts established by one change set: the districts are fitted to
+    # the city the same change set establishes (not skipped for want of a stored parent).
+    code, summary = load(
+        register,
+        tmp_path,
+        "--cities",
+        "440400",
+        "--multilevel",
+        "--sliver-m2",
+        "1100000",
+        "--points",
+        "3000",
+    )
+    assert code == 0, summary
+    (done,) = summary["imports"]
+    assert (done["status"], done["established"]) == (201, 5)
+    (repair,) = summary["repairs"]
+    assert (repair["repair"], repair["level"]) == ("snap_to_neighbours", "district")
+    assert 1.0e6 < repair["area_m2"] < 1.1e6
+    assert all(c["changed_without_report"] == [] for c in summary["changes"])
