@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from domain.commands import ChangeSetRequest
 from domain.errors import InvalidChangeSet, Problem
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands.writes import WriteOutcome, settle
+from projections.import_report import geojson_report, people_report
 from projections.imports import ImportFields, ImportPlan, ImportScope, plan_import, read_layer
 
 
 @dataclass(frozen=True)
 class ImportOutcome:
     """The change set an import worked out, every problem, and the write (None when nothing
-    was tried: problems found, or nothing to change)."""
+    was tried: problems found, or nothing to change).
+
+    `problems` are placed for people (`ImportPlan.place`: at the feature, named, with a
+    point); `unchecked` names the parents whose map-wide rules wait for the features' own
+    problems to be fixed (checking them now would only echo the refused features).
+    """
 
     plan: ImportPlan
     problems: list[Problem]
     write: WriteOutcome | None
     dry_run: bool
+    unchecked: list[str] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
-        """The contract's import report: what changes, what is wrong, and what was applied."""
+        """The contract's import report: what changes (for people: names, before and after,
+        areas, points), what is wrong, and what was applied."""
         write = self.write
         applied = write is not None and write.stored
-        report: dict[str, Any] = self.plan.report()
-        report["problems"] = [p.as_dict() for p in self.problems]
+        report = people_report(self.plan, self.problems, self.unchecked)
         report.update({"applied": applied, "change_set": None, "dry_run": self.dry_run})
         if write is not None and applied:
             report.update(
@@ -39,6 +48,10 @@ class ImportOutcome:
                 }
             )
         return report
+
+    def geojson(self, report: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The report as a GeoJSON FeatureCollection (`projections.import_report`)."""
+        return geojson_report(self.plan, self.problems, report or self.report())
 
 
 def import_layer(
@@ -77,15 +90,113 @@ def import_layer(
         fields or ImportFields(),
         scope,
     )
-    problems = list(plan.problems)
+    by_code = plan.by_code()
+    problems = [plan.place(p, by_code) for p in plan.problems]
+    unchecked: list[str] = []
     write = None
-    if not problems and plan.operations:
+    refused = {i for p in problems if (i := _feature_of(p.location)) is not None}
+    if problems:
+        # Features refused: still check what could be planned, so every problem comes at once.
+        found, unchecked = _check_rest(
+            services, plan, (effective, reason, document, actor), refused
+        )
+        problems.extend(found)
+    elif plan.operations:
         try:
             receipt = services.register.apply_change_set(
                 plan.request(effective, reason, document), actor=actor, dry_run=dry_run
             )
         except InvalidChangeSet as exc:
-            problems.extend(exc.problems)
+            problems.extend(plan.place(p) for p in exc.problems)
+            refused_ops = _operations_of(exc.problems)
+            if refused_ops:
+                # The register stops at the operations' problems, before its map-wide rules:
+                # check those on the rest of the file too.
+                found, unchecked = _check_rest(
+                    services, plan, (effective, reason, document, actor), set(), refused_ops
+                )
+                problems.extend(found)
         else:
             write = settle(services, receipt, dry_run=dry_run)
-    return ImportOutcome(plan, problems, write, dry_run)
+    return ImportOutcome(plan, problems, write, dry_run, unchecked)
+
+
+def _feature_of(location: str) -> int | None:
+    """The feature a reader's or planner's problem is at (``features[3].geometry``: 3)."""
+    match = re.match(r"features\[(\d+)\]", location)
+    return int(match.group(1)) if match else None
+
+
+def _operations_of(problems: list[Problem]) -> set[int]:
+    """The operations the register placed problems at (``operations[3].name``: 3)."""
+    return {
+        int(m.group(1)) for p in problems if (m := re.match(r"operations\[(\d+)\]", p.location))
+    }
+
+
+def _check_rest(
+    services: Services,
+    plan: ImportPlan,
+    change: tuple[date, str, str, str],
+    features: set[int],
+    operations: set[int] | None = None,
+) -> tuple[list[Problem], list[str]]:
+    """The register's problems with the rest of the plan, as a dry run: without the
+    operations of refused `features` and the refused `operations`. Returns them placed, and
+    the units whose map-wide rules wait for the refused ones to be fixed.
+
+    A map-wide problem (an overlap, a gap, a child outside its parent) that involves a refused
+    unit or its parent would be an echo of the refusal (a new unit left out leaves a gap), so
+    it is left out and its units named as not checked. Operations the register refuses in
+    turn are taken out for one more run, so its map-wide rules are checked on all the rest.
+    """
+    effective, reason, document, actor = change
+    refused_ops = set(operations or ())
+    problems: list[Problem] = []
+    map_wide: list[Problem] = []
+    for _ in range(3):
+        keep = [
+            op
+            for k, (op, index) in enumerate(
+                zip(plan.operations, plan.operation_features, strict=True)
+            )
+            if k not in refused_ops and index not in features
+        ]
+        if not keep:
+            break
+        request = ChangeSetRequest(effective, reason, document, tuple(keep))
+        try:
+            services.register.apply_change_set(request, actor=actor, dry_run=True)
+        except InvalidChangeSet as exc:
+            more = _operations_of(exc.problems) - refused_ops
+            if more:
+                problems.extend(plan.place(p) for p in exc.problems if p.location)
+                refused_ops |= more
+                continue
+            map_wide = list(exc.problems)
+        break
+    # Every operation of a feature goes when one of them is refused.
+    features |= {i for k in refused_ops if (i := plan.operation_features[k]) is not None}
+    involved: set[str] = set()
+    for k, index in enumerate(plan.operation_features):
+        if k in refused_ops or index in features:
+            code = getattr(plan.operations[k], "code", None)
+            if isinstance(code, str):
+                involved.add(code)
+    for index in features:
+        ref = plan.features.get(index)
+        if ref is not None and ref.code is not None:
+            involved.update(c for c in (ref.code, ref.parent) if c is not None)
+    for code in list(involved):
+        state = plan.state(code)
+        if state is not None and state.parent is not None:
+            involved.add(state.parent)
+    unchecked: set[str] = set()
+    by_code = plan.by_code()
+    for problem in map_wide:
+        echo = set(problem.units) & involved
+        if echo:
+            unchecked.update(echo)
+        else:
+            problems.append(plan.place(problem, by_code))
+    return problems, sorted(unchecked)
