@@ -31,6 +31,8 @@ def check(ws: Workspace) -> list[Problem]:
     checker = _Checker(ws)
     families = set(ws.families)
     for unit in ws.changed_units():
+        if all(isinstance(event, Unit.Renamed) for event in unit.pending_events):
+            continue  # no rule reads a name (and a rename touches no family: `Workspace.seal`)
         families.add(unit.code)
         families.update(v.parent for v in unit.versions() if v.parent is not None)
         # And the parents it had before: a backdated dissolution erases later versions, whose

@@ -29,15 +29,18 @@ def _m2(value: float) -> float:
     return round(value, 1)
 
 
-def _state(state: UnitState | None) -> dict[str, Any] | None:
+def _state(state: UnitState | None, area: float | None = None) -> dict[str, Any] | None:
     if state is None:
         return None
-    return {"name": state.name, "parent": state.parent, "area_m2": _m2(area_m2(state.geometry))}
+    area = area_m2(state.geometry) if area is None else area
+    return {"name": state.name, "parent": state.parent, "area_m2": _m2(area)}
 
 
 def entry_dict(entry: Entry) -> dict[str, Any]:
     """One changed unit: what changes, before and after, the area moved, and where it is."""
     before, after = entry.before, entry.after
+    same = before is not None and after is not None and after.geometry is before.geometry
+    area_before = area_m2(before.geometry) if before is not None else None
     gained = lost = 0.0
     if before is not None and after is not None and "redrawn" in entry.changes:
         gained = area_m2(after.geometry.difference(before.geometry))
@@ -53,8 +56,8 @@ def entry_dict(entry: Entry) -> dict[str, Any]:
         "level": entry.level,
         "changes": list(entry.changes),
         "feature": None if entry.feature is None else f"features[{entry.feature}]",
-        "before": _state(before),
-        "after": _state(after),
+        "before": _state(before, area_before),
+        "after": _state(after, area_before if same else None),
         "area_gained_m2": _m2(gained),
         "area_lost_m2": _m2(lost),
         "location_point": point_on(shown.geometry) if shown is not None else None,

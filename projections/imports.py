@@ -52,6 +52,7 @@ __all__ = [
     "UnsupportedFile",
     "plan_import",
     "read_layer",
+    "unit_of",
 ]
 
 
@@ -256,9 +257,7 @@ class ImportPlan:
             index = self.operation_features[k] if k < len(self.operation_features) else None
             if index is None:
                 ended = [e["code"] for e in self.ended]
-                unit = (
-                    getattr(self.operations[k], "code", None) if k < len(self.operations) else None
-                )
+                unit = unit_of(self.operations[k]) if k < len(self.operations) else None
                 location = f"ended[{ended.index(unit)}]" if unit in ended else location
             else:
                 ref = self.features.get(index)
@@ -478,6 +477,13 @@ def plan_import(
                 plan.add(Dissolve(code, plan.next_location), None)
                 plan.entry(code, "ended", None)
     return plan
+
+
+def unit_of(operation: Command) -> str | None:
+    """The code of the unit an import's operation is about (`code` of an establish, `unit`
+    of the others)."""
+    code = getattr(operation, "code", None) or getattr(operation, "unit", None)
+    return code if isinstance(code, str) else None
 
 
 def _text(value: Any) -> str | None:

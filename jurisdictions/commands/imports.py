@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -10,10 +11,19 @@ from typing import Any
 
 from domain.commands import ChangeSetRequest
 from domain.errors import InvalidChangeSet, Problem
+from domain.units import unit_id
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands.writes import WriteOutcome, settle
+from projections.event_store import stored_events
 from projections.import_report import geojson_report, people_report
-from projections.imports import ImportFields, ImportPlan, ImportScope, plan_import, read_layer
+from projections.imports import (
+    ImportFields,
+    ImportPlan,
+    ImportScope,
+    plan_import,
+    read_layer,
+    unit_of,
+)
 
 
 @dataclass(frozen=True)
@@ -103,9 +113,10 @@ def import_layer(
         problems.extend(found)
     elif plan.operations:
         try:
-            receipt = services.register.apply_change_set(
-                plan.request(effective, reason, document), actor=actor, dry_run=dry_run
-            )
+            with _preloaded(services, plan):
+                receipt = services.register.apply_change_set(
+                    plan.request(effective, reason, document), actor=actor, dry_run=dry_run
+                )
         except InvalidChangeSet as exc:
             problems.extend(plan.place(p) for p in exc.problems)
             refused_ops = _operations_of(exc.problems)
@@ -119,6 +130,25 @@ def import_layer(
         else:
             write = settle(services, receipt, dry_run=dry_run)
     return ImportOutcome(plan, problems, write, dry_run, unchecked)
+
+
+def _preloaded(services: Services, plan: ImportPlan) -> AbstractContextManager[None]:
+    """The register reading the plan's units (and their parents, old and new) from one query,
+    not one each (`JurisdictionRegister.preloaded`): the round trips of a whole layer's units
+    were most of an import's dry run."""
+    codes: set[str] = set()
+    for operation in plan.operations:
+        code = unit_of(operation)
+        if code is not None:
+            codes.add(code)
+            state = plan.rows.get(code)
+            if state is not None and state.get("parent"):
+                codes.add(state["parent"])
+        parent = getattr(operation, "parent", None)
+        if isinstance(parent, str):
+            codes.add(parent)
+    stored = stored_events(services.settings.conninfo, (unit_id(c) for c in codes))
+    return services.register.preloaded(stored)
 
 
 def _feature_of(location: str) -> int | None:
@@ -166,7 +196,8 @@ def _check_rest(
             break
         request = ChangeSetRequest(effective, reason, document, tuple(keep))
         try:
-            services.register.apply_change_set(request, actor=actor, dry_run=True)
+            with _preloaded(services, plan):
+                services.register.apply_change_set(request, actor=actor, dry_run=True)
         except InvalidChangeSet as exc:
             more = _operations_of(exc.problems) - refused_ops
             if more:
@@ -180,8 +211,8 @@ def _check_rest(
     involved: set[str] = set()
     for k, index in enumerate(plan.operation_features):
         if k in refused_ops or index in features:
-            code = getattr(plan.operations[k], "code", None)
-            if isinstance(code, str):
+            code = unit_of(plan.operations[k])
+            if code is not None:
                 involved.add(code)
     for index in features:
         ref = plan.features.get(index)
