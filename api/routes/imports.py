@@ -32,6 +32,8 @@ router = APIRouter(tags=["change sets"])
 
 #: The media type of the GeoJSON report (RFC 7946).
 GEOJSON = "application/geo+json"
+#: The report comes as JSON, or as GeoJSON when asked (`format=geojson`, or by Accept).
+REPORT_TYPES: dict[str, Any] = {"application/json": {}, GEOJSON: {}}
 
 #: The API error of each way an import's scope can be wrong, and the form field it names.
 SCOPE_ERRORS = {
@@ -101,16 +103,29 @@ def _import(
     summary="Import a layer of one level for an effective date (editor token)",
     responses={
         **WRITE_ERRORS,
+        422: {
+            "description": "Invalid parameters, or the import has problems "
+            "(`invalid_import`: the report beside `error`, as GeoJSON when asked)",
+            "model": ErrorResponse,
+            "content": REPORT_TYPES,
+        },
         415: {
             "description": "Not a GeoJSON or GeoPackage file (decided by its content, not its "
             "name): `unsupported_file`, saying what the file looks like",
             "model": ErrorResponse,
         },
-        200: {"description": "Dry run (or nothing to change): the change set worked out"},
-        201: {"description": "Applied and visible: the change set worked out, and its id"},
+        200: {
+            "description": "Dry run (or nothing to change): the change set worked out",
+            "content": REPORT_TYPES,
+        },
+        201: {
+            "description": "Applied and visible: the change set worked out, and its id",
+            "content": REPORT_TYPES,
+        },
         202: {
             "description": "Applied, but the maps did not show it in time: send `position` "
-            "back as X-Min-Position"
+            "back as X-Min-Position",
+            "content": REPORT_TYPES,
         },
     },
 )
