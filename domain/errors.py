@@ -11,7 +11,9 @@ class Problem:
     """One thing wrong with a command, precise enough for an editor to fix it.
 
     `location` points into the request (``operations[2].geometry``); `units` names the codes
-    involved and `area_m2` the offending area where the problem is a spatial one.
+    involved and `area_m2` the offending area where the problem is a spatial one. `geometry`
+    (not part of the JSON) is that area, for reports that draw it (the import's GeoJSON);
+    `extra["location_point"]` is a point on it, so an editor can go there.
     """
 
     code: str
@@ -20,6 +22,7 @@ class Problem:
     units: tuple[str, ...] = ()
     area_m2: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    geometry: Any = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, leaving out empty fields."""

@@ -20,7 +20,7 @@ import shapely
 from shapely.strtree import STRtree
 
 from domain.errors import Problem
-from domain.geometry import area_m2, from_wkb_hex
+from domain.geometry import area_m2, from_wkb_hex, point_extra
 from domain.offices import WORKSTATION, Office
 from domain.units import Unit
 from domain.workspace import Workspace
@@ -31,6 +31,8 @@ def check(ws: Workspace) -> list[Problem]:
     checker = _Checker(ws)
     families = set(ws.families)
     for unit in ws.changed_units():
+        if all(isinstance(event, Unit.Renamed) for event in unit.pending_events):
+            continue  # no rule reads a name (and a rename touches no family: `Workspace.seal`)
         families.add(unit.code)
         families.update(v.parent for v in unit.versions() if v.parent is not None)
         # And the parents it had before: a backdated dissolution erases later versions, whose
@@ -58,13 +60,24 @@ class _Checker:
         self._seen: set[tuple[str, tuple[str, ...]]] = set()
 
     def report(
-        self, code: str, message: str, day: date, units: tuple[str, ...], area: float | None = None
+        self,
+        code: str,
+        message: str,
+        day: date,
+        units: tuple[str, ...],
+        area: float | None = None,
+        where: Any = None,
     ) -> None:
+        """Record a problem once per code and units; `where` is the offending area (an
+        overlay result), carried with a point on it so the editor can find it."""
         key = (code, tuple(sorted(units)))
         if key in self._seen:
             return
         self._seen.add(key)
-        self.problems.append(Problem(code, f"{message} (from {day})", "", units, area))
+        extra = {} if where is None else point_extra(where)
+        self.problems.append(
+            Problem(code, f"{message} (from {day})", "", units, area, extra, where)
+        )
 
     def geometry(self, wkb_hex: str) -> Any:
         return from_wkb_hex(wkb_hex)
@@ -120,7 +133,8 @@ class _Checker:
         outline = self.geometry(parent_wkb)
         shapes = [self.geometry(v.geometry) for _, v in children]
         for (code, _), shape in zip(children, shapes, strict=True):
-            outside = self.area(shape.difference(outline))
+            beyond = shape.difference(outline)
+            outside = self.area(beyond)
             if outside > self.tolerance:
                 self.report(
                     "child_outside_parent",
@@ -128,12 +142,14 @@ class _Checker:
                     day,
                     (code, parent_code),
                     outside,
+                    beyond,
                 )
         tree = STRtree(shapes)
         for i, j in zip(*tree.query(shapes, predicate="intersects"), strict=True):
             if i >= j:
                 continue
-            overlap = self.area(shapes[i].intersection(shapes[j]))
+            shared = shapes[i].intersection(shapes[j])
+            overlap = self.area(shared)
             if overlap > self.tolerance:
                 a, b = children[i][0], children[j][0]
                 self.report(
@@ -142,9 +158,11 @@ class _Checker:
                     day,
                     (a, b),
                     overlap,
+                    shared,
                 )
         if self.ws.rules.full_coverage:
-            gap = self.area(outline.difference(shapely.union_all(shapes)))
+            uncovered = outline.difference(shapely.union_all(shapes))
+            gap = self.area(uncovered)
             if gap > self.tolerance:
                 self.report(
                     "coverage_gap",
@@ -152,6 +170,7 @@ class _Checker:
                     day,
                     (parent_code,),
                     gap,
+                    uncovered,
                 )
 
     def coverage(self, street_code: str) -> None:

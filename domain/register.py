@@ -7,6 +7,9 @@ checked as a whole, and saved in one transaction with its `ChangeSet` record, or
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -120,6 +123,10 @@ class Receipt:
     replayed: bool = False
 
 
+#: The stored events of units preloaded for the change set being worked out in this context.
+_PRELOADED: ContextVar[dict[uuid.UUID, list[Any]] | None] = ContextVar("preloaded", default=None)
+
+
 class JurisdictionRegister(Application[uuid.UUID]):
     """Applies change sets to units and stores the resulting events."""
 
@@ -151,8 +158,31 @@ class JurisdictionRegister(Application[uuid.UUID]):
 
     # Reads ---------------------------------------------------------------------------------
 
+    @contextmanager
+    def preloaded(self, stored: Mapping[uuid.UUID, list[Any]]) -> Iterator[None]:
+        """Within the block, units are rebuilt from `stored` (each aggregate's stored events,
+        read in one query by the caller: `projections.event_store.stored_events`) instead of
+        one query each: a change set of 15,000 renames otherwise spends most of its time in
+        15,000 round trips. Each preloaded unit is used once (a re-run reads it again), and
+        saving still checks every version, so a unit changed meanwhile is still a conflict.
+        """
+        token = _PRELOADED.set(dict(stored))
+        try:
+            yield
+        finally:
+            _PRELOADED.reset(token)
+
     def find_unit(self, code: str) -> Unit | None:
         """The unit with `code`, or None if there never was one."""
+        preloaded = _PRELOADED.get()
+        if preloaded is not None:
+            events = preloaded.pop(unit_id(code), None)
+            if events is not None:
+                aggregate: Any = None
+                for stored in events:
+                    event: Any = self.mapper.to_domain_event(stored)
+                    aggregate = event.mutate(aggregate)
+                return aggregate if isinstance(aggregate, Unit) else None
         try:
             unit: Any = self.repository.get(unit_id(code))
         except AggregateNotFoundError:

@@ -74,6 +74,8 @@ class Workspace:
         self._offices: dict[str, Office | None] = {}
         self._catalogue: Catalogue | None = None
         self._order: list[Aggregate] = []
+        #: `id()` of each aggregate in `_order`: membership by identity in constant time.
+        self._ordered: set[int] = set()
         #: Parent code -> codes that joined it in this change set (new children or transfers).
         self.joined: dict[str, set[str]] = {}
         #: Unit code -> office codes that joined it.
@@ -132,7 +134,7 @@ class Workspace:
             found = self.register.find_catalogue()
             if found is None:
                 found = Catalogue._create(Catalogue.Started, id=CATALOGUE_ID, **self.common)
-                self._order.append(found)
+                self._queue(found)
             self._catalogue = found
         return self._catalogue
 
@@ -233,7 +235,7 @@ class Workspace:
             **self.common,
         )
         self._units[code] = unit
-        self._order.append(unit)
+        self._queue(unit)
         if parent is not None:
             self.joined.setdefault(parent, set()).add(code)
             self.families.add(parent)
@@ -262,7 +264,7 @@ class Workspace:
             **self.common,
         )
         self._offices[code] = office
-        self._order.append(office)
+        self._queue(office)
         self.offices_joined.setdefault(unit, set()).add(code)
         return office
 
@@ -272,8 +274,14 @@ class Workspace:
         if issubclass(event_class, Unit.Event) and "lineage" not in values:
             values["lineage"] = []
         aggregate.trigger_event(event_class, **values)
-        # By identity: `in` would compare aggregates field by field, quadratic in big change sets.
-        if not any(queued is aggregate for queued in self._order):
+        self._queue(aggregate)
+
+    def _queue(self, aggregate: Aggregate) -> None:
+        """Remember the order aggregates were first changed in, each once. By identity: `in`
+        would compare aggregates field by field, and a scan of the list is quadratic in big
+        change sets (a layer of 15,000 renames)."""
+        if id(aggregate) not in self._ordered:
+            self._ordered.add(id(aggregate))
             self._order.append(aggregate)
 
     def touch_family(self, parent: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import threading
 import time
@@ -11,7 +12,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import OperationalError as StoreUnavailable
 from tqdm import tqdm
 
 from domain.timeline import parse_day
@@ -185,7 +190,11 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Work out (and with --commit apply) the change set of a layer file: one level, or with
-    --layers several tables of a GeoPackage as one change set."""
+    --layers several tables of a GeoPackage as one change set.
+
+    Prints a summary for people (counts, every problem on one line, the changes), or with
+    --json the API's report; --report-geojson writes the report as GeoJSON for QGIS. Exit 1
+    when there are problems, 2 when the file or the options cannot be used."""
     import json
 
     from domain.repair import RepairOptions, RepairOptionsError
@@ -202,7 +211,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         elif args.level is None:
             raise ImportScopeError("layers_invalid", "give --level, or --layers table:level,...")
         elif args.level not in settings.level_scheme:
-            print(f"jurisdictions import: unknown level {args.level!r}", file=sys.stderr)
+            known = ", ".join(settings.level_scheme.names)
+            print(f"jurisdictions import: unknown level {args.level!r} ({known})", file=sys.stderr)
             return 2
         else:
             specs = [LayerSpec(args.layer, args.level)]
@@ -237,7 +247,20 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             print(f"jurisdictions import: {exc}", file=sys.stderr)
             return 2
     report = outcome.report()
-    print(json.dumps(report, ensure_ascii=False, indent=2))
+    if args.report_geojson:
+        target = Path(args.report_geojson)
+        try:
+            target.write_text(
+                json.dumps(outcome.geojson(report), ensure_ascii=False), encoding="utf-8"
+            )
+        except OSError as exc:
+            print(f"jurisdictions import: cannot write {target}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"report as GeoJSON: {target}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(import_summary(report, args.file))
     if outcome.problems:
         return 1
     if not args.commit:
@@ -245,6 +268,65 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     elif outcome.write is not None and not outcome.write.visible:
         print(f"stored; not yet projected (position {outcome.write.position})", file=sys.stderr)
     return 0
+
+
+#: How many changed units the summary lists (the rest: --json or --report-geojson).
+SUMMARY_CHANGES = 50
+
+
+def import_summary(report: dict[str, Any], file: str) -> str:
+    """The import report as people read it on a terminal: counts first, then every problem
+    on one line (code, unit and name, where, m²), repairs and notes, then the changes."""
+    from projections.import_report import describe_entry, describe_problem
+
+    summary: dict[str, Any] = report["summary"]
+    counts = ", ".join(
+        f"{summary[k]} {k}"
+        for k in ("established", "redrawn", "renamed", "transferred", "ended", "unchanged")
+    )
+    state = "applied" if report["applied"] else "dry run" if report["dry_run"] else "not applied"
+    head = f"{summary['features']} {report['level']} features ({state}, mode {report['mode']})"
+    area = f"+{summary['area_gained_m2']:,.1f} m² gained, -{summary['area_lost_m2']:,.1f} m² lost"
+    found = ", ".join(f"{summary[k]} {k}" for k in ("problems", "repairs", "notes"))
+    lines = [
+        f"{file}: {head}",
+        f"  changes: {counts}",
+        f"  area: {area}",
+        f"  found: {found}",
+    ]
+    for title in ("problems", "repairs", "notes"):
+        items: list[dict[str, Any]] = report.get(title) or []
+        if items:
+            lines.append(f"{title}:")
+            lines.extend(f"  {describe_problem(_as_problem(item))}" for item in items)
+    if summary.get("not_checked"):
+        waiting = ", ".join(summary["not_checked"])
+        lines.append(f"checked once the problems above are fixed: the families of {waiting}")
+    entries: list[dict[str, Any]] = report["entries"]
+    if entries:
+        lines.append("changes:")
+        lines.extend(
+            f"  {e['code']} {e['name']} ({e['level']}): {describe_entry(e)}"
+            for e in entries[:SUMMARY_CHANGES]
+        )
+        if len(entries) > SUMMARY_CHANGES:
+            more = len(entries) - SUMMARY_CHANGES
+            lines.append(f"  ... and {more} more (--json or --report-geojson)")
+    return "\n".join(lines)
+
+
+def _as_problem(item: dict[str, Any]) -> dict[str, Any]:
+    """A repair in the problems' shape, for one line of the summary."""
+    if "repair" not in item:
+        return item
+    return {
+        "code": item["repair"],
+        "message": item.get("message", ""),
+        "units": [item.get("code")],
+        "names": [item.get("name")],
+        "location_point": item.get("location"),
+        "area_m2": item.get("area_m2"),
+    }
 
 
 #: The HTTP limits `serve` takes as flags too (each overrides its JL_* setting).
@@ -388,6 +470,14 @@ def build_parser() -> argparse.ArgumentParser:
         "m² (default 0: only those narrower than a metre)",
     )
     imp.add_argument("--commit", action="store_true", help="apply (default: dry run)")
+    imp.add_argument(
+        "--json", action="store_true", help="print the full report as JSON (as the API answers)"
+    )
+    imp.add_argument(
+        "--report-geojson",
+        metavar="FILE",
+        help="also write the report as GeoJSON (changes, problems, repairs, notes) for QGIS",
+    )
     imp.set_defaults(func=cmd_import)
 
     export = sub.add_parser("export", help="export a level on a date to a GIS file")
@@ -435,7 +525,26 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    except UNREACHABLE as exc:
+        parts = settings.database_parts()
+        where = f"{parts['host']}:{parts['port']}/{parts['dbname']}"
+        print(
+            f"jurisdictions: cannot reach the database at {where} (DATABASE_URL): "
+            f"{_first_line(exc)}",
+            file=sys.stderr,
+        )
+        return 1
     return result
+
+
+#: What a database that cannot be reached raises, through psycopg, its pool or the event store.
+UNREACHABLE = (psycopg.OperationalError, psycopg_pool.PoolTimeout, StoreUnavailable)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error's message, without the connection string's password."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
 
 
 if __name__ == "__main__":

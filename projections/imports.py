@@ -17,6 +17,8 @@ finds wrong with a feature comes back here as that feature's problems.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,7 +39,7 @@ from domain.commands import (
     Transfer,
 )
 from domain.errors import Problem
-from domain.geometry import GeometryError, area_m2, from_wkb_hex, snap_layer
+from domain.geometry import GeometryError, area_m2, from_wkb_hex, point_extra, snap_layer
 from domain.levels import Rules
 from domain.repair import (
     Repair,
@@ -52,14 +54,18 @@ from projections.layer_files import LayerError, LayerFeature, UnsupportedFile, r
 from projections.queries import ReadModelQueries
 
 __all__ = [
+    "Entry",
+    "FeatureRef",
     "ImportFields",
     "ImportPlan",
     "LayerError",
     "LayerFeature",
     "RepairOptions",
+    "UnitState",
     "UnsupportedFile",
     "plan_import",
     "read_layer",
+    "unit_of",
 ]
 
 
@@ -133,12 +139,55 @@ class ImportScope:
             raise ImportScopeError("replace_parents_invalid", msg)
 
 
+@dataclass(frozen=True)
+class FeatureRef:
+    """A feature of the file as people know it: where it is in the file, its code and name."""
+
+    index: int
+    code: str | None
+    name: str | None
+    parent: str | None
+    geometry: BaseGeometry | None
+
+    @property
+    def location(self) -> str:
+        """Where the feature is in the file."""
+        return f"features[{self.index}]"
+
+
+@dataclass(frozen=True)
+class UnitState:
+    """A unit's name, parent and territory before or after the import."""
+
+    name: str
+    parent: str | None
+    geometry: BaseGeometry
+
+
+@dataclass
+class Entry:
+    """One unit the import changes, before and after (None: established, or ended)."""
+
+    code: str
+    level: str
+    changes: list[str]
+    feature: int | None
+    before: UnitState | None
+    after: UnitState | None
+
+
+#: Where the register places an operation's problems, and the field after it.
+_OPERATION = re.compile(r"^operations\[(\d+)\](?:\.(\w+))?(.*)$")
+
+
 @dataclass
 class ImportPlan:
     """The change set an import works out, as lists of codes, and its problems.
 
     `ended` says for each unit why it ends (only with mode "replace"); `notes` says what
-    reaching the stored precision did where it was more than rounding.
+    reaching the stored precision did where it was more than rounding. `entries` keeps each
+    changed unit before and after, and `features` each feature of the file, so a report can
+    name names and place every problem on the map (`projections.import_report`).
     """
 
     established: list[str] = field(default_factory=list)
@@ -154,18 +203,126 @@ class ImportPlan:
     #: the repaired geometries.
     repairs: list[Repair] = field(default_factory=list)
     repair_options: RepairOptions = field(default_factory=RepairOptions)
+    level: str = ""
+    fields: ImportFields = field(default_factory=ImportFields)
+    #: Each feature of the file by its index, and each operation's feature (None: an ending).
+    features: dict[int, FeatureRef] = field(default_factory=dict)
+    operation_features: list[int | None] = field(default_factory=list)
+    entries: dict[str, Entry] = field(default_factory=dict)
+    #: Names of the units of the level and of its parent level on the effective date, and
+    #: the current territories of the level's units (for ended units and problems).
+    names: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    geometries: dict[str, str] = field(default_factory=dict)
+    unchanged: int = 0
+
+    def state(self, code: str) -> UnitState | None:
+        """The unit of the level as the map has it on the effective date (None: no such)."""
+        row = self.rows.get(code)
+        wkb = self.geometries.get(code)
+        if row is None or wkb is None:
+            return None
+        return UnitState(row["name"], row["parent"], from_wkb_hex(wkb))
 
     @property
     def next_location(self) -> str:
         """Where the next operation will be in the change set, for its problems."""
         return f"operations[{len(self.operations)}]"
 
+    def add(self, operation: Command, feature: int | None) -> None:
+        """Append an operation worked out from `feature` (None: an ending)."""
+        self.operations.append(operation)
+        self.operation_features.append(feature)
+
+    def entry(self, code: str, change: str, feature: int | None) -> Entry:
+        """The unit's entry (made on its first change), with `change` added."""
+        found = self.entries.get(code)
+        if found is None:
+            found = Entry(code, self.level, [], feature, self.state(code), None)
+            self.entries[code] = found
+        found.changes.append(change)
+        return found
+
+    def by_code(self) -> dict[str, FeatureRef]:
+        """The features that have a code, by code (the first of a repeated code)."""
+        out: dict[str, FeatureRef] = {}
+        for ref in self.features.values():
+            if ref.code is not None:
+                out.setdefault(ref.code, ref)
+        return out
+
+    def name_of(self, code: str) -> str | None:
+        """The unit's name as the file has it, else as the map has it."""
+        entry = self.entries.get(code)
+        if entry is not None and entry.after is not None:
+            return entry.after.name
+        return self.names.get(code)
+
+    def place(self, problem: Problem, by_code: dict[str, FeatureRef] | None = None) -> Problem:
+        """The problem as people read it: at the feature (`features[i].properties.name`, not
+        the change set's internal `operations[i].name`), its units named, with a point.
+
+        A problem of the register's map-wide rules (a child outside its parent, an overlap)
+        has no location: it is placed at the file's feature of its first unit in the file.
+        """
+        by_code = self.by_code() if by_code is None else by_code
+        location = problem.location
+        ref: FeatureRef | None = None
+        match = _OPERATION.match(location)
+        if match is not None:
+            k = int(match.group(1))
+            index = self.operation_features[k] if k < len(self.operation_features) else None
+            if index is None:
+                ended = [e["code"] for e in self.ended]
+                unit = unit_of(self.operations[k]) if k < len(self.operations) else None
+                location = f"ended[{ended.index(unit)}]" if unit in ended else location
+            else:
+                ref = self.features.get(index)
+                part = {
+                    "name": f".properties.{self.fields.name}",
+                    "parent": f".properties.{self.fields.parent}",
+                    "code": f".properties.{self.fields.code}",
+                    "new_parent": f".properties.{self.fields.parent}",
+                }.get(match.group(2) or "", f".{match.group(2)}" if match.group(2) else "")
+                location = f"features[{index}]{part}{match.group(3)}"
+        elif location.startswith("features["):
+            index = int(location[9 : location.index("]")])
+            ref = self.features.get(index)
+        elif not location:
+            ref = next((by_code[u] for u in problem.units if u in by_code), None)
+            if ref is not None:
+                location = ref.location
+        units = problem.units
+        if ref is not None and ref.code is not None and ref.code not in units:
+            units = (ref.code, *units)
+        extra = dict(problem.extra)
+        extra["names"] = [
+            (ref.name if ref is not None and u == ref.code and ref.name else self.name_of(u))
+            for u in units
+        ]
+        if ref is not None and ref.name is not None and ref.code is None:
+            extra["name"] = ref.name  # a feature without a code, named by its name
+        if "location_point" not in extra:
+            extra.update(self._point_of(ref, units))
+        return dataclasses.replace(problem, location=location, units=units, extra=extra)
+
+    def _point_of(self, ref: FeatureRef | None, units: tuple[str, ...]) -> dict[str, Any]:
+        """A point of the feature, else of the first unit the map has."""
+        if ref is not None and ref.geometry is not None:
+            return point_extra(ref.geometry)
+        for code in units:
+            state = self.state(code)
+            if state is not None:
+                return point_extra(state.geometry)
+        return {}
+
     def request(self, effective: date, reason: str, document: str) -> ChangeSetRequest:
         """The change set of the plan, to apply through the register."""
         return ChangeSetRequest(effective, reason, document, tuple(self.operations))
 
     def report(self) -> dict[str, Any]:
-        """The contract's answer: what would change, and what is wrong."""
+        """The contract's answer: what would change, and what is wrong (lists of codes; the
+        report for people adds to it, `projections.import_report.people_report`)."""
         return {
             "established": self.established,
             "redrawn": self.redrawn,
@@ -206,26 +363,35 @@ def plan_import(
     scope = scope or ImportScope()
     repair = repair or RepairOptions()
     parent_level = rules.levels.parent_of(level)
-    live_parents: set[str] = set()
-    if scope.mode == "replace" and parent_level is not None:
-        live_parents = {
-            unit["code"]
+    parents: dict[str, str] = {}
+    if parent_level is not None:
+        parents = {
+            unit["code"]: unit["name"]
             for unit in queries.units_on(
                 effective, level=parent_level, geometry=False, limit=None
             ).items
         }
-    scope.check(level, parent_level, live_parents)
-    plan = ImportPlan(scope=scope, repair_options=repair)
+    scope.check(level, parent_level, set(parents))
+    plan = ImportPlan(scope=scope, level=level, fields=fields, repair_options=repair)
     current = {
         unit["code"]: unit
         for unit in queries.units_on(effective, level=level, geometry=False, limit=None).items
     }
     geometries = queries.geometries_on(effective, level)
+    plan.rows, plan.geometries = current, geometries
+    plan.names = {**parents, **{code: unit["name"] for code, unit in current.items()}}
     seen: set[str] = set()
     accepted: list[tuple[LayerFeature, str, str | None]] = []
     used = {fields.code, fields.name, fields.parent}
     for feature in features:
         where = f"features[{feature.index}]"
+        plan.features[feature.index] = FeatureRef(
+            feature.index,
+            _text(feature.properties.get(fields.code)),
+            _text(feature.properties.get(fields.name)),
+            _text(feature.properties.get(fields.parent)),
+            feature.geometry,
+        )
         # What the reader found (a coordinate, a geometry, a property the import reads); a
         # property it does not read, such as a DataV file's `center` array, is no problem.
         problems = [p for p in feature.problems if _concerns(p, where, used)]
@@ -270,16 +436,7 @@ def plan_import(
     for (feature, code, parent), result in zip(accepted, snapped, strict=True):
         where = f"features[{feature.index}]"
         if isinstance(result, GeometryError):
-            plan.problems.append(
-                with_hint(
-                    Problem(
-                        result.problem.code,
-                        result.problem.message,
-                        result.problem.location,
-                        (code,),
-                    )
-                )
-            )
+            plan.problems.append(with_hint(dataclasses.replace(result.problem, units=(code,))))
             continue
         territory, snap = result
         if snap is not None:
@@ -301,6 +458,7 @@ def plan_import(
         where = f"features[{feature.index}]"
         name = _text(feature.properties.get(fields.name))
         existing = current.get(code)
+        index = feature.index
         if existing is None:
             if name is None:
                 plan.problems.append(
@@ -308,20 +466,39 @@ def plan_import(
                 )
                 continue
             plan.established.append(code)
-            plan.operations.append(
-                Establish(code, level, name, parent, territory, location=plan.next_location)
+            plan.add(
+                Establish(code, level, name, parent, territory, location=plan.next_location),
+                index,
             )
+            plan.entry(code, "established", index).after = UnitState(name, parent, territory)
             continue
+        changes: list[str] = []
         old = from_wkb_hex(geometries[code])
-        if area_m2(old.symmetric_difference(territory)) > rules.tolerance_m2:
+        # Most features of a layer handed back come back as they were: no overlay for those.
+        if not old.equals_exact(territory, 0) and (
+            area_m2(old.symmetric_difference(territory)) > rules.tolerance_m2
+        ):
             plan.redrawn.append(code)
-            plan.operations.append(Redraw(code, territory, plan.next_location))
+            plan.add(Redraw(code, territory, plan.next_location), index)
+            changes.append("redrawn")
         if name is not None and name != existing["name"]:
             plan.renamed.append(code)
-            plan.operations.append(Rename(code, name, location=plan.next_location))
+            plan.add(Rename(code, name, location=plan.next_location), index)
+            changes.append("renamed")
         if parent is not None and parent != existing["parent"]:
             plan.transferred.append(code)
-            plan.operations.append(Transfer(code, parent, plan.next_location))
+            plan.add(Transfer(code, parent, plan.next_location), index)
+            changes.append("transferred")
+        if not changes:
+            plan.unchanged += 1
+            continue
+        for change in changes:
+            entry = plan.entry(code, change, index)
+        entry.after = UnitState(
+            name or existing["name"],
+            parent or existing["parent"],
+            territory if "redrawn" in changes else old,
+        )
     if not features:
         plan.problems.append(Problem("layer_empty", "the file has no features", "file"))
     if scope.mode == "replace":
@@ -337,7 +514,8 @@ def plan_import(
                         "why": f"mode=replace: not in the file, {under}",
                     }
                 )
-                plan.operations.append(Dissolve(code, plan.next_location))
+                plan.add(Dissolve(code, plan.next_location), None)
+                plan.entry(code, "ended", None)
     return plan
 
 
@@ -455,6 +633,13 @@ def _fit_families(
             continue
         out.append((feature, code, parent, territory))
     return out
+
+
+def unit_of(operation: Command) -> str | None:
+    """The code of the unit an import's operation is about (`code` of an establish, `unit`
+    of the others)."""
+    code = getattr(operation, "code", None) or getattr(operation, "unit", None)
+    return code if isinstance(code, str) else None
 
 
 def _text(value: Any) -> str | None:

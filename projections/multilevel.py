@@ -15,6 +15,7 @@ to it; a redrawn child's own children follow it in turn). With the default
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -193,17 +194,13 @@ def plan_levels(
                 planned[op.code] = op.geometry
             elif isinstance(op, Redraw):
                 planned[op.unit] = op.geometry
-        offset = len(merged.operations)
-        merged.operations.extend(_moved(op, offset) for op in plan.operations)
-        prefix = spec.where if len(layers) > 1 else ""
-        merged.problems.extend(_within(p, prefix) for p in plan.problems)
-        merged.notes.extend(_within(n, prefix) for n in plan.notes)
-        merged.repairs.extend(plan.repairs)
-        merged.established.extend(plan.established)
-        merged.redrawn.extend(plan.redrawn)
-        merged.ended.extend(plan.ended)
-        merged.renamed.extend(plan.renamed)
-        merged.transferred.extend(plan.transferred)
+        if len(layers) == 1:
+            # One layer plans exactly as `plan_import` does: its report for people (features,
+            # entries, the map's rows) comes along whole.
+            for item in dataclasses.fields(ImportPlan):
+                setattr(merged, item.name, getattr(plan, item.name))
+        else:
+            _merge(merged, plan, spec)
         for code in [*plan.redrawn, *(e["code"] for e in plan.ended)]:
             merged.level_of[code] = spec.level
         in_file[spec.level] = {
@@ -213,6 +210,30 @@ def plan_levels(
         }
     _follow(queries, rules, merged, effective, in_file, children, sliver_m2)
     return merged
+
+
+def _merge(merged: LevelsPlan, plan: ImportPlan, spec: LayerSpec) -> None:
+    """Add one layer's plan to a plan of several layers: operations renumbered, problems
+    located in their table. Feature indexes repeat across tables, so operations are not tied
+    to features (a refused feature is located by its table, not dropped from the rest)."""
+    offset = len(merged.operations)
+    for op in plan.operations:
+        merged.add(_moved(op, offset), None)
+    prefix = spec.where
+    merged.problems.extend(_within(p, prefix) for p in plan.problems)
+    merged.notes.extend(_within(n, prefix) for n in plan.notes)
+    merged.repairs.extend(plan.repairs)
+    merged.established.extend(plan.established)
+    merged.redrawn.extend(plan.redrawn)
+    merged.ended.extend(plan.ended)
+    merged.renamed.extend(plan.renamed)
+    merged.transferred.extend(plan.transferred)
+    merged.entries.update(plan.entries)
+    merged.rows.update(plan.rows)
+    merged.geometries.update(plan.geometries)
+    merged.names.update(plan.names)
+    merged.unchanged += plan.unchanged
+    merged.level = f"{merged.level}+{plan.level}" if merged.level else plan.level
 
 
 def _follow(
@@ -299,7 +320,7 @@ def _apply(plan: LevelsPlan, result: Following) -> dict[str, Any]:
     followed = plan.followed
     for move in result.moves:
         child = move.child
-        plan.operations.append(Transfer(child.code, move.to, plan.next_location))
+        plan.add(Transfer(child.code, move.to, plan.next_location), None)
         followed.append(
             {
                 "code": child.code,
@@ -323,10 +344,10 @@ def _apply(plan: LevelsPlan, result: Following) -> dict[str, Any]:
             _edge(extend.child, "extended", extend.added_m2, extend.point.as_dict(), extend.parent)
         )
     for code, geometry in shapes.items():
-        plan.operations.append(Redraw(code, geometry, plan.next_location))
+        plan.add(Redraw(code, geometry, plan.next_location), None)
     for clip in result.clips:
         if clip.to != clip.child.parent:
-            plan.operations.append(Transfer(clip.child.code, clip.to, plan.next_location))
+            plan.add(Transfer(clip.child.code, clip.to, plan.next_location), None)
     for straddle in result.straddles:
         child = straddle.child
         plan.problems.append(

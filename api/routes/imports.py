@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, File, Form, Header, Query, UploadFile, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -31,6 +31,11 @@ from projections.imports import (
 from projections.multilevel import LayerSpec, check_children, check_sliver, parse_layers
 
 router = APIRouter(tags=["change sets"])
+
+#: The media type of the GeoJSON report (RFC 7946).
+GEOJSON = "application/geo+json"
+#: The report comes as JSON, or as GeoJSON when asked (`format=geojson`, or by Accept).
+REPORT_TYPES: dict[str, Any] = {"application/json": {}, GEOJSON: {}}
 
 #: The API error of each way an import's scope can be wrong, and the form field it names.
 SCOPE_ERRORS = {
@@ -61,8 +66,10 @@ def _import(
     repair: RepairOptions,
     actor: str,
     dry_run: bool,
+    geojson: bool,
 ) -> tuple[int, dict[str, Any]]:
-    """Run the import command; its outcome as the contract's status and report."""
+    """Run the import command; its outcome as the contract's status and report (as GeoJSON
+    when asked: a FeatureCollection, the error beside it when there are problems)."""
     try:
         outcome = commands.import_layers(
             services,
@@ -86,13 +93,18 @@ def _import(
     except ImportScopeError as exc:
         raise _scope_error(exc) from exc
     report = outcome.report()
+    body = outcome.geojson(report) if geojson else report
     if outcome.problems:
         raise ApiError.of(
-            codes.INVALID_IMPORT, outcome.problems[0].message, report["problems"], extra=report
+            codes.INVALID_IMPORT,
+            outcome.problems[0].message,
+            report["problems"],
+            headers={"Content-Type": GEOJSON} if geojson else None,
+            extra=body,
         )
     if outcome.write is None:
-        return status.HTTP_200_OK, report  # nothing to change
-    return write_status(outcome.write), report
+        return status.HTTP_200_OK, body  # nothing to change
+    return write_status(outcome.write), body
 
 
 def _layers(
@@ -116,16 +128,29 @@ def _layers(
     summary="Import a layer of one level for an effective date (editor token)",
     responses={
         **WRITE_ERRORS,
+        422: {
+            "description": "Invalid parameters, or the import has problems "
+            "(`invalid_import`: the report beside `error`, as GeoJSON when asked)",
+            "model": ErrorResponse,
+            "content": REPORT_TYPES,
+        },
         415: {
             "description": "Not a GeoJSON or GeoPackage file (decided by its content, not its "
             "name): `unsupported_file`, saying what the file looks like",
             "model": ErrorResponse,
         },
-        200: {"description": "Dry run (or nothing to change): the change set worked out"},
-        201: {"description": "Applied and visible: the change set worked out, and its id"},
+        200: {
+            "description": "Dry run (or nothing to change): the change set worked out",
+            "content": REPORT_TYPES,
+        },
+        201: {
+            "description": "Applied and visible: the change set worked out, and its id",
+            "content": REPORT_TYPES,
+        },
         202: {
             "description": "Applied, but the maps did not show it in time: send `position` "
-            "back as X-Min-Position"
+            "back as X-Min-Position",
+            "content": REPORT_TYPES,
         },
     },
 )
@@ -208,12 +233,28 @@ async def import_layer(
         ),
     ] = "0",
     dry_run: Annotated[bool, Query(description="Report the change set; store nothing.")] = False,
+    report_format: Annotated[
+        Literal["json", "geojson"] | None,
+        Query(
+            alias="format",
+            description="geojson: the report as a GeoJSON FeatureCollection (each change, "
+            "problem, repair and note a feature with a `kind`), to open in QGIS; also chosen "
+            "by `Accept: application/geo+json`",
+        ),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> JSONResponse:
     """Features are matched to units by code: new codes are established, changed ones redrawn,
     renamed or transferred. Units missing from the file stay, unless `mode=replace` names the
     parents whose missing children end (listed in `ended` with why). Nothing is applied if
-    anything is wrong; the answer lists every problem. Like a change set, 201 only once the
-    change is visible, else 202 with the `position` to wait for."""
+    anything is wrong; the answer lists every problem, each at its feature with the units'
+    names and a `location_point`. `entries` gives each changed unit with its name and level,
+    before and after (name, parent, geodesic m²) and the area gained and lost; `summary` the
+    counts. `?format=geojson` answers the same as a FeatureCollection. Like a change set, 201
+    only once the change is visible, else 202 with the `position` to wait for."""
+    geojson = report_format == "geojson" or (
+        report_format is None and GEOJSON in (accept or "").lower()
+    )
     scope = ImportScope.of(mode, replace_parents or [])
     repairs = repair_options(repair or [], sliver_m2, "form")
     try:
@@ -253,5 +294,6 @@ async def import_layer(
             repairs,
             editor.actor,
             dry_run,
+            geojson,
         )
-    return JSONResponse(report, status_code=code)
+    return JSONResponse(report, status_code=code, media_type=GEOJSON if geojson else None)

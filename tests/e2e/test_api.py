@@ -733,10 +733,15 @@ def _layer(*features: tuple[str, str, str | None, dict[str, Any]]) -> str:
 
 
 def _send_layer(
-    api: Api, text: str, level: str, dry_run: bool = True, **form: str
+    api: Api, text: str, level: str, dry_run: bool = True, format_: str = "", **form: str
 ) -> httpx.Response:
+    query = "&".join(
+        part
+        for part in ("dry_run=true" if dry_run else "", f"format={format_}" if format_ else "")
+        if part
+    )
     return api.post(
-        "/v1/imports" + ("?dry_run=true" if dry_run else ""),
+        "/v1/imports" + (f"?{query}" if query else ""),
         None,
         files={"file": ("layer.geojson", text.encode(), "application/geo+json")},
         data={"level": level, "effective": "2020-01-01", "reason": "survey", **form},
@@ -827,6 +832,113 @@ def test_an_import_snaps_a_layer_rounding_would_break_and_says_so(fresh_api: Api
     assert note["code"] == "precision_snapped" and note["units"] == ["G1"]
     assert note["location"] == "features[0].geometry" and note["area_m2"] < 1
     assert {p["code"] for p in body["problems"]} == {"coverage_gap"}
+
+
+def test_an_import_report_names_units_and_places_every_problem_at_once(fresh_api: Api):
+    # G1 reaches 0.005 degrees east of M1 (a map-wide rule), G2 is renamed, and a third feature
+    # has no code (a feature problem): before, only code_missing came back, at no place.
+    layer = json.loads(
+        _layer(
+            ("G1", "grid 1", "M1", scenario.box(114.0, 22.5, 114.045, 22.55)),
+            ("G2", "grid two", "M1", scenario.box(114.0, 22.55, 114.04, 22.6)),
+        )
+    )
+    layer["features"].append(
+        {
+            "type": "Feature",
+            "properties": {"name": "no code here"},
+            "geometry": scenario.box(114.01, 22.51, 114.02, 22.52),
+        }
+    )
+    response = _send_layer(fresh_api, json.dumps(layer), "grid")
+    assert response.status_code == 422, response.text
+    body = response.json()
+    problems = {p["code"]: p for p in body["problems"]}
+    assert set(problems) == {"code_missing", "child_outside_parent"}, body["problems"]
+    outside = problems["child_outside_parent"]
+    # At the feature, with its code and name (not at the change set's operations[i]).
+    assert outside["location"] == "features[0]" and outside["units"] == ["G1", "M1"]
+    assert outside["names"][0] == "grid 1" and outside["area_m2"] > 0
+    point = outside["location_point"]
+    assert 114.04 < point["lon"] < 114.045 and 22.5 < point["lat"] < 22.55
+    missing = problems["code_missing"]
+    assert missing["location"] == "features[2]" and missing["name"] == "no code here"
+    assert 114.01 < missing["location_point"]["lon"] < 114.02
+    entries = {e["code"]: e for e in body["entries"]}
+    g1, g2 = entries["G1"], entries["G2"]
+    assert g1["changes"] == ["redrawn"] and g1["level"] == "grid" and g1["name"] == "grid 1"
+    assert g1["after"]["area_m2"] > g1["before"]["area_m2"] > 0
+    assert g1["area_gained_m2"] == pytest.approx(
+        g1["after"]["area_m2"] - g1["before"]["area_m2"], abs=1
+    )
+    assert g1["area_lost_m2"] == 0
+    assert g2["changes"] == ["renamed"] and g2["feature"] == "features[1]"
+    assert (g2["before"]["name"], g2["after"]["name"]) == ("grid 2", "grid two")
+    assert g2["before"]["area_m2"] == g2["after"]["area_m2"]
+    summary = body["summary"]
+    assert (summary["features"], summary["redrawn"], summary["renamed"]) == (3, 1, 1)
+    assert summary["problems"] == 2 and body["level"] == "grid"
+
+    # The same as GeoJSON, to open in QGIS: still a 422 with the error beside the features.
+    geo = _send_layer(fresh_api, json.dumps(layer), "grid", format_="geojson")
+    assert geo.status_code == 422
+    assert geo.headers["content-type"].startswith("application/geo+json")
+    collection = geo.json()
+    assert collection["type"] == "FeatureCollection"
+    assert collection["error"]["code"] == "invalid_import"
+    kinds = {(f["properties"]["kind"], f["properties"]["what"]): f for f in collection["features"]}
+    assert set(kinds) == {
+        ("change", "redrawn"),
+        ("change", "renamed"),
+        ("problem", "child_outside_parent"),
+        ("problem", "code_missing"),
+    }
+    beyond = kinds[("problem", "child_outside_parent")]
+    assert beyond["geometry"]["type"] in ("Polygon", "MultiPolygon")  # the area outside
+    assert beyond["properties"]["name"] == "grid 1"
+    assert kinds[("problem", "code_missing")]["geometry"]["type"] == "Point"
+    renamed = kinds[("change", "renamed")]["properties"]
+    assert (renamed["name_before"], renamed["name_after"]) == ("grid 2", "grid two")
+    assert fresh_api.get("/v1/changesets").json()["total"] == 3
+
+
+def test_an_import_report_as_geojson_by_accept_header(fresh_api: Api):
+    layer = _layer(("G2", "grid two", "M1", scenario.box(114.0, 22.55, 114.04, 22.6)))
+    response = fresh_api.post(
+        "/v1/imports?dry_run=true",
+        None,
+        files={"file": ("layer.geojson", layer.encode(), "application/geo+json")},
+        data={"level": "grid", "effective": "2020-01-01", "reason": "survey"},
+        headers={"Accept": "application/geo+json"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/geo+json")
+    collection = response.json()
+    [change] = collection["features"]
+    assert change["properties"]["kind"] == "change" and change["properties"]["code"] == "G2"
+    assert change["geometry"]["type"] == "MultiPolygon"
+    assert collection["summary"]["renamed"] == 1 and collection["renamed"] == ["G2"]
+    plain = _send_layer(fresh_api, layer, "grid", format_="json")
+    assert plain.headers["content-type"].startswith("application/json")
+    assert "entries" in plain.json()
+
+
+def test_an_operation_problem_does_not_hide_the_map_wide_ones(fresh_api: Api):
+    # A new grid under a parent that does not exist (refused by the register's operation
+    # check, which used to stop there) and G1 reaching outside M1 (a map-wide rule).
+    layer = _layer(
+        ("G1", "grid 1", "M1", scenario.box(114.0, 22.5, 114.045, 22.55)),
+        ("G9", "grid 9", "NOPE", scenario.box(114.07, 22.5, 114.08, 22.51)),
+    )
+    response = _send_layer(fresh_api, layer, "grid")
+    assert response.status_code == 422, response.text
+    problems = response.json()["problems"]
+    where = {p["code"]: p for p in problems}
+    assert "child_outside_parent" in where, problems
+    assert where["child_outside_parent"]["location"] == "features[0]"
+    refused = [p for p in problems if p["location"].startswith("features[1]")]
+    assert refused and refused[0]["location"] == "features[1].properties.parent", refused
+    assert refused[0]["units"][0] == "G9" and refused[0]["names"][0] == "grid 9"
 
 
 # OGC API Features and tiles --------------------------------------------------------------------

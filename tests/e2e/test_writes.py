@@ -111,13 +111,13 @@ def test_the_cli_import_goes_through_the_import_command(databases: DatabaseFacto
     try:
         layer = renamed_grids(tmp_path / "grids.geojson", "from the cli")
         common = [str(layer), "--level", "grid", "--effective", "2022-01-01", "--reason", "names"]
-        dry = _cli(url, "import", *common)
+        dry = _cli(url, "import", *common, "--json")
         assert dry.returncode == 0, dry.stderr
         report: dict[str, Any] = json.loads(dry.stdout)
         assert sorted(report["renamed"]) == ["G1", "G2"]
         assert report["dry_run"] and not report["applied"] and report["change_set"] is None
 
-        done = _cli(url, "import", *common, "--commit", "--actor", "GIS desk")
+        done = _cli(url, "import", *common, "--commit", "--actor", "GIS desk", "--json")
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
         # The command's report, as the API answers it: stored, and visible at its position.
@@ -140,16 +140,84 @@ def test_the_cli_import_goes_through_the_import_command(databases: DatabaseFacto
         only_g1 = json.loads(layer.read_text())
         only_g1["features"] = only_g1["features"][:1]
         layer.write_text(json.dumps(only_g1))
-        partial = _cli(url, "import", *common)
+        partial = _cli(url, "import", *common, "--json")
         assert partial.returncode == 0, partial.stderr
         assert json.loads(partial.stdout)["ended"] == []
         no_parents = _cli(url, "import", *common, "--mode", "replace")
         assert no_parents.returncode == 2 and "replace_parents" in no_parents.stderr
         assert "Traceback" not in no_parents.stderr
-        replace = _cli(url, "import", *common, "--mode", "replace", "--replace-parents", "M1")
+        replace = _cli(
+            url, "import", *common, "--mode", "replace", "--replace-parents", "M1", "--json"
+        )
         assert replace.returncode == 1, replace.stderr
         report = json.loads(replace.stdout)
         assert [e["code"] for e in report["ended"]] == ["G2"] and report["mode"] == "replace"
         assert "coverage_gap" in {p["code"] for p in report["problems"]}
     finally:
         databases.drop(url)
+
+
+def test_the_cli_import_prints_a_summary_and_writes_the_geojson_report(
+    databases: DatabaseFactory, tmp_path: Path
+):
+    url, _ = scenario_database(databases)
+    try:
+        layer = renamed_grids(tmp_path / "grids.geojson", "new")
+        data = json.loads(layer.read_text())
+        # G1 reaches east of M1: a problem the officer must find on the map.
+        data["features"][0]["geometry"] = scenario.box(114.0, 22.5, 114.045, 22.55)
+        layer.write_text(json.dumps(data))
+        geojson = tmp_path / "report.geojson"
+        common = [str(layer), "--level", "grid", "--effective", "2022-01-01", "--reason", "x"]
+        run = _cli(url, "import", *common, "--report-geojson", str(geojson))
+        assert run.returncode == 1, run.stderr
+        lines = run.stdout.splitlines()
+        # Counts first, then each problem on one line: code, unit and name, where, m².
+        assert lines[0].endswith("2 grid features (dry run, mode update)"), lines
+        assert "1 redrawn, 2 renamed" in lines[1]
+        assert lines[4] == "problems:"
+        problem = lines[5]
+        assert problem.startswith("  child_outside_parent  G1 grid 1 new M1 ")
+        assert "features[0] @ 114.04" in problem and " m²" in problem
+        assert "changes:" in lines and not run.stdout.lstrip().startswith("{")
+        assert "Traceback" not in run.stderr
+        collection = json.loads(geojson.read_text())
+        assert collection["type"] == "FeatureCollection"
+        kinds = sorted(f["properties"]["kind"] for f in collection["features"])
+        assert kinds == ["change", "change", "problem"]
+    finally:
+        databases.drop(url)
+
+
+@pytest.mark.parametrize(
+    ("args", "environment", "code", "says"),
+    [
+        (["--effective", "2022-02-30"], {}, 2, "not a day of the calendar"),
+        (["--effective", "yesterday"], {}, 2, "--effective"),
+        (
+            ["--effective", "2022-01-01"],
+            {"DATABASE_URL": "postgresql://nobody:secret@127.0.0.1:1/nowhere"},
+            1,
+            "cannot reach the database at 127.0.0.1:1/nowhere",
+        ),
+        (["--effective", "2022-01-01", "--level", "planet"], {}, 2, "unknown level 'planet'"),
+    ],
+)
+def test_the_cli_import_says_what_is_wrong_without_a_traceback(
+    tmp_path: Path, args: list[str], environment: dict[str, str], code: int, says: str
+):
+    layer = renamed_grids(tmp_path / "grids.geojson", "x")
+    level = [] if "--level" in args else ["--level", "grid"]
+    command = [sys.executable, "-m", "jurisdictions.cli", "import", str(layer), *level, *args]
+    run = subprocess.run(
+        [*command, "--reason", "x"],
+        env={**os.environ, **environment},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == code, run.stderr
+    assert says in run.stderr and "Traceback" not in run.stderr
+    assert "secret" not in run.stderr

@@ -39,8 +39,8 @@ def layer(tmp_path: Path, name: str) -> Path:
 @pytest.mark.parametrize(
     ("name", "reason", "location"),
     [
-        ("M1\u0007bell", "renamed", "operations[0].name"),
-        ("M1\u0085next line", "renamed", "operations[0].name"),
+        ("M1\u0007bell", "renamed", "features[0].properties.name"),
+        ("M1\u0085next line", "renamed", "features[0].properties.name"),
         ("M1 renamed", "why\udcff", "reason"),  # a non-UTF-8 byte in a command-line argument
     ],
 )
