@@ -283,7 +283,7 @@ async def lookup(request: Request) -> Response:
     lon, lat, crs, matter = query.lon, query.lat, query.crs, query.matter
     check_lon_lat(lon, lat)
     wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
-    day = query.date or dt.date.today()
+    day = query.date or services.settings.today()
     instant = utc(query.as_recorded)
     try:
         result = await services.lookup_service.lookup_async(wgs_lon, wgs_lat, day, instant, matter)
@@ -335,7 +335,7 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
     if not isinstance(body, dict):
         raise ApiError.of(codes.BODY_NOT_OBJECT, "the body must be a JSON object")
     batch = parse_batch(body, services.settings.max_batch_points)
-    day = batch.envelope.date or dt.date.today()
+    day = batch.envelope.date or services.settings.today()
     instant = utc(batch.envelope.as_recorded)
     try:
         found = await services.lookup_service.batch_async(

@@ -59,7 +59,7 @@ async def tile(
             f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}",
             [{"location": "path.x", "message": "out of range"}],
         )
-    day = date or dt.date.today()
+    day = date or services.settings.today()
     position = cacheable_position(services.watch, services.reads.needed_position)
     tagged = position if position is not None else await run_in_threadpool(services.worker.position)
     etag = '"' + hashlib.sha1(f"{tagged}/{level}/{day}/{z}/{x}/{y}".encode()).hexdigest()[:20] + '"'
