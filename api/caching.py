@@ -72,8 +72,11 @@ class ReadCaching:
             return
         today = services.settings.today()
         query = scope.get("query_string", b"").decode("latin-1")
-        tag = etag(position, today, scope.get("root_path", ""), scope["path"], query)
-        wanted = matches(Headers(scope=scope).get("if-none-match"), tag)
+        request = Headers(scope=scope)
+        # The host and prefix too: OGC documents link to the URL they were asked at.
+        where = (request.get("host", ""), scope.get("root_path", ""))
+        tag = etag(position, today, *where, scope["path"], query)
+        wanted = matches(request.get("if-none-match"), tag)
         headers = {"ETag": tag, "Cache-Control": JSON_CACHE_CONTROL, "Vary": "Accept-Encoding"}
         if wanted and not self.closed_reads:
             await _not_modified(send, headers)
