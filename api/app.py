@@ -11,9 +11,11 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from starlette.middleware.gzip import GZipMiddleware
 
 from api import error_codes as codes
 from api.auth import require_reader
+from api.caching import ReadCaching
 from api.edge import Edge
 from api.errors import error_response, install_error_handlers
 from api.operations import ChangeSetBody
@@ -27,6 +29,8 @@ from projections.routing import ReadContext, read_context
 
 LOGGER = logging.getLogger(__name__)
 
+#: Answers shorter than this are sent as they are; longer ones gzipped when the client accepts.
+GZIP_MIN_BYTES = 1024
 #: A read-model position as clients send it back (a 202's `position`).
 MIN_POSITION = re.compile(r"[0-9]{1,18}")
 
@@ -51,12 +55,26 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
         redoc_url=None,
     )
     install_error_handlers(app)
+    # Innermost first. ETags inside the read routing (they need the request's X-Min-Position);
+    # compression outside them (an ETag names the content, Vary says it may come compressed).
+    app.add_middleware(ReadCaching, closed_reads=settings.reads_require_token)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=5)
     if settings.cors_origins:
+        # A browser app's preflight names the headers it will send: every request header the
+        # API reads must be allowed, and the answers' own headers exposed, or fetch() fails.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            allow_methods=["GET", "HEAD", "POST"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-None-Match",
+                "X-Min-Position",
+            ],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Read-From", "X-Cache"],
+            max_age=3600,
         )
 
     @app.middleware("http")

@@ -116,6 +116,14 @@ def _validation_details(
     return details
 
 
+def item_error(exc: ValidationError, prefix: str) -> dict[str, Any]:
+    """The contract's error (code, message, details) of one item of a batch, answered in its
+    place instead of failing the whole request."""
+    details = _validation_details(exc, prefix)
+    where = ", ".join(d["location"] for d in details[:5])
+    return {"code": _error_code(exc).code, "message": f"invalid point: {where}", "details": details}
+
+
 def _error_code(exc: RequestValidationError | ValidationError) -> ErrorCode:
     """One kind of mistake with a code of its own (a date, a number): that code."""
     kinds = {str(error.get("type")) for error in exc.errors()}

@@ -93,14 +93,26 @@ class BatchRequest(BaseModel):
         description="Only these levels in each result (default: every level); asking for "
         "fewer levels makes large batches faster and their answers smaller.",
     )
+    offices: bool = Field(
+        False, description="Also each point's offices, as `/v1/lookup` gives them."
+    )
+    matter: str | None = Field(
+        None,
+        description="A matter's code: also each point's office responsible for it, as "
+        "`/v1/lookup?matter=` gives it (404 `matter_not_found` if the catalogue lacks it).",
+    )
     points: list[BatchPoint]
 
 
 class BatchResult(BaseModel):
-    """The units holding one point."""
+    """The units holding one point; a point that cannot be looked up (coordinates out of
+    range, a missing or non-numeric lon or lat) gets `error` in its place instead."""
 
     id: str | int | None
-    units: list[UnitRef]
+    units: list[UnitRef] | None = None
+    offices: list[Office] | None = Field(None, description="With `offices: true`.")
+    responsible: Responsible | None = Field(None, description="With `matter`.")
+    error: ErrorInfo | None = Field(None, description="This point's error; the rest answered.")
 
 
 class BatchResponse(BaseModel):

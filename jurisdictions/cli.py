@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 import threading
@@ -26,6 +27,8 @@ from projections.maintenance import tidy_read_model
 from projections.worker import ProjectionStalled
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+#: The demo register (Shenzhen) keeps Beijing time: `up` uses it unless JL_TIME_ZONE is set.
+DEMO_TIME_ZONE = "Asia/Shanghai"
 
 
 def migrate(settings: Settings) -> None:
@@ -41,7 +44,7 @@ def migrate(settings: Settings) -> None:
     from projections.layers import ensure_layer_views
 
     create_event_store_tables(settings)
-    ensure_layer_views(settings.conninfo, settings.level_scheme)
+    ensure_layer_views(settings.conninfo, settings.level_scheme, settings.time_zone)
 
 
 @contextmanager
@@ -182,7 +185,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     if file_format not in DRIVERS:
         print(f"jurisdictions export: format must be one of {', '.join(DRIVERS)}", file=sys.stderr)
         return 2
-    day = args.date or date.today()
+    day = args.date or settings.today()
     count = export_layer(settings.conninfo, args.level, day, Path(args.output), file_format)
     print(f"wrote {count} {args.level} units valid on {day} to {args.output}", file=sys.stderr)
     return 0
@@ -357,7 +360,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    """Migrate, load the demo, project, serve."""
+    """Migrate, load the demo, project, serve.
+
+    The demo is Shenzhen's: unless JL_TIME_ZONE says otherwise, its "today" is Beijing's.
+    """
+    if "JL_TIME_ZONE" not in os.environ:
+        os.environ["JL_TIME_ZONE"] = DEMO_TIME_ZONE  # the server's workers read it too
+        get_settings.cache_clear()
+        settings = settings.model_copy(update={"time_zone": DEMO_TIME_ZONE})
     cmd_migrate(args, settings)
     args.no_project = False
     cmd_demo(args, settings)

@@ -74,7 +74,7 @@ def load_shared(settings: Settings) -> Snapshot | None:
     # coverage: built here they are shared, built in a worker each would hold its own copy.
     for first in snapshot.bounds[-(settings.lookup_index_epochs - 1) :]:
         snapshot.epoch(date.fromordinal(first))
-    snapshot.epoch(date.today()).covered()
+    snapshot.epoch(settings.today()).covered()
     print(
         f"lookup index preloaded for all workers: {snapshot.versions} unit versions "
         f"in {time.perf_counter() - started:.2f} s",

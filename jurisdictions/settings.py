@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.clock import today_in, zone
 from domain.codes import DEFAULT_CODE_PATTERN, check_code_pattern
 from domain.levels import LevelScheme, Rules
 
@@ -26,6 +28,8 @@ class Settings(BaseSettings):
         DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL", "JL_DATABASE_URL")
     )
     levels: str = "city,district,street,community,grid"
+    #: The register's time zone (IANA name): "today", every default date, is the date there.
+    time_zone: str = "UTC"
     #: Overlap, gap or overhang (m², geodesic on WGS84) tolerated as digitising noise. Areas
     #: need no CRS; the former JL_METRIC_CRS is ignored (extra settings are).
     tolerance_m2: float = 5.0
@@ -81,6 +85,16 @@ class Settings(BaseSettings):
             msg = "DATABASE_URL must look like postgresql://user[:password]@host[:port]/dbname"
             raise ValueError(msg)
         return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        """The register's date at ``now`` (default: this instant), in its time zone."""
+        return today_in(zone(self.time_zone), now)
 
     @field_validator("code_pattern")
     @classmethod

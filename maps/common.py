@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -117,9 +117,10 @@ class PageOptions:
     """How pages are built: configured levels, optional base layer, URL prefix."""
 
     levels: tuple[str, ...]
+    #: The register's today (settings.today(), in its time zone): pages are told it.
+    today: dt.date
     tile_url: str = ""
     prefix: str = ""
-    today: dt.date = field(default_factory=dt.date.today)
 
 
 def new_map(

@@ -43,6 +43,8 @@ class FeatureQuery:
     bbox: tuple[float, float, float, float] | None = None
     limit: int = 10
     offset: int = 0
+    #: The register's today (settings.today()), for questions that need one date and gave none.
+    today: date | None = None
 
     def unpaged(self) -> FeatureQuery:
         """The same question without its page: what a `PageIndex` is kept under."""
@@ -205,7 +207,10 @@ class FeatureStore:
     def _service_areas(
         self, query: FeatureQuery, code: str | None
     ) -> tuple[Composed, dict[str, Any]]:
-        day = query.day or (query.period[1] if query.period and query.period[1] else date.today())
+        day = query.day or (query.period[1] if query.period and query.period[1] else query.today)
+        if day is None:
+            msg = "a service-area query needs a date: pass today (the register's) in the query"
+            raise ValueError(msg)
         extra = SQL("AND o.code = %(code)s") if code is not None else SQL("")
         box = SQL("AND u.geom && {}").format(ENVELOPE) if query.bbox is not None else SQL("")
         properties = SQL(

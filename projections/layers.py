@@ -40,10 +40,22 @@ def view_name(level: str) -> str:
     return f"layer_{level}"
 
 
-def ensure_layer_views(conninfo: str, levels: LevelScheme) -> list[str]:
-    """Create (or refresh) one view per configured level; returns their names."""
+def ensure_layer_views(conninfo: str, levels: LevelScheme, time_zone: str = "UTC") -> list[str]:
+    """Create (or refresh) one view per configured level; returns their names.
+
+    "Today" in these views is the date in the register's ``time_zone`` (JL_TIME_ZONE), not
+    the session's CURRENT_DATE, so QGIS sees what the API says (domain/clock.py).
+    """
     names = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            SQL(
+                "CREATE OR REPLACE VIEW current_units AS "
+                "SELECT code, name, name_en, level, parent_code, lower(valid) AS valid_from, "
+                "upper(valid) AS valid_to, provenance, geom FROM unit_versions "
+                "WHERE valid @> (now() AT TIME ZONE {})::date AND upper_inf(recorded)"
+            ).format(Literal(time_zone))
+        )
         for level in levels.names:
             name = view_name(level)
             conn.execute(

@@ -162,6 +162,22 @@ class LookupService:
             hits = [[h for h in found if h.level in keep] for found in hits]
         return BatchResult(None, hits)
 
+    def lookups(
+        self,
+        lons: FloatArray | Sequence[float],
+        lats: FloatArray | Sequence[float],
+        day: date,
+        as_recorded: datetime | None = None,
+        matter: str | None = None,
+    ) -> list[LookupResult]:
+        """Each point's full answer (units, offices, the office responsible for `matter`),
+        exactly as `lookup` gives it: what a batch with offices or a matter needs, so that
+        it agrees with single lookups whether memory or SQL answers. `UnknownMatter` before
+        any point when the catalogue lacks `matter`."""
+        xs = np.asarray(lons, dtype=np.float64).tolist()
+        ys = np.asarray(lats, dtype=np.float64).tolist()
+        return [self.lookup(x, y, day, as_recorded, matter) for x, y in zip(xs, ys, strict=True)]
+
     async def batch_async(
         self,
         lons: FloatArray | Sequence[float],

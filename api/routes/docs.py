@@ -10,6 +10,7 @@ for ReDoc, no online validator badge for Swagger UI.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -67,3 +68,40 @@ def redoc(request: Request) -> HTMLResponse:
         redoc_favicon_url=urls["favicon"],
         with_google_fonts=False,
     )
+
+
+#: The landing page's links: where a newcomer goes next (relative, so a proxy prefix holds).
+LANDING_LINKS = (
+    ("maps", "Maps", "the layers on a date, with popups, search and a date picker"),
+    ("maps/compare", "Compare two dates", "changed units side by side, with the changes"),
+    ("docs", "API documentation (Swagger UI)", "every operation, tried out from the browser"),
+    ("redoc", "API documentation (ReDoc)", "the same description as one readable page"),
+    ("ogc", "OGC API - Features", "for QGIS, GDAL/ogr2ogr and other GIS clients"),
+    ("readyz", "Status", "whether the register is ready: projection, lookup index, database"),
+    ("openapi.json", "OpenAPI description", "the machine-readable contract"),
+)
+
+
+@router.get("/", response_class=HTMLResponse)
+def landing(request: Request) -> HTMLResponse:
+    """Where the service's pages are: one self-contained page, nothing fetched from elsewhere."""
+    prefix = str(request.scope.get("root_path", "")).rstrip("/")
+    items = "".join(
+        f'<li><a href="{html.escape(prefix)}/{path}">{html.escape(title)}</a> '
+        f"&mdash; {html.escape(note)}</li>"
+        for path, title, note in LANDING_LINKS
+    )
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(request.app.title)}</title>"
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:44em;margin:2em auto;"
+        "padding:0 1em;color:#222}a{color:#0b5cad}li{margin:.4em 0}</style></head><body>"
+        f"<h1>{html.escape(request.app.title)}</h1>"
+        f"<p>{html.escape(request.app.summary or '')}</p>"
+        f"<ul>{items}</ul>"
+        "<p>Try a lookup: "
+        f'<a href="{html.escape(prefix)}/v1/lookup?lon=114.029&amp;lat=22.679">'
+        "/v1/lookup?lon=114.029&amp;lat=22.679</a></p></body></html>"
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import APIRouter, Response
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api import error_codes as codes
 from api.dependencies import ServicesDep
-from api.errors import ERROR_RESPONSES, ApiError
+from api.errors import ERROR_RESPONSES, ApiError, item_error
 from api.params import (
     CrsQuery,
     LatQuery,
@@ -27,6 +28,7 @@ from api.params import (
 )
 from api.requests import read_json
 from api.schemas import (
+    BatchPoint,
     BatchRequest,
     BatchResponse,
     HistoryPeriod,
@@ -38,7 +40,7 @@ from api.schemas import (
 )
 from domain.coordinates import to_wgs84
 from jurisdictions.bootstrap import Services
-from projections.lookup import OfficeHit, UnitHit, UnknownMatter
+from projections.lookup import LookupResult, OfficeHit, UnitHit, UnknownMatter
 from projections.lookup_index import Resolved
 from projections.lookup_service import BatchResult, UnknownLevel
 
@@ -47,6 +49,17 @@ router = APIRouter(tags=["lookup"])
 
 def check_lon_lat(lon: float, lat: float, where: str = "query") -> None:
     """Reject coordinates outside lon/lat ranges, spotting the common swapped-axes mistake."""
+    details = lon_lat_problems(lon, lat, where)
+    if details:
+        raise ApiError.of(
+            codes.COORDINATES_OUT_OF_RANGE,
+            "; ".join(d["message"] for d in details),
+            details,
+        )
+
+
+def lon_lat_problems(lon: float, lat: float, where: str) -> list[dict[str, str]]:
+    """What is wrong with a lon/lat pair (nothing: an empty list)."""
     details = []
     if not -180 <= lon <= 180:
         details.append({"location": f"{where}.lon", "message": f"lon {lon} is outside -180..180"})
@@ -55,12 +68,7 @@ def check_lon_lat(lon: float, lat: float, where: str = "query") -> None:
         details.append(
             {"location": f"{where}.lat", "message": f"lat {lat} is outside -90..90{hint}"}
         )
-    if details:
-        raise ApiError.of(
-            codes.COORDINATES_OUT_OF_RANGE,
-            "; ".join(d["message"] for d in details),
-            details,
-        )
+    return details
 
 
 def utc(instant: dt.datetime | None) -> dt.datetime | None:
@@ -107,6 +115,20 @@ def office_json(hit: OfficeHit) -> dict[str, Any]:
         "address": hit.address or None,
         "location": location,
         "serves": list(hit.serves),
+    }
+
+
+def responsible_json(result: LookupResult) -> dict[str, Any] | None:
+    """A `Responsible` (None without a matter)."""
+    if result.responsible is None:
+        return None
+    r = result.responsible
+    return {
+        "matter": r.matter,
+        "name": r.name,
+        "office_kind": r.office_kind,
+        "level": r.level,
+        "office": office_json(r.office) if r.office else None,
     }
 
 
@@ -168,12 +190,18 @@ def rendered_from_memory(resolved: Resolved) -> list[orjson.Fragment]:
 
 @dataclass(frozen=True)
 class ParsedBatch:
-    """A batch request, its points as arrays (WGS84)."""
+    """A batch request: its good points as arrays (WGS84), and the bad ones' answers.
+
+    `slots[k]` is the input position of good point k; `errors` maps an input position to the
+    answer of a point that cannot be looked up (its id and error), given in its place.
+    """
 
     envelope: BatchRequest
     ids: list[Any]
     lons: np.ndarray[Any, np.dtype[np.float64]]
     lats: np.ndarray[Any, np.dtype[np.float64]]
+    slots: list[int]
+    errors: dict[int, dict[str, Any]]
 
 
 def parse_batch(body: dict[str, Any], limit: int) -> ParsedBatch:
@@ -186,30 +214,64 @@ def parse_batch(body: dict[str, Any], limit: int) -> ParsedBatch:
             f"{len(points)} points; at most {limit} per batch",
             [{"location": "body.points", "message": f"at most {limit} points"}],
         )
+    if not isinstance(points, list):
+        BatchRequest.model_validate(body)  # says what is wrong with the points as a whole
+        points = []
+    batch = BatchRequest.model_validate({**body, "points": []})
+    errors: dict[int, dict[str, Any]] = {}
     parsed = _plain_points(points)
     if parsed is None:
-        batch = BatchRequest.model_validate(body)
-        ids = [p.id for p in batch.points]
-        lons = np.array([p.lon for p in batch.points], dtype=np.float64)
-        lats = np.array([p.lat for p in batch.points], dtype=np.float64)
+        good: list[BatchPoint] = []
+        slots = []
+        for index, point in enumerate(points):
+            try:
+                good.append(BatchPoint.model_validate(point))
+                slots.append(index)
+            except ValidationError as exc:
+                if isinstance(point, dict) and point.get("id") is not None:
+                    _check_id(point["id"], index)  # a bad id fails all: it names the answer
+                errors[index] = {
+                    "id": _echoable_id(point),
+                    "error": item_error(exc, f"body.points[{index}]"),
+                }
+        ids = [p.id for p in good]
+        lons = np.array([p.lon for p in good], dtype=np.float64)
+        lats = np.array([p.lat for p in good], dtype=np.float64)
     else:
-        batch = BatchRequest.model_validate({**body, "points": []})
         ids, lons, lats = parsed
-    _check_ids(ids)
+        slots = list(range(len(ids)))
+    _check_ids(ids, slots)
     outside = (np.abs(lons) > 180) | (np.abs(lats) > 90)
     if outside.any():
-        index = int(np.flatnonzero(outside)[0])
-        check_lon_lat(float(lons[index]), float(lats[index]), f"body.points[{index}]")
+        bad = np.flatnonzero(outside)
+        for k in bad.tolist():
+            where = f"body.points[{slots[k]}]"
+            details = lon_lat_problems(float(lons[k]), float(lats[k]), where)
+            message = "; ".join(d["message"] for d in details)
+            error = {"code": codes.COORDINATES_OUT_OF_RANGE.code, "message": message}
+            errors[slots[k]] = {"id": ids[k], "error": {**error, "details": details}}
+        keep = ~outside
+        kept = keep.tolist()
+        ids = [i for i, k in zip(ids, kept, strict=True) if k]
+        slots = [s for s, k in zip(slots, kept, strict=True) if k]
+        lons, lats = lons[keep], lats[keep]
     if batch.crs != "wgs84":
         converted = [to_wgs84(x, y, batch.crs) for x, y in zip(lons, lats, strict=True)]
         lons = np.array([c[0] for c in converted], dtype=np.float64)
         lats = np.array([c[1] for c in converted], dtype=np.float64)
-    return ParsedBatch(batch, ids, lons, lats)
+    return ParsedBatch(batch, ids, lons, lats, slots, errors)
 
 
-def _check_ids(ids: list[Any]) -> None:
+def _echoable_id(point: Any) -> str | int | None:
+    """A bad point's id, when it has one that can be written back (else None)."""
+    point_id = point.get("id") if isinstance(point, dict) else None
+    return point_id if type(point_id) in (str, int) and _writable(point_id) else None
+
+
+def _check_ids(ids: list[Any], slots: list[int]) -> None:
     """Ids are echoed in the answer, so each must be writable as JSON: no lone surrogate in
-    a text (``"\\ud800"``), no integer beyond 64 bits."""
+    a text (``"\\ud800"``), no integer beyond 64 bits. An id that cannot be written fails
+    the whole batch: its answer could not say which point it is."""
     texts = [i for i in ids if type(i) is str]
     whole = [i for i in ids if type(i) is int]
     try:
@@ -219,7 +281,7 @@ def _check_ids(ids: list[Any]) -> None:
         fine = False
     if fine:
         return
-    for index, point_id in enumerate(ids):
+    for index, point_id in zip(slots, ids, strict=True):
         if not _writable(point_id):
             message = "an id is a text without lone surrogates or an integer of at most 64 bits"
             raise ApiError.of(
@@ -227,6 +289,18 @@ def _check_ids(ids: list[Any]) -> None:
                 message,
                 [{"location": f"body.points[{index}].id", "message": message}],
             )
+
+
+def _check_id(point_id: Any, index: int) -> None:
+    """Refuse the whole batch for an id that is not a text or a 64-bit integer (a client
+    matches answers by id: an item answered under another id would mislead it)."""
+    if type(point_id) not in (str, int) or not _writable(point_id):
+        message = "an id is a text without lone surrogates or an integer of at most 64 bits"
+        raise ApiError.of(
+            codes.INVALID_REQUEST,
+            message,
+            [{"location": f"body.points[{index}].id", "message": message}],
+        )
 
 
 def _writable(point_id: Any) -> bool:
@@ -283,7 +357,7 @@ async def lookup(request: Request) -> Response:
     lon, lat, crs, matter = query.lon, query.lat, query.crs, query.matter
     check_lon_lat(lon, lat)
     wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
-    day = query.date or dt.date.today()
+    day = query.date or services.settings.today()
     instant = utc(query.as_recorded)
     try:
         result = await services.lookup_service.lookup_async(wgs_lon, wgs_lat, day, instant, matter)
@@ -293,16 +367,7 @@ async def lookup(request: Request) -> Response:
             str(exc),
             [{"location": "query.matter", "message": str(exc)}],
         ) from exc
-    responsible = None
-    if result.responsible is not None:
-        r = result.responsible
-        responsible = {
-            "matter": r.matter,
-            "name": r.name,
-            "office_kind": r.office_kind,
-            "level": r.level,
-            "office": office_json(r.office) if r.office else None,
-        }
+    responsible = responsible_json(result)
     body = {
         "date": day,
         "point": {"lon": round(wgs_lon, 7), "lat": round(wgs_lat, 7)},
@@ -335,24 +400,73 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
     if not isinstance(body, dict):
         raise ApiError.of(codes.BODY_NOT_OBJECT, "the body must be a JSON object")
     batch = parse_batch(body, services.settings.max_batch_points)
-    day = batch.envelope.date or dt.date.today()
-    instant = utc(batch.envelope.as_recorded)
+    envelope = batch.envelope
+    day = envelope.date or services.settings.today()
+    instant = utc(envelope.as_recorded)
+    service = services.lookup_service
     try:
-        found = await services.lookup_service.batch_async(
-            batch.lons, batch.lats, day, instant, batch.envelope.levels
-        )
+        if envelope.offices or envelope.matter is not None:
+            service.wanted_ranks(envelope.levels)
+            found = await run_in_threadpool(
+                service.lookups, batch.lons, batch.lats, day, instant, envelope.matter
+            )
+            answers = await run_in_threadpool(
+                _with_offices,
+                batch.ids,
+                found,
+                envelope.levels,
+                envelope.offices,
+                envelope.matter,
+            )
+        else:
+            hits = await service.batch_async(batch.lons, batch.lats, day, instant, envelope.levels)
+            # Rendering many points takes a while too: not on the event loop either.
+            units = await run_in_threadpool(rendered_units, hits)
+            answers = [{"id": i, "units": u} for i, u in zip(batch.ids, units, strict=True)]
     except UnknownLevel as exc:
         raise ApiError.of(
             codes.LEVEL_UNKNOWN,
             str(exc),
             [{"location": f"body.levels[{exc.position}]", "message": str(exc)}],
         ) from exc
-    # Rendering many points takes a while too: not on the event loop either.
-    units = await run_in_threadpool(rendered_units, found)
-    results = [
-        {"id": point_id, "units": hits} for point_id, hits in zip(batch.ids, units, strict=True)
-    ]
+    except UnknownMatter as exc:
+        raise ApiError.of(
+            codes.MATTER_NOT_FOUND,
+            str(exc),
+            [{"location": "body.matter", "message": str(exc)}],
+        ) from exc
+    if not batch.errors:
+        return json_response({"date": day, "results": answers})
+    results: list[Any] = [None] * (len(answers) + len(batch.errors))
+    for slot, answer in zip(batch.slots, answers, strict=True):
+        results[slot] = answer
+    for slot, answer in batch.errors.items():
+        results[slot] = answer
     return json_response({"date": day, "results": results})
+
+
+def _with_offices(
+    ids: list[Any],
+    found: list[LookupResult],
+    levels: list[str] | None,
+    offices: bool,
+    matter: str | None,
+) -> list[dict[str, Any]]:
+    """Each point's answer as `/v1/lookup` renders it: units (on `levels`), and offices and
+    the responsible office when asked."""
+    keep = set(levels) if levels else None
+    answers = []
+    for point_id, result in zip(ids, found, strict=True):
+        answer: dict[str, Any] = {
+            "id": point_id,
+            "units": [unit_json(h) for h in result.units if keep is None or h.level in keep],
+        }
+        if offices:
+            answer["offices"] = [office_json(o) for o in result.offices]
+        if matter is not None:
+            answer["responsible"] = responsible_json(result)
+        answers.append(answer)
+    return answers
 
 
 @router.get(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -49,6 +48,7 @@ def _options(services: Services, request: Request) -> PageOptions:
         levels=services.settings.level_scheme.names,
         tile_url=services.settings.map_tile_url,
         prefix=str(request.scope.get("root_path", "")).rstrip("/"),
+        today=services.settings.today(),
     )
 
 
@@ -68,7 +68,7 @@ def layers_map(
     """Levels as vector tiles with a layer control; `level` is the finest level drawn at first
     (the others can be ticked on). Click the map for the units and offices at that point."""
     check_level(services, level)
-    day = date or dt.date.today()
+    day = date or services.settings.today()
     page = layers_page(_source(services), _options(services, request), day, level)
     return HTMLResponse(page, headers=CACHE)
 

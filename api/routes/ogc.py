@@ -176,11 +176,12 @@ def collection(request: Request, services: ServicesDep, collection_id: str) -> J
 
 
 def parse_datetime(
-    text: str | None,
+    text: str | None, today: dt.date
 ) -> tuple[dt.date | None, tuple[dt.date | None, dt.date | None] | None]:
-    """An OGC `datetime`: an instant (a date) or an interval (``a/b``, ``..`` open)."""
+    """An OGC `datetime`: an instant (a date) or an interval (``a/b``, ``..`` open); none is
+    the register's ``today``."""
     if text is None:
-        return dt.date.today(), None
+        return today, None
 
     def one(part: str) -> dt.date | None:
         if part in ("..", ""):
@@ -275,8 +276,11 @@ async def items(
     api/routes/tiles.py); the features arrive as GeoJSON text and are not parsed here.
     """
     _check_collection(services, collection_id)
-    day, period = parse_datetime(datetime)
-    query = FeatureQuery(day=day, period=period, bbox=parse_bbox(bbox), limit=limit, offset=offset)
+    today = services.settings.today()
+    day, period = parse_datetime(datetime, today)
+    query = FeatureQuery(
+        day=day, period=period, bbox=parse_bbox(bbox), limit=limit, offset=offset, today=today
+    )
     page, cached = await _page(services, collection_id, query)
     base = _base(request)
     links = [
@@ -327,7 +331,7 @@ def item(
     """A unit by code (its version valid on `datetime`), or a version by ``code@valid_from``."""
     _check_collection(services, collection_id)
     code, _, version_start = feature_id.partition("@")
-    day, _ = parse_datetime(datetime)
+    day, _ = parse_datetime(datetime, services.settings.today())
     if version_start:
         try:
             day = parse_day(version_start)

@@ -9,18 +9,18 @@ heard of yet, every tile comes from the database.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api import error_codes as codes
+from api.caching import etag, matches, read_position
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.params import DateQuery, Whole
 from api.shared import check_level
-from projections.features import cacheable_position, read_at_least
+from projections.features import read_at_least
 
 router = APIRouter(tags=["tiles"])
 
@@ -59,12 +59,12 @@ async def tile(
             f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}",
             [{"location": "path.x", "message": "out of range"}],
         )
-    day = date or dt.date.today()
-    position = cacheable_position(services.watch, services.reads.needed_position)
+    day = date or services.settings.today()
+    position = read_position(services)
     tagged = position if position is not None else await run_in_threadpool(services.worker.position)
-    etag = '"' + hashlib.sha1(f"{tagged}/{level}/{day}/{z}/{x}/{y}".encode()).hexdigest()[:20] + '"'
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"}
-    if request.headers.get("if-none-match") == etag:
+    tag = etag(tagged, level, day, z, x, y)
+    headers = {"ETag": tag, "Cache-Control": "public, max-age=60", "Vary": "Accept-Encoding"}
+    if matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     key: TileKey = (level, day, z, x, y)
     cache = services.caches.tiles

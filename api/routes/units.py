@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -44,7 +43,7 @@ def list_units(
 ) -> UnitCollection:
     """Ordered by code; `numberMatched` counts all matches, `limit`/`offset` page through."""
     check_level(services, level)
-    day = date or dt.date.today()
+    day = date or services.settings.today()
     page = services.queries.units_on(
         day,
         level=level,
@@ -74,7 +73,7 @@ def get_unit(
     date: DateQuery = None,
 ) -> UnitFeature:
     """404 if the code was never registered or the unit did not exist on that date."""
-    day = date or dt.date.today()
+    day = date or services.settings.today()
     unit = services.queries.unit_on(code, day)
     if unit is None:
         require_unit(services, code)

@@ -138,14 +138,22 @@ def test_batch_errors(api: Api):
     too_many = {"points": [IN_M1] * 51}
     response = api.post("/v1/lookup/batch", too_many, token=None)
     assert response.status_code == 413 and error(response)["code"] == "batch_too_large"
-    bad_point = {"points": [IN_M1, {"lon": 22.5, "lat": 114.0}]}
+    # A bad point is answered with its own error in its place; the rest are answered.
+    bad_point = {"points": [IN_M1, {"id": "x", "lon": 22.5, "lat": 114.0}]}
     response = api.post("/v1/lookup/batch", bad_point, token=None)
-    assert response.status_code == 422
-    assert error(response)["details"][0]["location"] == "body.points[1].lat"
-    wrong_type = {"points": [{"lon": "east", "lat": 22.5}]}
+    assert response.status_code == 200
+    good, bad = response.json()["results"]
+    assert [u["code"] for u in good["units"]][:2] == ["C", "D1"] and "error" not in good
+    assert bad["id"] == "x" and "units" not in bad
+    assert bad["error"]["code"] == "coordinates_out_of_range"
+    assert bad["error"]["details"][0]["location"] == "body.points[1].lat"
+    wrong_type = {"points": [{"lon": "east", "lat": 22.5}, IN_M1]}
     response = api.post("/v1/lookup/batch", wrong_type, token=None)
-    assert response.status_code == 422
-    assert "body.points.0.lon" in [d["location"] for d in error(response)["details"]]
+    assert response.status_code == 200
+    first, second = response.json()["results"]
+    assert first["id"] is None and first["error"]["code"]
+    assert "body.points[0].lon" in [d["location"] for d in first["error"]["details"]]
+    assert second["units"]
     response = api.post(
         "/v1/lookup/batch",
         None,
