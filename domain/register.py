@@ -26,6 +26,7 @@ from domain.changesets import (
 from domain.commands import (
     AssignCoverage,
     AssignMatter,
+    ChangeServiceArea,
     ChangeSetRequest,
     CloseOffice,
     CloseWorkstation,
@@ -72,6 +73,7 @@ class DateAsISO(Transcoding):
 NON_GEOMETRIC: tuple[type[Command], ...] = (
     Rename,
     OpenOffice,
+    ChangeServiceArea,
     CloseOffice,
     OpenWorkstation,
     CloseWorkstation,
