@@ -118,3 +118,20 @@ def test_a_workstation_with_the_committees_it_serves(demo_server: LiveServer):
     assert {c["unit"] for c in detail["committees"]} == set(detail["serves"])
     assert [u["code"] for u in detail["service_area"]["units"]] == sorted(detail["serves"])
     assert detail["service_area"]["geometry"]["type"] == "MultiPolygon"
+
+
+def test_units_by_name_in_chinese_and_pinyin(demo_server: LiveServer):
+    def names(q: str, **params: Any) -> list[str]:
+        body = get(demo_server, "/v1/units", q=q, geometry="false", date="2020-01-01", **params)
+        assert body.status_code == 200, body.text
+        return [f["properties"]["name"] for f in body.json()["features"]]
+
+    assert names("西乡") == ["西乡街道"]
+    assert names("xixiang") == names("XiXiang") == ["西乡街道"]
+    assert names("baoan", level="district") == names("Bao'an", level="district") == ["宝安区"]
+    assert "大浪街道" in names("da", level="street")  # a prefix
+    assert "龙华区" in names("long hua")
+    assert "福田区" not in names("tian")  # the start of a word, not anywhere in it
+    assert names("no such place") == []
+    blank = get(demo_server, "/v1/units", q="  ")
+    assert blank.status_code == 422 and blank.json()["error"]["code"] == "invalid_request"
