@@ -509,6 +509,7 @@ def test_openapi_documents_every_operation_with_its_fields(api: Api):
             "lay_grids",
             "regrid",
             "open_office",
+            "change_service_area",
             "close_office",
             "open_workstation",
             "close_workstation",
