@@ -296,11 +296,11 @@ def test_an_office_answers_only_where_its_service_area_is(settings: Settings) ->
             "unit": "D1",
             "serves": ["S2"],
         }
-        for day, op in (
+        for effective, op in (
             ("2016-01-01", committee),
             ("2017-01-01", {"op": "change_service_area", "code": "NA", "serves": ["S2", "S3"]}),
         ):
-            body = {"effective": day, "reason": "service area", "operations": [op]}
+            body = {"effective": effective, "reason": "service area", "operations": [op]}
             register.apply_change_set(parse_change_set(body), actor="test")
         services.worker.catch_up()
         services.watch.start()
