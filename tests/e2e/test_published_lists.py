@@ -25,7 +25,7 @@ def test_the_matter_catalogue_on_a_date_with_each_matter_s_moves(demo_server: Li
     before = get(demo_server, "/v1/matters", date="2015-06-01").json()
     after = get(demo_server, "/v1/matters", date="2016-06-01").json()
     by_code = {m["matter"]: m for m in before["matters"]}
-    assert before["numberReturned"] == len(before["matters"]) == 6
+    assert before["numberReturned"] == len(before["matters"]) >= 6
     residence = by_code["residence-registration"]
     assert (residence["level"], residence["office_kind"]) == ("community", "workstation")
     assert residence["name"].startswith("居住登记")
@@ -126,8 +126,9 @@ def test_units_by_name_in_chinese_and_pinyin(demo_server: LiveServer):
         assert body.status_code == 200, body.text
         return [f["properties"]["name"] for f in body.json()["features"]]
 
-    assert names("西乡") == ["西乡街道"]
-    assert names("xixiang") == names("XiXiang") == ["西乡街道"]
+    assert names("西乡", level="street") == ["西乡街道"]
+    assert "西乡一社区" in names("西乡", level="community")  # part of a name
+    assert names("xixiang", level="street") == names("XiXiang", level="street") == ["西乡街道"]
     assert names("baoan", level="district") == names("Bao'an", level="district") == ["宝安区"]
     assert "大浪街道" in names("da", level="street")  # a prefix
     assert "龙华区" in names("long hua")
