@@ -37,10 +37,11 @@ def test_the_matter_catalogue_on_a_date_with_each_matter_s_moves(demo_server: Li
         ("2016-01-01", None, "street"),
     ]
     assert all(h["change_set"] and h["reason"] for h in history)
-    # The elderly card is catalogued from 2016-07-01 only.
-    assert "elderly-card" not in {m["matter"] for m in after["matters"]}
+    # The elderly card moves to the street service centres on 2016-07-01.
     later = get(demo_server, "/v1/matters", date="2017-01-01").json()
-    assert "elderly-card" in {m["matter"] for m in later["matters"]}
+    card = {m["matter"]: m for m in later["matters"]}["elderly-card"]
+    assert card["office_kind"] == "street_service_centre"
+    assert card["history"][-1]["valid_from"] == "2016-07-01" and len(card["history"]) >= 2
     assert get(demo_server, "/v1/matters", date="2014-01-01").json()["matters"] == []
 
 
