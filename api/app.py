@@ -19,7 +19,19 @@ from api.caching import ReadCaching
 from api.edge import Edge
 from api.errors import error_response, install_error_handlers
 from api.operations import ChangeSetBody
-from api.routes import changesets, docs, health, imports, lookup, maps, ogc, tiles, units
+from api.routes import (
+    changesets,
+    docs,
+    health,
+    imports,
+    lookup,
+    maps,
+    matters,
+    offices,
+    ogc,
+    tiles,
+    units,
+)
 from api.schemas import BatchRequest
 from jurisdictions.bootstrap import running
 from jurisdictions.settings import Settings, get_settings
@@ -109,7 +121,7 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
     app.include_router(docs.router)  # open, as /openapi.json is
     # Open reads (the default) need no per-request dependency at all; closed ones check tokens.
     reads = [Depends(require_reader)] if settings.reads_require_token else []
-    for module in (lookup, units, changesets, imports, ogc, tiles):
+    for module in (lookup, units, matters, offices, changesets, imports, ogc, tiles):
         app.include_router(module.router, dependencies=reads)
     app.include_router(maps.router, dependencies=reads)
     _customise_openapi(app, settings)

@@ -83,7 +83,15 @@ UNIT_NOT_LIVE = ErrorCode(
     "unit_not_live", 404, "The unit exists but not on the date asked; see its history."
 )
 CHANGE_SET_NOT_FOUND = ErrorCode("change_set_not_found", 404, "No change set with this id.")
-MATTER_NOT_FOUND = ErrorCode("matter_not_found", 404, "No matter (事项) with this code.")
+MATTER_NOT_FOUND = ErrorCode(
+    "matter_not_found", 404, "No matter (事项) with this code; the message lists the known ones."
+)
+OFFICE_NOT_FOUND = ErrorCode(
+    "office_not_found", 404, "No office was ever registered with this code."
+)
+OFFICE_NOT_OPEN = ErrorCode(
+    "office_not_open", 404, "The office exists but was not open on the date asked."
+)
 COLLECTION_NOT_FOUND = ErrorCode(
     "collection_not_found", 404, "No OGC collection with this id (a level or workstations)."
 )

@@ -126,6 +126,8 @@ Code = Annotated[
     ),
 ]
 Codes = Annotated[list[Code], Field(min_length=1), AfterValidator(_unique)]
+#: Distinct codes, possibly none (a service area: none means the office's whole unit).
+MaybeCodes = Annotated[list[Code], AfterValidator(_unique)]
 #: A day: YYYY-MM-DD only, in bodies, forms and query parameters alike (`date_invalid`).
 IsoDate = Annotated[
     date,

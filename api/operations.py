@@ -24,6 +24,7 @@ from api.fields import (
     Code,
     Codes,
     IsoDate,
+    MaybeCodes,
     OptionalText,
     Territory,
     Text,
@@ -34,6 +35,7 @@ from domain.commands import (
     Address,
     AssignCoverage,
     AssignMatter,
+    ChangeServiceArea,
     ChangeSetRequest,
     CloseOffice,
     CloseWorkstation,
@@ -269,11 +271,30 @@ class OpenOfficeOperation(_Operation):
     name: Text
     unit: Code
     address: OfficeAddress | None = None
+    serves: MaybeCodes = Field(
+        default_factory=list,
+        description="The units it serves, inside its unit (none: the whole unit). A new-area "
+        "committee belongs to its district and serves the new area's streets.",
+    )
 
     def to_command(self, location: str) -> Command:
         """An `OpenOffice`."""
         address = self.address.to_address() if self.address is not None else None
-        return OpenOffice(self.code, self.kind, self.name, self.unit, address, location)
+        return OpenOffice(
+            self.code, self.kind, self.name, self.unit, address, location, tuple(self.serves)
+        )
+
+
+class ChangeServiceAreaOperation(_Operation):
+    """From the effective date an office serves exactly these units (none: its whole unit)."""
+
+    op: Literal["change_service_area"]
+    code: Code
+    serves: MaybeCodes
+
+    def to_command(self, location: str) -> Command:
+        """A `ChangeServiceArea`."""
+        return ChangeServiceArea(self.code, tuple(self.serves), location)
 
 
 class CloseOfficeOperation(_Operation):
@@ -407,6 +428,7 @@ Operation = Annotated[
     | LayGridsOperation
     | RegridOperation
     | OpenOfficeOperation
+    | ChangeServiceAreaOperation
     | CloseOfficeOperation
     | OpenWorkstationOperation
     | CloseWorkstationOperation

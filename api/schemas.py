@@ -47,7 +47,11 @@ class Office(BaseModel):
     unit: str = Field(description="The unit the office belongs to.")
     address: str | None = None
     location: Point | None = None
-    serves: list[str] = Field(default=[], description="For a workstation: communities served.")
+    serves: list[str] = Field(
+        default=[],
+        description="The units it serves (its service area), if not its whole unit: a "
+        "workstation's communities, a new-area committee's streets.",
+    )
 
 
 class Responsible(BaseModel):
@@ -379,3 +383,97 @@ class NotReady(Readiness):
     (``projection_stalled``) whose message and details say the position, topic and reason."""
 
     error: ErrorInfo
+
+
+# The published lists: matters and offices ----------------------------------------------------
+
+
+class MatterMove(BaseModel):
+    """One period in which a matter was handled by one office kind at one level."""
+
+    valid_from: dt.date
+    valid_to: dt.date | None = Field(description="Exclusive end; null if still so.")
+    level: str
+    office_kind: str
+    change_set: uuid.UUID | None = Field(description="The change set that made the move.")
+    reason: str | None = None
+    document: str | None = None
+
+
+class Matter(BaseModel):
+    """A matter (事项) of the responsibility list on the date asked, with its history."""
+
+    matter: str
+    name: str
+    level: str = Field(description="The level whose office handles it on the date.")
+    office_kind: str
+    history: list[MatterMove] = Field(description="Every move between levels, in date order.")
+
+
+class MatterCatalogue(BaseModel):
+    """The responsibility list (清单) on a date: every matter, its level and office kind."""
+
+    date: dt.date
+    numberReturned: int  # noqa: N815  (as the other collections)
+    matters: list[Matter]
+
+
+class ServedUnit(BaseModel):
+    """A unit an office serves on the date."""
+
+    code: str
+    name: str
+    level: str
+
+
+class ServiceArea(BaseModel):
+    """Where an office is responsible on the date: the units it serves and their union."""
+
+    units: list[ServedUnit]
+    geometry: dict[str, Any] | None = Field(description="GeoJSON MultiPolygon (WGS84).")
+    area_m2: float | None = Field(description="Geodesic area in m².")
+
+
+class OfficeSummary(BaseModel):
+    """An office open on the date asked."""
+
+    code: str
+    kind: str
+    name: str
+    unit: str = Field(description="The unit the office belongs to.")
+    address: str | None = None
+    location: Point | None = None
+    serves: list[str] = Field(
+        description="The units it serves, if not its whole unit (a workstation's communities, "
+        "a new-area committee's streets); empty: all of `unit`."
+    )
+    valid_from: dt.date
+    valid_to: dt.date | None = Field(description="Exclusive end of this version; null if open.")
+
+
+class CommitteeRef(BaseModel):
+    """An office of a community a workstation serves (its residents' committee)."""
+
+    code: str
+    kind: str
+    name: str
+    unit: str
+
+
+class OfficeDetail(OfficeSummary):
+    """An office with its service area on the date."""
+
+    date: dt.date
+    service_area: ServiceArea
+    committees: list[CommitteeRef] = Field(
+        default=[], description="For a workstation: the committees of the communities it serves."
+    )
+
+
+class OfficeList(BaseModel):
+    """Offices open on a date, by code."""
+
+    date: dt.date
+    numberMatched: int  # noqa: N815  (as the other collections)
+    numberReturned: int  # noqa: N815  (as the other collections)
+    offices: list[OfficeSummary]

@@ -183,6 +183,20 @@ class OpenOffice(Command):
     unit: Code
     address: Address | None = None
     location: str = ""
+    #: The units it serves (its service area), if not its whole unit: a new-area committee
+    #: belongs to a district but serves only the streets of the new area.
+    serves: tuple[Code, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangeServiceArea(Command):
+    """From the effective date an office serves exactly these units (empty: its whole unit)."""
+
+    op: ClassVar[str] = "change_service_area"
+
+    code: Code
+    serves: tuple[Code, ...]
+    location: str = ""
 
 
 @dataclass(frozen=True)

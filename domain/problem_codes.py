@@ -71,6 +71,7 @@ PROBLEMS: dict[str, str] = {
     "use_open_workstation": "Open workstations with open_workstation.",
     "use_close_workstation": "Close workstations with close_workstation.",
     "workstation_streets": "A workstation serves communities of one street only.",
+    "served_outside_unit": "An office serves only units inside the unit it belongs to.",
     # Map-wide rules, checked on the map after the whole change set ---------------------------
     "siblings_overlap": "Two units under one parent overlap (area_m2 says how much).",
     "child_outside_parent": "A unit reaches outside its parent.",

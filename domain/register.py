@@ -29,6 +29,7 @@ from domain.changesets import (
 from domain.commands import (
     AssignCoverage,
     AssignMatter,
+    ChangeServiceArea,
     ChangeSetRequest,
     CloseOffice,
     CloseWorkstation,
@@ -75,6 +76,7 @@ class DateAsISO(Transcoding):
 NON_GEOMETRIC: tuple[type[Command], ...] = (
     Rename,
     OpenOffice,
+    ChangeServiceArea,
     CloseOffice,
     OpenWorkstation,
     CloseWorkstation,

@@ -25,6 +25,7 @@ from projections.lookup import LookupEngine
 from projections.lookup_index import LookupIndex, Snapshot
 from projections.lookup_service import LookupService
 from projections.maintenance import BULK_EVENTS, tidy_read_model
+from projections.published import PublishedLists
 from projections.queries import ReadModelQueries
 from projections.read_model import ReadModelView
 from projections.routing import ReadRouter
@@ -111,6 +112,7 @@ class Services:
     reads: ReadRouter
     lookup: LookupEngine
     queries: ReadModelQueries
+    published: PublishedLists
     features: FeatureStore
     tokens: TokenStore
     #: The read model's position as announced (NOTIFY); started by `start(watch=True)`.
@@ -275,6 +277,7 @@ def build_services(settings: Settings, *, preloaded: Snapshot | None = None) -> 
         reads=reads,
         lookup=lookup,
         queries=ReadModelQueries(reads),
+        published=PublishedLists(reads),
         features=FeatureStore(reads),
         tokens=TokenStore(read_pool),
         watch=watch,

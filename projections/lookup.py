@@ -151,13 +151,16 @@ _HISTORY_SQL = _candidates_sql(ONE_POINT, believed(None, "p"), choose_one=False)
 
 
 def _offices_sql(as_recorded: datetime | None) -> Composed:
-    # Offices of the units found, except workstations, which answer through coverage: a
-    # street has many workstations, but only the one serving the point's community counts.
-    # Two indexed halves rather than one OR, which no index can serve.
+    # Offices of the units found that serve their whole unit, and offices with a service area
+    # (workstations, new-area committees) through coverage: a street has many workstations,
+    # but only the one serving the point's community counts, and a district's new-area
+    # committee only serves the new area's streets. Two indexed halves rather than one OR,
+    # which no index can serve.
     return SQL(
         "SELECT kind, code, name, unit_code, address_text, ST_X(address) AS lon, "
         "ST_Y(address) AS lat, serves FROM office_versions o "
         "WHERE o.unit_code = ANY(%(units)s) AND o.kind <> %(workstation)s "
+        "AND cardinality(o.serves) = 0 "
         "AND o.valid @> %(day)s::date AND {office_believed} "
         "UNION ALL "
         "SELECT o.kind, o.code, o.name, o.unit_code, o.address_text, ST_X(o.address), "
@@ -336,7 +339,10 @@ def order_offices(offices: list[OfficeHit], units: list[UnitHit]) -> list[Office
             )
         return (rank.get(office.unit, len(rank)), office.code)
 
-    return sorted(offices, key=key)
+    # An office serving two of the point's units (a district and one of its streets) is one
+    # office: once, in both engines.
+    unique = list({o.code: o for o in offices}.values())
+    return sorted(unique, key=key)
 
 
 def responsible_office(

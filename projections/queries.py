@@ -53,8 +53,14 @@ class ReadModelQueries:
         simplify: float | None = None,
         limit: int | None = None,
         offset: int = 0,
+        q: str | None = None,
     ) -> Page:
-        """Units valid on `day`, filtered by level, parent and bounding box, ordered by code."""
+        """Units valid on `day`, filtered by level, parent, bounding box and name, by code.
+
+        `q` matches part of the Chinese name (西乡, 大浪街道) or the start of the romanised
+        name or of one of its words, ignoring case, spaces and apostrophes (xixiang, baoan,
+        Bao'an, "long hua").
+        """
         conditions: list[Composable] = [
             SQL("valid @> %(day)s::date"),
             believed(as_recorded),
@@ -65,6 +71,15 @@ class ReadModelQueries:
             conditions.append(SQL("parent_code = %(parent)s"))
         if bbox is not None:
             conditions.append(SQL("geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)"))
+        if q is not None:
+            conditions.append(
+                SQL(
+                    "(strpos(name, %(q)s) > 0 OR (%(roman)s <> '' AND ("
+                    "lower(regexp_replace(name_en, '[^[:alnum:]]', '', 'g')) LIKE %(prefix)s "
+                    "OR lower(regexp_replace(name_en, '[^[:alnum:][:space:]]', '', 'g')) "
+                    "LIKE %(word)s)))"
+                )
+            )
         where = SQL(" AND ").join(conditions)
         shape: Composable = SQL("NULL::json")
         if geometry:
@@ -87,6 +102,7 @@ class ReadModelQueries:
             "simplify": simplify,
             "limit": limit,
             "offset": offset,
+            **_name_patterns(q),
         }
         if bbox is not None:
             params.update(zip(("w", "s", "e", "n"), bbox, strict=True))
@@ -296,6 +312,15 @@ class ReadModelQueries:
         )
         rows = self._all(statement, {"id": change_set})
         return rows[0] if rows else None
+
+
+def _name_patterns(q: str | None) -> dict[str, str | None]:
+    """The parameters of a name search: the text, and LIKE patterns for the romanised name."""
+    if q is None:
+        return {"q": None, "roman": None, "prefix": None, "word": None}
+    text = q.strip()
+    roman = "".join(c for c in text.lower() if c.isascii() and c.isalnum())
+    return {"q": text, "roman": roman, "prefix": f"{roman}%", "word": f"% {roman}%"}
 
 
 def as_feature(unit: dict[str, Any]) -> dict[str, Any]:

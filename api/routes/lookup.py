@@ -362,10 +362,12 @@ async def lookup(request: Request) -> Response:
     try:
         result = await services.lookup_service.lookup_async(wgs_lon, wgs_lat, day, instant, matter)
     except UnknownMatter as exc:
+        known = await run_in_threadpool(services.published.matter_codes)
+        message = f"{exc}; known matters: {', '.join(known) or 'none'} (see /v1/matters)"
         raise ApiError.of(
             codes.MATTER_NOT_FOUND,
-            str(exc),
-            [{"location": "query.matter", "message": str(exc)}],
+            message,
+            [{"location": "query.matter", "message": message}],
         ) from exc
     responsible = responsible_json(result)
     body = {

@@ -37,12 +37,26 @@ def list_units(
         str | None, Query(max_length=64, description="Only children of this code.")
     ] = None,
     bbox: BboxQuery = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="Name search: part of the Chinese name (西乡), or the start of the "
+            "pinyin name or of one of its words (xixiang, baoan, Bao'an).",
+        ),
+    ] = None,
     geometry: Annotated[bool, Query(description="Include geometries.")] = True,
     limit: Annotated[Whole, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[Whole, Query(ge=0, le=10_000_000)] = 0,
 ) -> UnitCollection:
     """Ordered by code; `numberMatched` counts all matches, `limit`/`offset` page through."""
     check_level(services, level)
+    if q is not None and not q.strip():
+        message = "q must hold a name or part of one, not only spaces"
+        raise ApiError.of(
+            codes.INVALID_REQUEST, message, [{"location": "query.q", "message": message}]
+        )
     day = date or services.settings.today()
     page = services.queries.units_on(
         day,
@@ -52,6 +66,7 @@ def list_units(
         geometry=geometry,
         limit=limit,
         offset=offset,
+        q=q,
     )
     return UnitCollection(
         date=day,

@@ -7,6 +7,7 @@ from typing import Any
 from domain.commands import (
     Address,
     AssignCoverage,
+    ChangeServiceArea,
     CloseOffice,
     CloseWorkstation,
     MergeWorkstations,
@@ -36,9 +37,71 @@ def open_office(ws: Workspace, op: OpenOffice) -> None:
             "use_open_workstation", "open workstations with open_workstation", f"{op.location}.kind"
         )
         return
+    if not _service_area_fits(ws, unit.code, op.serves, f"{op.location}.serves"):
+        return
     ws.open_new_office(
-        code=op.code, kind=op.kind, name=op.name, unit=unit.code, address=_address(op.address)
+        code=op.code,
+        kind=op.kind,
+        name=op.name,
+        unit=unit.code,
+        address=_address(op.address),
+        serves=op.serves,
     )
+
+
+def _inside(ws: Workspace, code: str, ancestor: str) -> bool:
+    """Whether unit `code` is `ancestor` or lies under it on the day (by the parent chain)."""
+    seen: set[str] = set()
+    current: str | None = code
+    while current is not None and current not in seen:
+        if current == ancestor:
+            return True
+        seen.add(current)
+        unit = ws.unit(current)
+        current = unit.parent.value_on(ws.day) if unit is not None else None
+    return False
+
+
+def _service_area_fits(ws: Workspace, owner: str, serves: tuple[str, ...], location: str) -> bool:
+    """Every served unit is live on the day and inside the office's own unit.
+
+    An office's service area is data, never inferred: a new-area committee belongs to its
+    district but serves only the new area's streets, so it names them (and is changed when
+    they change); an empty list means the whole of its unit.
+    """
+    fits = True
+    for index, code in enumerate(serves):
+        where = f"{location}[{index}]"
+        if ws.live_unit(code, where) is None:
+            fits = False
+        elif not _inside(ws, code, owner):
+            ws.fail(
+                "served_outside_unit",
+                f"{code} is not inside {owner}, the unit the office belongs to",
+                where,
+                code,
+            )
+            fits = False
+    return fits
+
+
+@handles(ChangeServiceArea)
+def change_service_area(ws: Workspace, op: ChangeServiceArea) -> None:
+    """From the day an office serves exactly these units (workstations: assign_coverage)."""
+    office = ws.open_office(op.code, f"{op.location}.code")
+    if office is None:
+        return
+    if office.kind == WORKSTATION:
+        ws.fail(
+            "office_wrong_kind",
+            "change a workstation's communities with assign_coverage",
+            f"{op.location}.code",
+        )
+        return
+    owner = office.unit.value_on(ws.day)
+    if owner is None or not _service_area_fits(ws, owner, op.serves, f"{op.location}.serves"):
+        return
+    ws.emit(office, Office.CoverageChanged, serves=list(op.serves))
 
 
 @handles(CloseOffice)

@@ -258,25 +258,60 @@ def _new_area_code(region: str) -> str:
     return f"{region}-new-area"
 
 
+#: The new districts' management committees and the day each closed (None: still open).
+NEW_AREA_CLOSES: dict[str, date | None] = {
+    LONGHUA: DAY_2017,
+    PINGSHAN: DAY_2017,
+    GUANGMING: DAY_2018,
+    model.DAPENG: None,
+}
+
+
+def new_area_streets(region: str, day: date) -> list[str]:
+    """The codes of the streets of a new area on `day`: those of 2015 and the later splits'.
+
+    The committee's service area: it belongs to the legal district (宝安 or 龙岗) but serves
+    only these streets, never the rest of the district.
+    """
+    return [
+        s.code
+        for s in model.city().streets_of(region)
+        if s.split is None or s.split.effective <= day
+    ]
+
+
 def _offices_2015() -> dict[str, Any]:
+    return {
+        "effective": REGISTER_START.isoformat(),
+        "reason": "Register opened: the district governments and bureaus",
+        "document": "深圳市行政区划 (offices synthesised for the demo: names by pattern, "
+        "locations illustrative)",
+        "operations": [op for code in LEGAL_2015 for op in _district_offices(code)],
+    }
+
+
+def _committees_2015() -> dict[str, Any]:
     regions = model.region_geometries()
     committees = [
-        _open(
-            _new_area_code(region),
-            NEW_AREA_COMMITTEE,
-            f"{model.NEW_AREAS[region][0]}管理委员会",
-            model.LEGAL_BEFORE.get(region, model.district_of(region)),
-            regions[region],
-        )
-        for region in (LONGHUA, GUANGMING, PINGSHAN, model.DAPENG)
+        {
+            **_open(
+                _new_area_code(region),
+                NEW_AREA_COMMITTEE,
+                f"{model.NEW_AREAS[region][0]}管理委员会",
+                model.LEGAL_BEFORE.get(region, model.district_of(region)),
+                regions[region],
+            ),
+            "serves": new_area_streets(region, REGISTER_START),
+        }
+        for region in NEW_AREA_CLOSES
     ]
     return {
         "effective": REGISTER_START.isoformat(),
-        "reason": "Register opened: the district governments and bureaus, and the management "
-        "committees of the new districts (新区: functional areas inside 宝安 and 龙岗)",
+        "reason": "Register opened: the management committees of the new districts (新区: "
+        "functional areas inside 宝安 and 龙岗), each serving the streets of its area",
         "document": "深圳市行政区划 (offices synthesised for the demo: names by pattern, "
         "locations illustrative)",
-        "operations": [op for code in LEGAL_2015 for op in _district_offices(code)] + committees,
+        "operations": committees,
     }
 
 
@@ -461,6 +496,16 @@ def _split_body(fact: model.SplitFact) -> dict[str, Any]:
         new_streets.extend(pieces[1:])
     for street in new_streets:
         operations.extend(_street_offices(street))
+    closes = NEW_AREA_CLOSES.get(fact.region, REGISTER_START)
+    if fact.region in NEW_AREA_CLOSES and (closes is None or fact.effective < closes):
+        # The new streets are in the new area: its committee serves them from today.
+        operations.append(
+            {
+                "op": "change_service_area",
+                "code": _new_area_code(fact.region),
+                "serves": new_area_streets(fact.region, fact.effective),
+            }
+        )
     parents = " + ".join(f"{p}街道" for p in fact.parents)
     after = "、".join(f"{n}街道" for n in fact.new_streets)
     return {
@@ -639,6 +684,7 @@ def _plans(scope: Scope) -> list[_Plan]:
                 _Plan(f"demo/shenzhen/grids/2015-01-01/{s}", start, _bind(_grids_2015, s)),
             )
         ),
+        _Plan("demo/shenzhen/offices/2015-01-01/new-areas", start, _committees_2015),
         _Plan("demo/shenzhen/matters/2015-01-01", start, _matters_2015),
         _Plan(f"demo/shenzhen/workstations/{PILOT_DAY}/pilot", PILOT_DAY, _pilot),
         _Plan(f"demo/shenzhen/matters/{REFORM_DAY}", REFORM_DAY, _matters_reform),

@@ -64,6 +64,7 @@ class Epoch:
     #: Overlaps of siblings live in the epoch (None if there are none).
     overlaps: shapely.STRtree | None
     offices_by_unit: dict[str, list[OfficeHit]]
+    #: Offices with a service area (workstations, new-area committees) by unit served.
     workstations_by_community: dict[str, list[OfficeHit]]
     matters: dict[str, tuple[str, str, str, str]]
     _covered: BoolArray | None = None

@@ -44,7 +44,8 @@ _UNITS = (
 _OFFICES = (
     "SELECT kind, code, name, unit_code, address_text, ST_X(address) AS lon, "
     "ST_Y(address) AS lat, serves, lower(valid), upper(valid) FROM office_versions "
-    "WHERE upper_inf(recorded) AND kind <> %s {where} ORDER BY code, lower(valid)"
+    "WHERE upper_inf(recorded) AND kind <> %s AND cardinality(serves) = 0 {where} "
+    "ORDER BY code, lower(valid)"
 )
 _COVERAGE = (
     "SELECT o.kind, o.code, o.name, o.unit_code, o.address_text, ST_X(o.address), "

@@ -46,7 +46,8 @@ class Snapshot:
     alive: BoolArray
     #: Believed version numbers of each unit id.
     versions_of: dict[str, list[int]]
-    #: Offices by code (workstations excluded), coverage by workstation, matters by name.
+    #: Offices serving their whole unit by code; coverage (the units served by workstations
+    #: and other offices with a service area) by office; matters by name.
     office_rows: dict[str, list[Dated]]
     coverage_rows: dict[str, list[Dated]]
     matter_rows: dict[str, list[Dated]]

@@ -517,6 +517,7 @@ def test_openapi_documents_every_operation_with_its_fields(api: Api):
             "lay_grids",
             "regrid",
             "open_office",
+            "change_service_area",
             "close_office",
             "open_workstation",
             "close_workstation",
@@ -1133,10 +1134,11 @@ def test_a_client_generator_reads_every_operation_from_openapi(
         if name.endswith("Operation") and hasattr(model, "model_fields")
     }
     ops = {model.model_fields["op"].annotation.__args__[0]: model for model in operations.values()}
-    assert len(ops) == 18, sorted(ops)
+    assert len(ops) == 19, sorted(ops)
     assert set(ops["establish"].model_fields) >= {"code", "level", "name", "parent", "geometry"}
     assert set(ops["split"].model_fields) >= {"unit", "mode", "parts", "reassign_children"}
     assert set(ops["assign_coverage"].model_fields) >= {"workstation", "communities"}
+    assert set(ops["change_service_area"].model_fields) >= {"code", "serves"}
     # The generated models forbid unknown fields, as the server does.
     with pytest.raises(ValueError, match="colour"):
         ops["rename"](op="rename", unit="M1", name="m", colour="red")

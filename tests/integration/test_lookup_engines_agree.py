@@ -26,6 +26,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.operations import parse_change_set
 from jurisdictions.bootstrap import Services, build_services
 from jurisdictions.settings import Settings
 from projections.lookup_index import BUILD_AFTER, Snapshot
@@ -90,6 +91,30 @@ def gen_slanted_boundary(draw: st.DrawFn, world: World, day: date) -> Ops | None
     ]
 
 
+def gen_service_area(draw: st.DrawFn, world: World, day: date) -> Ops | None:
+    """An office of a district serving some of its streets (a new-area committee), or all."""
+    chosen = pick_district(draw, world, day)
+    if chosen is None:
+        return None
+    streets = [c for c, v in world.live(day, "street") if v.parent == chosen]
+    serves = draw(st.lists(st.sampled_from(streets), unique=True)) if streets else []
+    return [
+        {
+            "op": "open_office",
+            "code": world.fresh("NA"),
+            "kind": "new_area_committee",
+            "name": "committee",
+            "unit": chosen,
+            "serves": serves,
+        }
+    ]
+
+
+def pick_district(draw: st.DrawFn, world: World, day: date) -> str | None:
+    districts = [c for c, _ in world.live(day, "district")]
+    return draw(st.sampled_from(districts)) if districts else None
+
+
 #: Slanted boundaries first: hypothesis's simplest examples draw the first generator.
 GENERATORS = [
     gen_slanted_boundary,
@@ -103,6 +128,8 @@ GENERATORS = [
     gen_workstations,
     gen_grids,
     gen_grids,
+    gen_service_area,
+    gen_service_area,
 ]
 
 
@@ -251,5 +278,51 @@ def test_the_service_asks_sql_for_the_past_and_refuses_unknown_levels(settings: 
         assert asyncio.run(service.lookup_async(lon, lat, day, recorded)) == current
         batch = asyncio.run(service.batch_async([lon], [lat], day))
         assert batch.units(0) == current.units
+    finally:
+        services.close()
+
+
+def test_an_office_answers_only_where_its_service_area_is(settings: Settings) -> None:
+    """A committee of district D1 serving S2, then S2 and S3: never S1, in both engines."""
+    services = build_services(settings)
+    try:
+        register = services.register
+        scenario.build(register)
+        committee = {
+            "op": "open_office",
+            "code": "NA",
+            "kind": "new_area_committee",
+            "name": "committee",
+            "unit": "D1",
+            "serves": ["S2"],
+        }
+        for effective, op in (
+            ("2016-01-01", committee),
+            ("2017-01-01", {"op": "change_service_area", "code": "NA", "serves": ["S2", "S3"]}),
+        ):
+            body = {"effective": effective, "reason": "service area", "operations": [op]}
+            register.apply_change_set(parse_change_set(body), actor="test")
+        services.worker.catch_up()
+        services.watch.start()
+        index = services.lookup_index
+        assert index is not None
+        index.start()
+        assert index.wait_current(30, at_least=services.worker.position())
+        memory = services.lookup_service
+        sql = LookupService(services.lookup, None, services.settings.level_scheme)
+        s1, s2, s3 = (114.02, 22.55), (114.05, 22.65), (114.05, 22.55)
+        expected = {
+            (date(2015, 6, 1), s2): False,
+            (date(2016, 6, 1), s1): False,
+            (date(2016, 6, 1), s2): True,
+            (date(2016, 6, 1), s3): False,  # S3 is not yet a street; S1 holds the point
+            (date(2017, 6, 1), s1): False,
+            (date(2017, 6, 1), s2): True,
+            (date(2017, 6, 1), s3): True,
+        }
+        for (day, (lon, lat)), serves in expected.items():
+            answer = sql.lookup(lon, lat, day)
+            assert from_memory(partial(memory.lookup, lon, lat, day)) == answer
+            assert ("NA" in [o.code for o in answer.offices]) is serves, (day, lon, lat)
     finally:
         services.close()

@@ -203,6 +203,8 @@ def test_every_change_set_parses_and_is_in_date_order(bodies: list[shenzhen.Demo
     assert operations["split"] == 12  # 10 rows, two of them with two parents
     assert operations["transfer"] == 18
     assert operations["merge_workstations"] >= 4
+    # The new areas' committees follow the 2016 splits in their areas.
+    assert operations["change_service_area"] >= 3
     assert operations["regrid"] > 0
     assert {"establish", "open_office", "open_workstation", "assign_matter"} <= set(operations)
 

@@ -906,6 +906,74 @@ def test_open_and_close_an_office():
     ]
 
 
+def test_an_office_serves_the_units_it_names_from_their_dates():
+    """A new-area committee belongs to its district but serves only the streets it names."""
+    register = base_map()
+    committee = {
+        "op": "open_office",
+        "code": "NA1",
+        "kind": "new_area_committee",
+        "name": "New area",
+        "unit": "C",
+        "serves": ["S2"],
+    }
+    apply(register, "2016-01-01", committee)
+    apply(
+        register, "2017-01-01", {"op": "change_service_area", "code": "NA1", "serves": ["S2", "S3"]}
+    )
+    apply(register, "2018-01-01", {"op": "close_office", "code": "NA1"})
+    na1 = office(register, "NA1")
+    assert [na1.serves_on(date(y, 6, 1)) for y in (2015, 2016, 2017, 2018)] == [
+        (),
+        ("S2",),
+        ("S2", "S3"),
+        (),
+    ]
+    assert [(v.period.start, v.serves) for v in na1.versions()] == [
+        (date(2016, 1, 1), ("S2",)),
+        (date(2017, 1, 1), ("S2", "S3")),
+    ]
+
+
+def test_a_service_area_is_live_units_inside_the_office_unit():
+    register = base_map()
+    found = problems(
+        register,
+        "2016-01-01",
+        {
+            "op": "open_office",
+            "code": "X1",
+            "kind": "k",
+            "name": "x",
+            "unit": "D1",
+            "serves": ["S3"],
+        },
+        {
+            "op": "open_office",
+            "code": "X2",
+            "kind": "k",
+            "name": "x",
+            "unit": "D1",
+            "serves": ["NO"],
+        },
+        {"op": "change_service_area", "code": "W1", "serves": ["K1"]},
+        {"op": "change_service_area", "code": "SO1", "serves": ["K3"]},
+        {"op": "change_service_area", "code": "NONE", "serves": []},
+    )
+    assert [(p.code, p.location) for p in found] == [
+        ("served_outside_unit", "operations[0].serves[0]"),
+        ("unit_unknown", "operations[1].serves[0]"),
+        ("office_wrong_kind", "operations[2].code"),
+        ("served_outside_unit", "operations[3].serves[0]"),
+        ("office_unknown", "operations[4].code"),
+    ]
+    # Back to the whole unit: an empty service area.
+    apply(register, "2016-01-01", {"op": "change_service_area", "code": "SO1", "serves": ["K1"]})
+    apply(register, "2017-01-01", {"op": "change_service_area", "code": "SO1", "serves": []})
+    assert office(register, "SO1").serves_on(date(2016, 6, 1)) == ("K1",)
+    assert office(register, "SO1").serves_on(date(2017, 6, 1)) == ()
+
+
 # Workstations -----------------------------------------------------------------------------------
 
 
