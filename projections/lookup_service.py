@@ -177,6 +177,7 @@ class LookupService:
 
     # Through time -----------------------------------------------------------------------------
 
-    def history(self, lon: float, lat: float) -> list[Period]:
-        """The point's jurisdictions through time (as currently recorded), oldest first."""
-        return self.engine.history(lon, lat)
+    def history(self, lon: float, lat: float, as_recorded: datetime | None = None) -> list[Period]:
+        """The point's jurisdictions through time (as currently recorded, or as recorded at
+        `as_recorded`), oldest first."""
+        return self.engine.history(lon, lat, as_recorded)

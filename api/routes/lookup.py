@@ -22,6 +22,7 @@ from api.params import (
     LatQuery,
     LonQuery,
     LookupQuery,
+    RecordedQuery,
     parse_query,
     query_parameters,
 )
@@ -36,6 +37,7 @@ from api.schemas import (
     Point,
     UnitRef,
 )
+from api.shared import before_register
 from domain.coordinates import to_wgs84
 from jurisdictions.bootstrap import Services
 from projections.lookup import OfficeHit, UnitHit, UnknownMatter
@@ -311,7 +313,10 @@ async def lookup(request: Request) -> Response:
         "units": [unit_json(hit) for hit in result.units],
         "offices": [office_json(o) for o in result.offices],
         "responsible": responsible,
+        "hint": None,
     }
+    if not result.units:
+        body["hint"] = await run_in_threadpool(before_register, services, day, instant)
     return json_response(body)
 
 
@@ -352,7 +357,8 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
     results = [
         {"id": point_id, "units": hits} for point_id, hits in zip(batch.ids, units, strict=True)
     ]
-    return json_response({"date": day, "results": results})
+    hint = await run_in_threadpool(before_register, services, day, instant)
+    return json_response({"date": day, "results": results, "hint": hint})
 
 
 @router.get(
@@ -362,12 +368,17 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
     responses=ERROR_RESPONSES,
 )
 def lookup_history(
-    services: ServicesDep, lon: LonQuery, lat: LatQuery, crs: CrsQuery = "wgs84"
+    services: ServicesDep,
+    lon: LonQuery,
+    lat: LatQuery,
+    crs: CrsQuery = "wgs84",
+    as_recorded: RecordedQuery = None,
 ) -> HistoryResponse:
-    """Periods during which the same units held the point, oldest first."""
+    """Periods during which the same units held the point, oldest first; with `as_recorded`,
+    as the register recorded them at that instant."""
     check_lon_lat(lon, lat)
     wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
-    periods = services.lookup_service.history(wgs_lon, wgs_lat)
+    periods = services.lookup_service.history(wgs_lon, wgs_lat, as_recorded)
     return HistoryResponse(
         point=Point(lon=round(wgs_lon, 7), lat=round(wgs_lat, 7)),
         input=InputPoint(lon=lon, lat=lat, crs=crs),
@@ -377,4 +388,5 @@ def lookup_history(
             )
             for start, end, units in periods
         ],
+        as_recorded=as_recorded,
     )
