@@ -8,17 +8,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from domain.timeline import parse_day
-from jurisdictions.bootstrap import Services, running
-from jurisdictions.settings import Settings, get_settings
-from projections.maintenance import tidy_read_model
-from projections.worker import ProjectionStalled
+
+# Heavy libraries (the web stack, shapely, pyproj, psycopg, pydantic, tqdm) are imported by the
+# commands that use them, never at the top: `jurisdictions --help` answers at once, and
+# tests/unit/test_cli_imports.py holds it to that.
+if TYPE_CHECKING:
+    from jurisdictions.bootstrap import Role, Services
+    from jurisdictions.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -39,9 +41,18 @@ def migrate(settings: Settings) -> None:
     ensure_layer_views(settings.conninfo, settings.level_scheme)
 
 
+def running(settings: Settings, role: Role) -> AbstractContextManager[Services]:
+    """`jurisdictions.bootstrap.running`, imported when a command first needs it."""
+    from jurisdictions.bootstrap import running as started
+
+    return started(settings, role)
+
+
 @contextmanager
 def progress_bar(description: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A tqdm bar on stderr driven by (done, total) callbacks."""
+    from tqdm import tqdm
+
     bar = tqdm(desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
 
     def update(done: int, total: int) -> None:
@@ -87,6 +98,8 @@ def _catch_up(services: Services, batch_size: int | None = None) -> None:
 
 
 def _tidy(services: Services) -> None:
+    from projections.maintenance import tidy_read_model
+
     started = time.perf_counter()
     tidy_read_model(services.settings.conninfo)
     elapsed = time.perf_counter() - started
@@ -257,7 +270,7 @@ def with_limits(args: argparse.Namespace, settings: Settings) -> Settings:
     given = {name: value for name, value in given.items() if value is not None}
     if not given:
         return settings
-    return Settings.model_validate({**settings.model_dump(), **given})
+    return type(settings).model_validate({**settings.model_dump(), **given})
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -422,6 +435,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `jurisdictions` command."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    # Only now, past --help and argument errors: these load the heavy libraries.
+    from jurisdictions.settings import get_settings
+    from projections.worker import ProjectionStalled
+
     try:
         settings = get_settings()
     except ValueError as exc:

@@ -225,17 +225,12 @@ class ReadModelQueries:
         `as_recorded`, if given), each change with its names and the acts that made it."""
         level_filter = SQL("AND u.level = %(level)s") if level else SQL("")
         side = (
-            "SELECT u.code, u.name, u.level, u.parent_code, u.geom, "
-            "  (SELECT p.name FROM unit_versions p WHERE p.code = u.parent_code "
-            "   AND p.valid @> {day}::date AND {believed_p} LIMIT 1) AS parent_name "
+            "SELECT u.code, u.name, u.level, u.parent_code, u.geom "
             "FROM unit_versions u WHERE u.valid @> {day}::date AND {believed_u} {lf}"
         )
         sides = {
             name: SQL(side).format(
-                day=SQL(f"%({name})s"),
-                believed_p=believed(as_recorded, "p"),
-                believed_u=believed(as_recorded, "u"),
-                lf=level_filter,
+                day=SQL(f"%({name})s"), believed_u=believed(as_recorded, "u"), lf=level_filter
             )
             for name in ("before", "after")
         }
@@ -244,7 +239,6 @@ class ReadModelQueries:
             "SELECT coalesce(a.code, b.code) AS code, coalesce(b.level, a.level) AS level, "
             "  a.name AS name_before, b.name AS name_after, "
             "  a.parent_code AS parent_before, b.parent_code AS parent_after, "
-            "  a.parent_name AS parent_name_before, b.parent_name AS parent_name_after, "
             "  (a.code IS NULL) AS established, (b.code IS NULL) AS ended, "
             "  (a.code IS NOT NULL AND b.code IS NOT NULL AND NOT ST_Equals(a.geom, b.geom)) AS "
             "redrawn, "
@@ -262,6 +256,13 @@ class ReadModelQueries:
         params = {"before": before, "after": after, "level": level, "as_recorded": as_recorded}
         rows = self._all(statement, params)
         acts = self._acts([row["code"] for row in rows], before, after, as_recorded)
+        # Parents' names, for the changed units only (a correlated lookup per unit of both
+        # maps was quadratic on a register not yet analysed).
+        for side, day in (("before", before), ("after", after)):
+            parents = {row[f"parent_{side}"] for row in rows} - {None}
+            names = self.names_on(sorted(parents), day, as_recorded)
+            for row in rows:
+                row[f"parent_name_{side}"] = names.get(row[f"parent_{side}"])
         out: dict[str, list[dict[str, Any]]] = {
             "established": [],
             "ended": [],
@@ -325,6 +326,19 @@ class ReadModelQueries:
                     }
                 )
         return out
+
+    def names_on(
+        self, codes: list[str], day: date, as_recorded: datetime | None = None
+    ) -> dict[str, str]:
+        """The names of units on `day` (as recorded at `as_recorded`), by code."""
+        if not codes:
+            return {}
+        statement = SQL(
+            "SELECT code, name FROM unit_versions "
+            "WHERE code = ANY(%(codes)s) AND valid @> %(day)s::date AND {believed}"
+        ).format(believed=believed(as_recorded))
+        params = {"codes": codes, "day": day, "as_recorded": as_recorded}
+        return {row["code"]: row["name"] for row in self._all(statement, params)}
 
     def _acts(
         self, codes: list[str], before: date, after: date, as_recorded: datetime | None
