@@ -89,8 +89,9 @@ def before_register(
     services: Services, day: dt.date, as_recorded: dt.datetime | None = None
 ) -> str | None:
     """The `hint` of an answer on `day`: set when the register (as known at `as_recorded`)
-    begins after it, so that an empty answer is not read as "outside every unit"."""
-    first = services.queries.first_effective(as_recorded)
+    begins after it (its first unit's first day), so that an empty answer is not read as
+    "outside every unit"."""
+    first = services.lookup_service.first_day(as_recorded)
     if first is None:
         if as_recorded is not None:
             return f"nothing was recorded by {as_recorded.isoformat()}"

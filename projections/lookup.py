@@ -242,6 +242,17 @@ class LookupEngine:
                 responsible = responsible_office(matter_row, units, offices)
         return LookupResult(units, order_offices(offices, units), responsible)
 
+    def first_day(self, as_recorded: datetime | None = None) -> date | None:
+        """The first day any unit is valid (as recorded at `as_recorded`): where the register
+        begins; None if it holds no unit."""
+        statement = SQL("SELECT min(lower(valid)) AS first FROM unit_versions WHERE {}").format(
+            believed(as_recorded)
+        )
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            row = cursor.execute(statement, {"as_recorded": as_recorded}).fetchone()
+        first: date | None = row["first"] if row else None
+        return first
+
     def batch(
         self,
         points: Sequence[tuple[float, float]],

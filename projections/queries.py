@@ -174,14 +174,6 @@ class ReadModelQueries:
         ).format(known=recorded_by(as_recorded))
         return self._all(statement, {"code": code, "as_recorded": as_recorded})
 
-    def first_effective(self, as_recorded: datetime | None = None) -> date | None:
-        """The register's first effective date (as known at `as_recorded`); None if empty."""
-        statement = SQL("SELECT min(effective) AS first FROM change_set_log WHERE {known}").format(
-            known=recorded_by(as_recorded)
-        )
-        first: date | None = self._all(statement, {"as_recorded": as_recorded})[0]["first"]
-        return first
-
     def lineage(
         self, code: str, as_recorded: datetime | None = None
     ) -> dict[str, list[dict[str, Any]]]:
