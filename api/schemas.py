@@ -74,6 +74,11 @@ class LookupResponse(BaseModel):
     units: list[UnitRef]
     offices: list[Office]
     responsible: Responsible | None = None
+    hint: str | None = Field(
+        None,
+        description="Set when the date is before the register's first effective date: "
+        "nothing is recorded then, so an empty answer does not mean outside every unit.",
+    )
 
 
 class BatchPoint(BaseModel):
@@ -124,6 +129,11 @@ class BatchResponse(BaseModel):
 
     date: dt.date
     results: list[BatchResult]
+    hint: str | None = Field(
+        None,
+        description="Set when the date is before the register's first effective date: "
+        "nothing is recorded then, so an empty answer does not mean outside every unit.",
+    )
 
 
 class HistoryPeriod(BaseModel):
@@ -140,6 +150,9 @@ class HistoryResponse(BaseModel):
     point: Point
     input: InputPoint
     periods: list[HistoryPeriod]
+    as_recorded: dt.datetime | None = Field(
+        None, description="The instant asked for: the answer is what the register said then."
+    )
 
 
 class UnitOffice(BaseModel):
@@ -187,6 +200,14 @@ class UnitCollection(BaseModel):
     numberMatched: int  # noqa: N815  (GeoJSON / OGC field name)
     numberReturned: int  # noqa: N815
     features: list[UnitFeature]
+    as_recorded: dt.datetime | None = Field(
+        None, description="The instant asked for: the answer is what the register said then."
+    )
+    hint: str | None = Field(
+        None,
+        description="Set when the date is before the register's first effective date: "
+        "nothing is recorded then, so an empty answer does not mean outside every unit.",
+    )
 
 
 class HistoryEntry(BaseModel):
@@ -209,6 +230,9 @@ class UnitHistory(BaseModel):
 
     code: str
     changes: list[HistoryEntry]
+    as_recorded: dt.datetime | None = Field(
+        None, description="The instant asked for: the answer is what the register said then."
+    )
 
 
 class LineageEdge(BaseModel):
@@ -228,6 +252,75 @@ class Lineage(BaseModel):
     code: str
     predecessors: list[LineageEdge]
     successors: list[LineageEdge]
+    as_recorded: dt.datetime | None = Field(
+        None, description="The instant asked for: the answer is what the register said then."
+    )
+
+
+class ChangeAct(BaseModel):
+    """A change set that changed a unit between the two dates."""
+
+    change_set: uuid.UUID
+    effective: dt.date
+    reason: str
+    document: str
+    operations: list[str] = Field(description="What it did to the unit: split_off, rename, ...")
+
+
+class Change(BaseModel):
+    """One unit's change between two dates, with its name and the act that made it.
+
+    `effective`, `change_set`, `reason` and `document` are those of the last act (change
+    set) effective after `from` and by `to` that changed the unit; `acts` lists them all, in
+    the order recorded. They are null (and `acts` empty) only if no recorded act explains the
+    difference (a read model rebuilt from events that carry none)."""
+
+    code: str
+    level: str
+    name: str = Field(description="The unit's name on `to` (on `from` for an ended unit).")
+    effective: dt.date | None
+    change_set: uuid.UUID | None
+    reason: str | None
+    document: str | None
+    acts: list[ChangeAct]
+
+
+class Established(Change):
+    """A unit live on `to` but not on `from`."""
+
+    parent: str | None
+    parent_name: str | None
+
+
+class Ended(Change):
+    """A unit live on `from` but not on `to`."""
+
+    parent: str | None
+    parent_name: str | None
+
+
+class Redrawn(Change):
+    """A unit whose boundary differs, with the geodesic area gained and lost (m²)."""
+
+    area_gained_m2: float
+    area_lost_m2: float
+    area_moved_m2: float
+
+
+class Renamed(Change):
+    """A unit whose name differs."""
+
+    name_before: str
+    name_after: str
+
+
+class Transferred(Change):
+    """A unit under another parent."""
+
+    parent_before: str | None
+    parent_after: str | None
+    parent_name_before: str | None
+    parent_name_after: str | None
 
 
 class Changes(BaseModel):
@@ -236,11 +329,19 @@ class Changes(BaseModel):
     from_: dt.date = Field(alias="from")
     to: dt.date
     level: str | None
-    established: list[dict[str, Any]]
-    ended: list[dict[str, Any]]
-    redrawn: list[dict[str, Any]]
-    renamed: list[dict[str, Any]]
-    transferred: list[dict[str, Any]]
+    as_recorded: dt.datetime | None = Field(
+        None, description="The instant asked for: the answer is what the register said then."
+    )
+    hint: str | None = Field(
+        None,
+        description="Set when the date is before the register's first effective date: "
+        "nothing is recorded then, so an empty answer does not mean outside every unit.",
+    )
+    established: list[Established]
+    ended: list[Ended]
+    redrawn: list[Redrawn]
+    renamed: list[Renamed]
+    transferred: list[Transferred]
 
     model_config = ConfigDict(populate_by_name=True)
 

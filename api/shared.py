@@ -5,6 +5,7 @@ Routes import these from here, never from a sibling route.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -82,6 +83,25 @@ def check_level(services: Services, level: str | None, where: str = "query.level
             f"unknown level {level!r}; levels are {names}",
             [{"location": where, "message": f"unknown level {level!r}"}],
         )
+
+
+def before_register(
+    services: Services, day: dt.date, as_recorded: dt.datetime | None = None
+) -> str | None:
+    """The `hint` of an answer on `day`: set when the register (as known at `as_recorded`)
+    begins after it (its first unit's first day), so that an empty answer is not read as
+    "outside every unit"."""
+    first = services.lookup_service.first_day(as_recorded)
+    if first is None:
+        if as_recorded is not None:
+            return f"nothing was recorded by {as_recorded.isoformat()}"
+        return "the register is empty: nothing is recorded on any date yet"
+    if day < first:
+        return (
+            f"the register begins on {first}: nothing is recorded before that date, "
+            "so an empty answer here does not mean outside every unit"
+        )
+    return None
 
 
 def require_unit(services: Services, code: str) -> None:

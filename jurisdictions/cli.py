@@ -10,21 +10,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
-
-import psycopg
-import psycopg_pool
-from eventsourcing.persistence import OperationalError as StoreUnavailable
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from domain.timeline import parse_day
-from jurisdictions.bootstrap import Services, running
-from jurisdictions.settings import Settings, get_settings
-from projections.maintenance import tidy_read_model
-from projections.worker import ProjectionStalled
+
+# Heavy libraries (the web stack, shapely, pyproj, psycopg, pydantic, tqdm) are imported by the
+# commands that use them, never at the top: `jurisdictions --help` answers at once, and
+# tests/unit/test_cli_imports.py holds it to that.
+if TYPE_CHECKING:
+    from jurisdictions.bootstrap import Role, Services
+    from jurisdictions.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 #: The demo register (Shenzhen) keeps Beijing time: `up` uses it unless JL_TIME_ZONE is set.
@@ -47,9 +45,18 @@ def migrate(settings: Settings) -> None:
     ensure_layer_views(settings.conninfo, settings.level_scheme, settings.time_zone)
 
 
+def running(settings: Settings, role: Role) -> AbstractContextManager[Services]:
+    """`jurisdictions.bootstrap.running`, imported when a command first needs it."""
+    from jurisdictions.bootstrap import running as started
+
+    return started(settings, role)
+
+
 @contextmanager
 def progress_bar(description: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A tqdm bar on stderr driven by (done, total) callbacks."""
+    from tqdm import tqdm
+
     bar = tqdm(desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
 
     def update(done: int, total: int) -> None:
@@ -95,6 +102,8 @@ def _catch_up(services: Services, batch_size: int | None = None) -> None:
 
 
 def _tidy(services: Services) -> None:
+    from projections.maintenance import tidy_read_model
+
     started = time.perf_counter()
     tidy_read_model(services.settings.conninfo)
     elapsed = time.perf_counter() - started
@@ -342,7 +351,7 @@ def with_limits(args: argparse.Namespace, settings: Settings) -> Settings:
     given = {name: value for name, value in given.items() if value is not None}
     if not given:
         return settings
-    return Settings.model_validate({**settings.model_dump(), **given})
+    return type(settings).model_validate({**settings.model_dump(), **given})
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -365,6 +374,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     The demo is Shenzhen's: unless JL_TIME_ZONE says otherwise, its "today" is Beijing's.
     """
     if "JL_TIME_ZONE" not in os.environ:
+        from jurisdictions.settings import get_settings
+
         os.environ["JL_TIME_ZONE"] = DEMO_TIME_ZONE  # the server's workers read it too
         get_settings.cache_clear()
         settings = settings.model_copy(update={"time_zone": DEMO_TIME_ZONE})
@@ -522,6 +533,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `jurisdictions` command."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    # Only now, past --help and argument errors: these load the heavy libraries.
+    import psycopg
+    import psycopg_pool
+    from eventsourcing.persistence import OperationalError as StoreUnavailable
+
+    from jurisdictions.settings import get_settings
+    from projections.worker import ProjectionStalled
+
+    # What a database that cannot be reached raises, through psycopg, its pool or the store.
+    unreachable = (psycopg.OperationalError, psycopg_pool.PoolTimeout, StoreUnavailable)
+
     try:
         settings = get_settings()
     except ValueError as exc:
@@ -535,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except UNREACHABLE as exc:
+    except unreachable as exc:
         parts = settings.database_parts()
         where = f"{parts['host']}:{parts['port']}/{parts['dbname']}"
         print(
@@ -545,10 +567,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return result
-
-
-#: What a database that cannot be reached raises, through psycopg, its pool or the event store.
-UNREACHABLE = (psycopg.OperationalError, psycopg_pool.PoolTimeout, StoreUnavailable)
 
 
 def _first_line(exc: BaseException) -> str:

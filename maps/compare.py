@@ -76,14 +76,20 @@ def _describe(kind: str, change: dict[str, Any]) -> str:
         return f"{escape(change['name_before'])} → {escape(change['name_after'])}"
     if kind == "transferred":
         return (
-            f"from <code>{escape(change['parent_before'])}</code> to "
-            f"<code>{escape(change['parent_after'])}</code>"
+            f"from {_named(change.get('parent_name_before'), change['parent_before'])} "
+            f"to {_named(change.get('parent_name_after'), change['parent_after'])}"
         )
     if kind == "redrawn":
         moved = float(change.get("area_moved_m2") or 0.0)
         return f"{moved / 1e6:,.2f} km² moved"
     parent = change.get("parent")
-    return f"in <code>{escape(parent)}</code>" if parent else ""
+    return f"in {_named(change.get('parent_name'), parent)}" if parent else ""
+
+
+def _named(name: str | None, code: str | None) -> str:
+    """A unit as its name and code (the code alone if the name is unknown)."""
+    shown = f"<code>{escape(code)}</code>"
+    return f"{escape(name)} {shown}" if name else shown
 
 
 def change_list(

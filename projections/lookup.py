@@ -78,12 +78,27 @@ class UnknownMatter(LookupError):
 
 
 def believed(as_recorded: datetime | None, alias: str = "") -> SQL:
-    """The recorded-time filter: as currently recorded, or as recorded at an instant."""
+    """The recorded-time filter: as currently recorded, or as recorded at an instant.
+
+    The one `as_recorded` rule of the read model. Version tables (units, offices, matters)
+    keep when each version was believed (`recorded`, a range); append tables (history,
+    lineage, the change-set log) keep when each fact was recorded (`recorded_at`), for which
+    see `recorded_by`. Both read the instant from the parameter ``%(as_recorded)s``.
+    """
     prefix = f"{alias}." if alias else ""
     # Two statements rather than one with an OR: each keeps its own index-friendly plan.
     if as_recorded is None:
         return SQL(f"upper_inf({prefix}recorded)")
     return SQL(f"{prefix}recorded @> %(as_recorded)s::timestamptz")
+
+
+def recorded_by(as_recorded: datetime | None, alias: str = "") -> SQL:
+    """`believed` for append tables: every fact, or those recorded by the instant (facts are
+    never withdrawn, so what the register knew then is what it had recorded by then)."""
+    prefix = f"{alias}." if alias else ""
+    if as_recorded is None:
+        return SQL("true")
+    return SQL(f"{prefix}recorded_at <= %(as_recorded)s::timestamptz")
 
 
 #: The points of a lookup (`ord`: the place in the input, from 1), from two arrays.
@@ -146,8 +161,12 @@ def _units_at_bytes(one: bool, current: bool) -> bytes:
     return _units_at_sql(ONE_POINT if one else MANY_POINTS, as_recorded).as_bytes(None)
 
 
-#: The point's versions of every date, as currently recorded.
-_HISTORY_SQL = _candidates_sql(ONE_POINT, believed(None, "p"), choose_one=False).as_bytes(None)
+@cache
+def _history_bytes(current: bool) -> bytes:
+    """The point's versions of every date, as currently recorded or as recorded at
+    ``%(as_recorded)s``, as the bytes sent."""
+    as_recorded = None if current else datetime.min
+    return _candidates_sql(ONE_POINT, believed(as_recorded, "p"), choose_one=False).as_bytes(None)
 
 
 def _offices_sql(as_recorded: datetime | None) -> Composed:
@@ -226,6 +245,17 @@ class LookupEngine:
                 responsible = responsible_office(matter_row, units, offices)
         return LookupResult(units, order_offices(offices, units), responsible)
 
+    def first_day(self, as_recorded: datetime | None = None) -> date | None:
+        """The first day any unit is valid (as recorded at `as_recorded`): where the register
+        begins; None if it holds no unit."""
+        statement = SQL("SELECT min(lower(valid)) AS first FROM unit_versions WHERE {}").format(
+            believed(as_recorded)
+        )
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            row = cursor.execute(statement, {"as_recorded": as_recorded}).fetchone()
+        first: date | None = row["first"] if row else None
+        return first
+
     def batch(
         self,
         points: Sequence[tuple[float, float]],
@@ -238,11 +268,15 @@ class LookupEngine:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             return self._units(cursor, lons, lats, day, as_recorded)
 
-    def history(self, lon: float, lat: float) -> list[tuple[date, date | None, list[UnitHit]]]:
-        """The point's jurisdictions through time: periods with the units holding it."""
-        params = {"lon": lon, "lat": lat}
+    def history(
+        self, lon: float, lat: float, as_recorded: datetime | None = None
+    ) -> list[tuple[date, date | None, list[UnitHit]]]:
+        """The point's jurisdictions through time: periods with the units holding it (as
+        recorded at `as_recorded`, if given)."""
+        params = {"lon": lon, "lat": lat, "as_recorded": as_recorded}
+        statement = _history_bytes(as_recorded is None)
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            rows = cursor.execute(_HISTORY_SQL, params, prepare=True).fetchall()
+            rows = cursor.execute(statement, params, prepare=as_recorded is None).fetchall()
         return self._periods([UnitHit(**_without_ord(row)) for row in rows])
 
     def _units(

@@ -191,8 +191,22 @@ class LookupService:
         self.wanted_ranks(levels)
         return await to_thread.run_sync(self.batch, lons, lats, day, as_recorded, levels)
 
+    # Where the register begins --------------------------------------------------------------
+
+    def first_day(self, as_recorded: datetime | None = None) -> date | None:
+        """The first day any unit is valid (as recorded at `as_recorded`; None if none is):
+        before it, an empty answer means "nothing recorded yet", not "outside every unit".
+        From memory when the index holds the read model's position, so that a lookup
+        answered from memory stays in memory."""
+        if self.index is not None and as_recorded is None:
+            found = self.index.first_day()
+            if found is not None:
+                return found[0]
+        return self.engine.first_day(as_recorded)
+
     # Through time -----------------------------------------------------------------------------
 
-    def history(self, lon: float, lat: float) -> list[Period]:
-        """The point's jurisdictions through time (as currently recorded), oldest first."""
-        return self.engine.history(lon, lat)
+    def history(self, lon: float, lat: float, as_recorded: datetime | None = None) -> list[Period]:
+        """The point's jurisdictions through time (as currently recorded, or as recorded at
+        `as_recorded`), oldest first."""
+        return self.engine.history(lon, lat, as_recorded)

@@ -14,7 +14,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Composed
 
-from projections.lookup import believed
+from projections.lookup import believed, recorded_by
 from projections.routing import ConnectionSource
 
 #: Geometry as GeoJSON with 7 decimals (about 1 cm), as stored in events.
@@ -181,52 +181,69 @@ class ReadModelQueries:
 
     # History and lineage ---------------------------------------------------------------------
 
-    def unit_history(self, code: str) -> list[dict[str, Any]]:
-        """Every change to a unit, in the order recorded."""
+    def unit_history(self, code: str, as_recorded: datetime | None = None) -> list[dict[str, Any]]:
+        """Every change to a unit (recorded by `as_recorded`, if given), in the order recorded."""
         statement = SQL(
             "SELECT effective, recorded_at, operation, event, actor, reason, document, "
-            "change_set, position, details FROM unit_events WHERE code = %(code)s ORDER BY position"
-        )
-        return self._all(statement, {"code": code})
+            "change_set, position, details FROM unit_events WHERE code = %(code)s AND {known} "
+            "ORDER BY position"
+        ).format(known=recorded_by(as_recorded))
+        return self._all(statement, {"code": code, "as_recorded": as_recorded})
 
-    def lineage(self, code: str) -> dict[str, list[dict[str, Any]]]:
-        """Predecessors and successors of a unit, transitively, with change kind and date."""
+    def lineage(
+        self, code: str, as_recorded: datetime | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Predecessors and successors of a unit, transitively, with change kind and date
+        (only the links recorded by `as_recorded`, if given)."""
         statement = SQL(
             "WITH RECURSIVE up(code, depth) AS ("
             "  SELECT %(code)s::text, 0 UNION "
             "  SELECT e.predecessor, up.depth + 1 FROM lineage_edges e JOIN up ON e.successor = "
             "up.code "
-            "  WHERE up.depth < 50), "
+            "  WHERE up.depth < 50 AND {known}), "
             "down(code, depth) AS ("
             "  SELECT %(code)s::text, 0 UNION "
             "  SELECT e.successor, down.depth + 1 FROM lineage_edges e JOIN down ON "
             "e.predecessor = down.code "
-            "  WHERE down.depth < 50) "
+            "  WHERE down.depth < 50 AND {known}) "
             "SELECT 'predecessors' AS direction, e.predecessor, e.successor, e.kind, e.effective, "
             "  e.change_set, min(up.depth) AS depth "
-            "FROM lineage_edges e JOIN up ON e.successor = up.code GROUP BY 1, 2, 3, 4, 5, 6 "
+            "FROM lineage_edges e JOIN up ON e.successor = up.code WHERE {known} "
+            "GROUP BY 1, 2, 3, 4, 5, 6 "
             "UNION ALL "
             "SELECT 'successors', e.predecessor, e.successor, e.kind, e.effective, e.change_set, "
             "  min(down.depth) FROM lineage_edges e JOIN down ON e.predecessor = down.code "
-            "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 7, 5, 2, 3"
-        )
+            "WHERE {known} GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 7, 5, 2, 3"
+        ).format(known=recorded_by(as_recorded, "e"))
         out: dict[str, list[dict[str, Any]]] = {"predecessors": [], "successors": []}
-        for row in self._all(statement, {"code": code}):
+        for row in self._all(statement, {"code": code, "as_recorded": as_recorded}):
             direction = row.pop("direction")
             row["depth"] = row["depth"] + 1
             out[direction].append(row)
         return out
 
     def changes(
-        self, before: date, after: date, level: str | None = None
+        self,
+        before: date,
+        after: date,
+        level: str | None = None,
+        as_recorded: datetime | None = None,
     ) -> dict[str, list[dict[str, Any]]]:
-        """What differs between the map on `before` and on `after`."""
-        level_filter = SQL("AND level = %(level)s") if level else SQL("")
+        """What differs between the map on `before` and on `after` (as recorded at
+        `as_recorded`, if given), each change with its names and the acts that made it."""
+        level_filter = SQL("AND u.level = %(level)s") if level else SQL("")
+        side = (
+            "SELECT u.code, u.name, u.level, u.parent_code, u.geom "
+            "FROM unit_versions u WHERE u.valid @> {day}::date AND {believed_u} {lf}"
+        )
+        sides = {
+            name: SQL(side).format(
+                day=SQL(f"%({name})s"), believed_u=believed(as_recorded, "u"), lf=level_filter
+            )
+            for name in ("before", "after")
+        }
         statement = SQL(
-            "WITH a AS (SELECT code, name, level, parent_code, geom FROM unit_versions "
-            "  WHERE valid @> %(before)s::date AND upper_inf(recorded) {lf}), "
-            "b AS (SELECT code, name, level, parent_code, geom FROM unit_versions "
-            "  WHERE valid @> %(after)s::date AND upper_inf(recorded) {lf}) "
+            "WITH a AS ({before}), b AS ({after}) "
             "SELECT coalesce(a.code, b.code) AS code, coalesce(b.level, a.level) AS level, "
             "  a.name AS name_before, b.name AS name_after, "
             "  a.parent_code AS parent_before, b.parent_code AS parent_after, "
@@ -243,8 +260,17 @@ class ReadModelQueries:
             "WHERE a.code IS NULL OR b.code IS NULL OR a.name <> b.name "
             "  OR a.parent_code IS DISTINCT FROM b.parent_code OR NOT ST_Equals(a.geom, b.geom) "
             "ORDER BY level, code"
-        ).format(lf=level_filter)
-        rows = self._all(statement, {"before": before, "after": after, "level": level})
+        ).format(**sides)
+        params = {"before": before, "after": after, "level": level, "as_recorded": as_recorded}
+        rows = self._all(statement, params)
+        acts = self._acts([row["code"] for row in rows], before, after, as_recorded)
+        # Parents' names, for the changed units only (a correlated lookup per unit of both
+        # maps was quadratic on a register not yet analysed).
+        for side, day in (("before", before), ("after", after)):
+            parents = {row[f"parent_{side}"] for row in rows} - {None}
+            names = self.names_on(sorted(parents), day, as_recorded)
+            for row in rows:
+                row[f"parent_name_{side}"] = names.get(row[f"parent_{side}"])
         out: dict[str, list[dict[str, Any]]] = {
             "established": [],
             "ended": [],
@@ -253,15 +279,34 @@ class ReadModelQueries:
             "transferred": [],
         }
         for row in rows:
-            base = {"code": row["code"], "level": row["level"]}
+            made_by = acts.get(row["code"], [])
+            last = made_by[-1] if made_by else {}
+            base = {
+                "code": row["code"],
+                "level": row["level"],
+                "name": row["name_after"] if row["name_after"] is not None else row["name_before"],
+                "effective": last.get("effective"),
+                "change_set": last.get("change_set"),
+                "reason": last.get("reason"),
+                "document": last.get("document"),
+                "acts": made_by,
+            }
             if row["established"]:
                 out["established"].append(
-                    {**base, "name": row["name_after"], "parent": row["parent_after"]}
+                    {
+                        **base,
+                        "parent": row["parent_after"],
+                        "parent_name": row["parent_name_after"],
+                    }
                 )
                 continue
             if row["ended"]:
                 out["ended"].append(
-                    {**base, "name": row["name_before"], "parent": row["parent_before"]}
+                    {
+                        **base,
+                        "parent": row["parent_before"],
+                        "parent_name": row["parent_name_before"],
+                    }
                 )
                 continue
             if row["redrawn"]:
@@ -269,7 +314,6 @@ class ReadModelQueries:
                 out["redrawn"].append(
                     {
                         **base,
-                        "name": row["name_after"],
                         "area_gained_m2": round(gained, 1),
                         "area_lost_m2": round(lost, 1),
                         "area_moved_m2": round(gained + lost, 1),
@@ -285,9 +329,48 @@ class ReadModelQueries:
                         **base,
                         "parent_before": row["parent_before"],
                         "parent_after": row["parent_after"],
+                        "parent_name_before": row["parent_name_before"],
+                        "parent_name_after": row["parent_name_after"],
                     }
                 )
         return out
+
+    def names_on(
+        self, codes: list[str], day: date, as_recorded: datetime | None = None
+    ) -> dict[str, str]:
+        """The names of units on `day` (as recorded at `as_recorded`), by code."""
+        if not codes:
+            return {}
+        statement = SQL(
+            "SELECT code, name FROM unit_versions "
+            "WHERE code = ANY(%(codes)s) AND valid @> %(day)s::date AND {believed}"
+        ).format(believed=believed(as_recorded))
+        params = {"codes": codes, "day": day, "as_recorded": as_recorded}
+        return {row["code"]: row["name"] for row in self._all(statement, params)}
+
+    def _acts(
+        self, codes: list[str], before: date, after: date, as_recorded: datetime | None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Per unit, the change sets effective after `before` and by `after` that changed it,
+        in the order recorded: what made each difference between the two maps."""
+        if not codes:
+            return {}
+        statement = SQL(
+            "SELECT code, change_set, min(effective) AS effective, min(reason) AS reason, "
+            "  min(document) AS document, "
+            "  array_agg(DISTINCT operation ORDER BY operation) AS operations, "
+            "  min(position) AS first_position "
+            "FROM unit_events WHERE code = ANY(%(codes)s) AND effective > %(before)s::date "
+            "  AND effective <= %(after)s::date AND {known} "
+            "GROUP BY code, change_set ORDER BY code, first_position"
+        ).format(known=recorded_by(as_recorded))
+        params = {"codes": codes, "before": before, "after": after, "as_recorded": as_recorded}
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in self._all(statement, params):
+            code = row.pop("code")
+            row.pop("first_position")
+            found.setdefault(code, []).append(row)
+        return found
 
     # The log of legal acts ---------------------------------------------------------------------
 

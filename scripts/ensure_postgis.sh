@@ -28,7 +28,9 @@
 #
 # Environment: DATABASE_URL, PGPORT, JL_DB_NAME, JL_PGDATA, JL_PRIVATE_PORT,
 #              JL_FORCE_PRIVATE_CLUSTER, JL_WAIT_SECONDS, PGPASSWORD (honoured
-#              by psql as usual).
+#              by psql as usual), JL_SETUP_LOG (where apt-get and initdb write
+#              their output; default ${TMPDIR:-/tmp}/ensure_postgis.log; a
+#              failure shows its last 30 lines).
 set -euo pipefail
 
 readonly PROG="ensure_postgis"
@@ -41,6 +43,8 @@ DB_NAME="${JL_DB_NAME:-jurisdictions}"
 export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
 
 APT_UPDATED=0
+# apt and initdb write hundreds of lines; they go here, and only a failure shows its tail.
+QUIET_LOG="${JL_SETUP_LOG:-${TMPDIR:-/tmp}/ensure_postgis.log}"
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() {
@@ -82,19 +86,30 @@ can_be_root() {
     is_root || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }
 }
 
+# Run a command with its output appended to $QUIET_LOG; on failure show the log's tail.
+quietly() {
+    local rc=0
+    printf '\n$ %s\n' "$*" >>"$QUIET_LOG" 2>/dev/null || QUIET_LOG=/dev/null
+    "$@" </dev/null >>"$QUIET_LOG" 2>&1 || rc=$?
+    if [[ "$rc" -ne 0 && "$QUIET_LOG" != /dev/null ]]; then
+        tail -n 30 "$QUIET_LOG" >&2
+    fi
+    return "$rc"
+}
+
 apt_install() {
     command -v apt-get >/dev/null 2>&1 || die "apt-get not found; please install $* by hand"
     can_be_root || die "need root (or password-less sudo) to apt-get install $*"
     if [[ "$APT_UPDATED" -eq 0 ]]; then
-        log "apt-get update"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -q </dev/null >&2 ||
-            die "apt-get update failed"
+        log "updating the package lists (apt-get update; output in $QUIET_LOG)"
+        quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+            update -qq || die "apt-get update failed (see $QUIET_LOG)"
         APT_UPDATED=1
     fi
-    log "apt-get install $*"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
-        --no-install-recommends "$@" </dev/null >&2 ||
-        die "apt-get install $* failed"
+    log "installing $* (apt-get, a minute or two; output in $QUIET_LOG)"
+    quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+        install -y -qq --no-install-recommends "$@" || die "apt-get install $* failed (see $QUIET_LOG)"
+    log "installed $*"
 }
 
 # Make psql and pg_isready available (installs postgresql-client if we can).
@@ -373,9 +388,9 @@ private_cluster() {
         as_pg test -w "$pgdata" ||
             die "user postgres cannot reach $pgdata (a parent directory is not searchable by it?);" \
                 "set JL_PGDATA to a path under e.g. /tmp or /var/lib"
-        as_pg "$bindir/initdb" -D "$pgdata" --auth=trust -U postgres -E UTF8 --locale=C.UTF-8 >&2 ||
-            as_pg "$bindir/initdb" -D "$pgdata" --auth=trust -U postgres -E UTF8 --locale=C >&2 ||
-            die "initdb failed"
+        quietly as_pg "$bindir/initdb" -D "$pgdata" --auth=trust -U postgres -E UTF8 --locale=C.UTF-8 ||
+            quietly as_pg "$bindir/initdb" -D "$pgdata" --auth=trust -U postgres -E UTF8 --locale=C ||
+            die "initdb failed (see $QUIET_LOG)"
 
         # unix_socket_directories: the data dir, unless the socket path would
         # exceed the ~107-byte sun_path limit; then TCP only.
@@ -408,7 +423,7 @@ EOF
         fi
     else
         log "starting private cluster (log: $pgdata/server.log)"
-        if ! as_pg "$bindir/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -o "-p $port" -w -t 60 start >&2; then
+        if ! as_pg "$bindir/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -o "-p $port" -w -t 60 start >/dev/null; then
             tail -n 20 "$pgdata/server.log" >&2 2>/dev/null || true
             die "could not start the private cluster in $pgdata on port $port (port in use?)"
         fi

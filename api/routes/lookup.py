@@ -23,6 +23,7 @@ from api.params import (
     LatQuery,
     LonQuery,
     LookupQuery,
+    RecordedQuery,
     parse_query,
     query_parameters,
 )
@@ -38,6 +39,7 @@ from api.schemas import (
     Point,
     UnitRef,
 )
+from api.shared import before_register
 from domain.coordinates import to_wgs84
 from jurisdictions.bootstrap import Services
 from projections.lookup import LookupResult, OfficeHit, UnitHit, UnknownMatter
@@ -378,7 +380,10 @@ async def lookup(request: Request) -> Response:
         "units": [unit_json(hit) for hit in result.units],
         "offices": [office_json(o) for o in result.offices],
         "responsible": responsible,
+        "hint": None,
     }
+    if not result.units:
+        body["hint"] = await run_in_threadpool(before_register, services, day, instant)
     return json_response(body)
 
 
@@ -437,14 +442,15 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
             str(exc),
             [{"location": "body.matter", "message": str(exc)}],
         ) from exc
+    hint = await run_in_threadpool(before_register, services, day, instant)
     if not batch.errors:
-        return json_response({"date": day, "results": answers})
+        return json_response({"date": day, "results": answers, "hint": hint})
     results: list[Any] = [None] * (len(answers) + len(batch.errors))
     for slot, answer in zip(batch.slots, answers, strict=True):
         results[slot] = answer
     for slot, answer in batch.errors.items():
         results[slot] = answer
-    return json_response({"date": day, "results": results})
+    return json_response({"date": day, "results": results, "hint": hint})
 
 
 def _with_offices(
@@ -478,12 +484,17 @@ def _with_offices(
     responses=ERROR_RESPONSES,
 )
 def lookup_history(
-    services: ServicesDep, lon: LonQuery, lat: LatQuery, crs: CrsQuery = "wgs84"
+    services: ServicesDep,
+    lon: LonQuery,
+    lat: LatQuery,
+    crs: CrsQuery = "wgs84",
+    as_recorded: RecordedQuery = None,
 ) -> HistoryResponse:
-    """Periods during which the same units held the point, oldest first."""
+    """Periods during which the same units held the point, oldest first; with `as_recorded`,
+    as the register recorded them at that instant."""
     check_lon_lat(lon, lat)
     wgs_lon, wgs_lat = to_wgs84(lon, lat, crs)
-    periods = services.lookup_service.history(wgs_lon, wgs_lat)
+    periods = services.lookup_service.history(wgs_lon, wgs_lat, as_recorded)
     return HistoryResponse(
         point=Point(lon=round(wgs_lon, 7), lat=round(wgs_lat, 7)),
         input=InputPoint(lon=lon, lat=lat, crs=crs),
@@ -493,4 +504,5 @@ def lookup_history(
             )
             for start, end, units in periods
         ],
+        as_recorded=as_recorded,
     )

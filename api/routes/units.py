@@ -10,9 +10,9 @@ from api import error_codes as codes
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.fields import IsoDate
-from api.params import BboxQuery, DateQuery, LevelQuery, Whole
+from api.params import BboxQuery, DateQuery, LevelQuery, RecordedQuery, Whole
 from api.schemas import Changes, Lineage, UnitCollection, UnitFeature, UnitHistory
-from api.shared import check_level, parse_bbox, require_unit
+from api.shared import before_register, check_level, parse_bbox, require_unit
 from projections.queries import as_feature
 
 router = APIRouter(tags=["units"])
@@ -49,8 +49,11 @@ def list_units(
     geometry: Annotated[bool, Query(description="Include geometries.")] = True,
     limit: Annotated[Whole, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[Whole, Query(ge=0, le=10_000_000)] = 0,
+    as_recorded: RecordedQuery = None,
 ) -> UnitCollection:
-    """Ordered by code; `numberMatched` counts all matches, `limit`/`offset` page through."""
+    """Ordered by code; `numberMatched` counts all matches, `limit`/`offset` page through.
+    With `as_recorded`, the units as the register recorded them at that instant; on a date
+    before the register begins, `hint` says so."""
     check_level(services, level)
     if q is not None and not q.strip():
         message = "q must hold a name or part of one, not only spaces"
@@ -63,6 +66,7 @@ def list_units(
         level=level,
         parent=parent,
         bbox=parse_bbox(bbox),
+        as_recorded=as_recorded,
         geometry=geometry,
         limit=limit,
         offset=offset,
@@ -73,6 +77,8 @@ def list_units(
         numberMatched=page.total,
         numberReturned=len(page.items),
         features=[UnitFeature.model_validate(as_feature(item)) for item in page.items],
+        as_recorded=as_recorded,
+        hint=before_register(services, day, as_recorded) if not page.total else None,
     )
 
 
@@ -86,15 +92,20 @@ def get_unit(
     services: ServicesDep,
     code: CodePath,
     date: DateQuery = None,
+    as_recorded: RecordedQuery = None,
 ) -> UnitFeature:
-    """404 if the code was never registered or the unit did not exist on that date."""
+    """404 if the code was never registered or the unit did not exist on that date (or, with
+    `as_recorded`, was not recorded as existing then at that instant)."""
     day = date or services.settings.today()
-    unit = services.queries.unit_on(code, day)
+    unit = services.queries.unit_on(code, day, as_recorded)
     if unit is None:
         require_unit(services, code)
+        hint = before_register(services, day, as_recorded)
         raise ApiError.of(
             codes.UNIT_NOT_LIVE,
-            f"unit {code} did not exist on {day}; see /v1/units/{code}/history",
+            f"unit {code} did not exist on {day}"
+            + (f" ({hint})" if hint else "")
+            + f"; see /v1/units/{code}/history",
         )
     return UnitFeature.model_validate(as_feature(unit))
 
@@ -105,12 +116,17 @@ def get_unit(
     summary="Every change to a unit",
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
-def unit_history(services: ServicesDep, code: CodePath) -> UnitHistory:
-    """Effective date, recorded time, operation, actor, reason, document and change set."""
-    changes = services.queries.unit_history(code)
+def unit_history(
+    services: ServicesDep, code: CodePath, as_recorded: RecordedQuery = None
+) -> UnitHistory:
+    """Effective date, recorded time, operation, actor, reason, document and change set;
+    with `as_recorded`, only the changes recorded by that instant."""
+    changes = services.queries.unit_history(code, as_recorded)
     if not changes:
         require_unit(services, code)
-    return UnitHistory.model_validate({"code": code, "changes": changes})
+    return UnitHistory.model_validate(
+        {"code": code, "changes": changes, "as_recorded": as_recorded}
+    )
 
 
 @router.get(
@@ -119,10 +135,14 @@ def unit_history(services: ServicesDep, code: CodePath) -> UnitHistory:
     summary="A unit's predecessors and successors, transitively",
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
-def unit_lineage(services: ServicesDep, code: CodePath) -> Lineage:
-    """Each edge with the kind of change (split_off, merge, recode, regrid, ...) and its date."""
+def unit_lineage(
+    services: ServicesDep, code: CodePath, as_recorded: RecordedQuery = None
+) -> Lineage:
+    """Each edge with the kind of change (split_off, merge, recode, regrid, ...) and its date;
+    with `as_recorded`, only the links recorded by that instant."""
     require_unit(services, code)
-    return Lineage.model_validate({"code": code, **services.queries.lineage(code)})
+    found = services.queries.lineage(code, as_recorded)
+    return Lineage.model_validate({"code": code, **found, "as_recorded": as_recorded})
 
 
 @router.get(
@@ -136,13 +156,26 @@ def changes(
     from_: Annotated[IsoDate, Query(alias="from", description="The earlier date, YYYY-MM-DD.")],
     to: Annotated[IsoDate, Query(description="The later date, YYYY-MM-DD.")],
     level: LevelQuery = None,
+    as_recorded: RecordedQuery = None,
 ) -> Changes:
-    """Units established, ended, redrawn (with the area gained and lost), renamed, transferred."""
+    """Units established, ended, redrawn (with the area gained and lost), renamed, transferred,
+    each with its name and the act (change set, effective date, reason, document) that made
+    the change. With `as_recorded`, the two maps as the register recorded them at that
+    instant; with `from` before the register begins, `hint` says so."""
     if from_ > to:
         message = f"from ({from_}) is after to ({to})"
         raise ApiError.of(
             codes.PERIOD_INVALID, message, [{"location": "query.from", "message": message}]
         )
     check_level(services, level)
-    found: dict[str, Any] = services.queries.changes(from_, to, level)
-    return Changes.model_validate({"from": from_, "to": to, "level": level, **found})
+    found: dict[str, Any] = services.queries.changes(from_, to, level, as_recorded)
+    return Changes.model_validate(
+        {
+            "from": from_,
+            "to": to,
+            "level": level,
+            "as_recorded": as_recorded,
+            "hint": before_register(services, from_, as_recorded),
+            **found,
+        }
+    )

@@ -217,6 +217,14 @@ class LookupIndex:
             context.read_from = "memory"
         return epoch.resolve(xs, ys, wanted)
 
+    def first_day(self) -> tuple[date | None] | None:
+        """`Snapshot.first_day` of the current snapshot (in a 1-tuple), or None when SQL must
+        answer."""
+        snapshot = self.current()
+        if snapshot is None:
+            return None
+        return (snapshot.first_day(),)
+
     def lookup(
         self, lon: float, lat: float, day: date, matter: str | None = None
     ) -> LookupResult | None:

@@ -72,6 +72,13 @@ class Snapshot:
 
     # Columns as this snapshot sees them (tests, benchmarks) -----------------------------------
 
+    def first_day(self) -> date | None:
+        """The first day any believed unit is valid (None if none is): where the register
+        begins, as `LookupEngine.first_day` answers it from SQL."""
+        size = len(self.alive)
+        starts = self.units.start[:size][self.alive]
+        return date.fromordinal(int(starts.min())) if starts.size else None
+
     @property
     def size(self) -> int:
         """Version numbers in use, superseded ones included."""

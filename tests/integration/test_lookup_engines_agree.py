@@ -326,3 +326,30 @@ def test_an_office_answers_only_where_its_service_area_is(settings: Settings) ->
             assert ("NA" in [o.code for o in answer.offices]) is serves, (day, lon, lat)
     finally:
         services.close()
+
+
+def test_memory_and_sql_agree_where_the_register_begins(settings: Settings) -> None:
+    """The `hint` before the register's first day: the index answers it without SQL (a lookup
+    from memory stays in memory), and gives SQL's date."""
+    services = build_services(settings)
+    try:
+        scenario.build(services.register)
+        services.worker.catch_up()
+        services.watch.start()
+        index = services.lookup_index
+        assert index is not None
+        index.start()
+        assert index.wait_current(30)
+        context = ReadContext()
+        context.read_from = "memory"
+        token = read_context.set(context)
+        try:
+            assert services.lookup_service.first_day() == date(2015, 1, 1)
+        finally:
+            read_context.reset(token)
+        assert context.read_from == "memory"
+        assert services.lookup.first_day() == date(2015, 1, 1)
+        # As recorded before the founding was: no unit yet, from SQL.
+        assert services.lookup_service.first_day(datetime(2014, 1, 1, tzinfo=UTC)) is None
+    finally:
+        services.close()
