@@ -131,6 +131,15 @@ class Repair:
     #: The area changed (added or removed; for `make_valid` the repaired territory).
     geometry: BaseGeometry
 
+    @classmethod
+    def of(cls, fix: Fix, name: str, level: str, sliver_m2: float) -> Repair:
+        """The report's entry for a family fix of the unit `fix.code` (named `name`)."""
+        lon, lat = point_on(fix.piece)
+        message = describe(fix, sliver_m2)
+        return cls(
+            fix.code, name, level, fix.repair, message, area_m2(fix.piece), lon, lat, fix.piece
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, as `report["repairs"]` lists it."""
         return {
@@ -327,22 +336,7 @@ def repair_change_set(
                 changed[code] = result[code]
                 operations[index] = replace(operations[index], geometry=result[code])  # type: ignore[call-arg]
         about = {code: (name, level) for _, code, level, name in family}
-        for fix in fixes:
-            lon, lat = point_on(fix.piece)
-            name, level = about[fix.code]
-            repairs.append(
-                Repair(
-                    fix.code,
-                    name,
-                    level,
-                    fix.repair,
-                    describe(fix, options.sliver_m2),
-                    area_m2(fix.piece),
-                    lon,
-                    lat,
-                    fix.piece,
-                )
-            )
+        repairs.extend(Repair.of(fix, *about[fix.code], options.sliver_m2) for fix in fixes)
     return replace(request, operations=tuple(operations)), repairs
 
 

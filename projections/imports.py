@@ -44,7 +44,6 @@ from domain.levels import Rules
 from domain.repair import (
     Repair,
     RepairOptions,
-    describe,
     fit_family,
     make_valid_territory,
     point_on,
@@ -603,21 +602,9 @@ def _fit_families(
         }
         result, fixes = fit_family(outline, children, fixed, options, rules.full_coverage)
         repaired.update(result)
-        for fix in fixes:
-            lon, lat = point_on(fix.piece)
-            plan.repairs.append(
-                Repair(
-                    fix.code,
-                    names.get(fix.code) or "",
-                    level,
-                    fix.repair,
-                    describe(fix, options.sliver_m2),
-                    area_m2(fix.piece),
-                    lon,
-                    lat,
-                    fix.piece,
-                )
-            )
+        plan.repairs.extend(
+            Repair.of(fix, names.get(fix.code) or "", level, options.sliver_m2) for fix in fixes
+        )
     out = []
     for feature, code, parent, _ in ready:
         territory = repaired[code]
