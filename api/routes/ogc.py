@@ -337,7 +337,8 @@ def item(
             day = parse_day(version_start)
         except ValueError:
             raise ApiError.of(codes.FEATURE_NOT_FOUND, f"no feature {feature_id!r}") from None
-    features, _ = services.features.items(collection_id, FeatureQuery(day=day, limit=1), code=code)
+    query = FeatureQuery(day=day, limit=1, today=services.settings.today())
+    features, _ = services.features.items(collection_id, query, code=code)
     if not features:
         raise ApiError.of(codes.FEATURE_NOT_FOUND, f"no feature {feature_id!r} on {day}")
     feature = features[0]

@@ -166,7 +166,10 @@ def import_layers(
         # Features refused: still check what could be planned, so every problem comes at once
         # (one layer: its features are what operations are tied to; several layers report
         # the planner's problems first).
-        if len(layers) == 1:
+        # Only when every problem is a feature's: a problem of following (a child the new line
+        # cuts) is not tied to a feature, and the register would only echo it.
+        at_features = all(_feature_of(p.location) is not None for p in problems)
+        if len(layers) == 1 and at_features:
             found, unchecked = _check_rest(services, plan, change, refused)
             problems.extend(found)
     elif plan.operations:

@@ -216,7 +216,7 @@ def test_communities_and_grids_of_one_geopackage_go_in_as_one_change_set(demo, t
 
     # The CLI reads the same file the same way (a dry run).
     environment = {**os.environ, "DATABASE_URL": server.database_url}
-    command = [sys.executable, "-m", "jurisdictions.cli", "import", str(path)]
+    command = [sys.executable, "-m", "jurisdictions.cli", "import", str(path), "--json"]
     command += ["--layers", "communities:community,grids:grid", "--children", "follow"]
     command += ["--effective", DAY, "--reason", "moved"]
     cli = subprocess.run(

@@ -210,9 +210,19 @@ def test_the_diff_between_two_dates(city: Services):
     # S1 lost the territory of M2 (0.03 x 0.1 degrees, about 30 km²) and gained nothing.
     assert redrawn["S1"]["area_gained_m2"] == 0
     assert 30e6 < redrawn["S1"]["area_lost_m2"] < 35e6
-    assert changes["transferred"] == [
-        {"code": "M2", "level": "community", "parent_before": "S1", "parent_after": "S3"}
+    assert [
+        {k: c[k] for k in ("code", "level", "parent_before", "parent_after", "parent_name_after")}
+        for c in changes["transferred"]
+    ] == [
+        {
+            "code": "M2",
+            "level": "community",
+            "parent_before": "S1",
+            "parent_after": "S3",
+            "parent_name_after": "S3 name",
+        }
     ]
+    assert changes["transferred"][0]["reason"] == "S3 split off from S1"
     streets_only = city.queries.changes(date(2015, 1, 1), date(2020, 1, 1), "street")
     assert streets_only["transferred"] == []
 
