@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 from domain.codes import code_is_valid, code_rule
 from domain.commands import ChangeSetRequest
 from domain.errors import Problem
+from domain.geometry import point_extra
 from domain.levels import Rules
 from domain.matters import CATALOGUE_ID, Catalogue
 from domain.offices import WORKSTATION, Office, office_id
@@ -292,10 +293,24 @@ class Workspace:
             self.families.add(parent)
 
     def fail(
-        self, code: str, message: str, location: str, *units: str, area_m2: float | None = None
+        self,
+        code: str,
+        message: str,
+        location: str,
+        *units: str,
+        area_m2: float | None = None,
+        where: Any = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """Record a problem; the change set will be rejected with all of them."""
-        self.problems.append(Problem(code, message, location, tuple(units), area_m2))
+        """Record a problem; the change set will be rejected with all of them.
+
+        `where` is the offending area of a spatial problem (a shapely geometry): it is kept
+        with the problem, with a point on it, so an editor can be shown where it is.
+        """
+        details = {**point_extra(where), **(extra or {})}
+        self.problems.append(
+            Problem(code, message, location, tuple(units), area_m2, details, where)
+        )
 
     def seal(self) -> None:
         """Append the family markers that make concurrent edits of one family conflict."""

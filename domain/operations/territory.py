@@ -287,11 +287,12 @@ def _reassign_children(
             ws.emit(child, Unit.Transferred, parent=target)
             ws.joined.setdefault(target, set()).add(child.code)
             ws.touch_family(target)
-    _follow_workstations(ws, unit, moved_to)
+    follow_workstations(ws, unit, moved_to)
 
 
-def _follow_workstations(ws: Workspace, street: Unit, moved_to: dict[str, str]) -> None:
-    """Workstations whose communities all moved to one new unit move with them."""
+def follow_workstations(ws: Workspace, street: Unit, moved_to: dict[str, str]) -> None:
+    """Workstations whose communities all moved to one new unit move with them (a split's, a
+    moved boundary's); one whose communities now lie in two streets is reported."""
     for workstation in ws.offices_of(street, WORKSTATION):
         if not workstation.open_on(ws.day) or workstation.unit.value_on(ws.day) != street.code:
             continue
