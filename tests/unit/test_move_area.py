@@ -18,8 +18,8 @@ from shapely.geometry import Polygon, mapping
 
 from domain.geometry import area_m2
 from domain.register import JurisdictionRegister
+from tests.unit.helpers import apply
 from tests.unit.test_operations import (
-    apply,
     assert_served_once,
     base_map,
     box,
