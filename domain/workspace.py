@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -44,6 +45,16 @@ class Store(Protocol):
     def find_catalogue(self) -> Catalogue | None:
         """The matter catalogue, or None."""
         ...
+
+
+@dataclass(frozen=True)
+class UnitAfter:
+    """A unit a change set changed, as it stands on the effective date afterwards (`version`
+    None: it ended), so an editor can draw the result of an edit before submitting it."""
+
+    code: str
+    level: str
+    version: UnitVersion | None
 
 
 class Workspace:
@@ -334,6 +345,10 @@ class Workspace:
     def changed_units(self) -> list[Unit]:
         """The units with queued events."""
         return [a for a in self.changed() if isinstance(a, Unit)]
+
+    def after_state(self) -> list[UnitAfter]:
+        """Each revised unit on the change set's day, as the operations left it."""
+        return [UnitAfter(u.code, u.level, u.version_on(self.day)) for u in self.revised_units()]
 
     def revised_units(self) -> list[Unit]:
         """The units whose own state changed (not just their list of children)."""
