@@ -511,6 +511,7 @@ def test_openapi_documents_every_operation_with_its_fields(api: Api):
             "split",
             "merge",
             "transfer",
+            "move_area",
             "rename",
             "recode",
             "dissolve",
@@ -552,6 +553,24 @@ def test_openapi_documents_every_operation_with_its_fields(api: Api):
     assert split["properties"]["mode"]["enum"] == ["split_off", "full"]
     assert split["properties"]["parts"]["items"] == {"$ref": "#/components/schemas/SplitPart"}
     assert {"code", "geometry"} <= set(components["SplitPart"]["required"])
+    # The shape the editing page sends for "this area passes from A to B".
+    move = components[mapping["move_area"].rsplit("/", 1)[1]]
+    assert (
+        set(move["properties"])
+        == set(move["required"])
+        == {
+            "op",
+            "from_unit",
+            "to_unit",
+            "geometry",
+        }
+    )
+    assert {o["$ref"] for o in move["properties"]["geometry"]["anyOf"]} == geometry
+    post = schema["paths"]["/v1/changesets"]["post"]
+    flags = {p["name"]: p for p in post["parameters"]}
+    assert {"dry_run", "problem_geometry", "preview", "based_on"} <= set(flags)
+    receipt = components["ChangeSetReceipt"]["properties"]
+    assert "preview" in receipt and "UnitPreview" in components
 
 
 def test_an_unknown_operation_field_is_a_422_naming_it(api: Api):
