@@ -598,11 +598,15 @@ def test_concurrent_editors_never_both_move_one_boundary(fresh_api: Api):
     """Many editors move the M1/M2 boundary at once: each gets 201 or 409, and the stored
     history equals the accepted change sets applied one after the other."""
     results: list[int] = []
+    refused: list[dict[str, Any]] = []
     positions = [114.041 + i * 0.001 for i in range(8)]
 
     def move(x: float) -> None:
         body = json.loads(json.dumps(MOVE).replace("114.045", f"{x:.3f}"))
-        results.append(fresh_api.post("/v1/changesets", body).status_code)
+        answer = fresh_api.post("/v1/changesets", body)
+        results.append(answer.status_code)
+        if answer.status_code == 409:
+            refused.append(answer.json()["error"])
 
     threads = [threading.Thread(target=move, args=(x,)) for x in positions]
     for thread in threads:
@@ -610,6 +614,10 @@ def test_concurrent_editors_never_both_move_one_boundary(fresh_api: Api):
     for thread in threads:
         thread.join()
     assert set(results) <= {201, 409}, results
+    # A loser is told who changed the same family first, and to reload.
+    for error in refused:
+        assert error["message"].startswith("someone else changed the same family"), error
+        assert error["details"] and all(d["change_set"] for d in error["details"]), error
     accepted = results.count(201)
     assert accepted >= 1
     assert fresh_api.get("/v1/changesets").json()["total"] == 3 + accepted
