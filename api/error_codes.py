@@ -35,6 +35,11 @@ BODY_TOO_LARGE = ErrorCode(
 UNSUPPORTED_MEDIA_TYPE = ErrorCode(
     "unsupported_media_type", 415, "The body must be sent as application/json."
 )
+NOT_ACCEPTABLE = ErrorCode(
+    "not_acceptable",
+    406,
+    "The Accept header admits none of the media types this path answers in (details list them).",
+)
 BATCH_TOO_LARGE = ErrorCode("batch_too_large", 413, "A batch lookup has too many points.")
 LEVEL_UNKNOWN = ErrorCode(
     "level_unknown", 422, "A level the register does not have (parameter, path or form field)."
