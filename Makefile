@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-service bench-tipg bench-suite wrk soak clean
+.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-service bench-tipg bench-batch-columnar bench-suite wrk soak clean
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -96,6 +96,13 @@ bench-import: setup
 bench-service: setup wrk
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_service $(BENCH_ARGS)
+
+# One batch of 100,000 points, every level, answered in JSON, Arrow and Parquet over real HTTP,
+# against the single-core STRtree limit on the same polygons (issue 17; target 0.7x for Arrow).
+# BENCH_ARGS="--database-url URL" to use a database with the demo instead of a scratch copy.
+bench-batch-columnar: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_batch_columnar $(BENCH_ARGS)
 
 # OGC items and vector tiles of the grid level against tipg serving the same view from the same
 # database (tipg lives in its own .venv-tipg, made by scripts/ensure_tipg.sh). Needs the demo
