@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domain.roles import ROLES
 from domain.timeline import parse_day
 
 # Heavy libraries (the web stack, shapely, pyproj, psycopg, pydantic, tqdm) are imported by the
@@ -424,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = sub.add_parser("tokens", help="create, revoke or list API tokens")
     token_actions = tokens.add_subparsers(dest="action", required=True)
     create = token_actions.add_parser("create", help="print a new token (shown once)")
-    create.add_argument("--role", choices=("reader", "editor"), required=True)
+    create.add_argument("--role", choices=ROLES, required=True)
     create.add_argument("--actor", required=True, help="who acts with it (recorded in events)")
     revoke = token_actions.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id")
