@@ -154,6 +154,54 @@ def runnable_spec(record: JobRecord, dirs: JobDirs, settings: Settings) -> Assig
     )
 
 
+def check_job(spec: dict[str, Any], dirs: JobDirs, settings: Settings) -> None:
+    """A stored-to-be job checked against its data now, as the engine will (columns, CRS,
+    files), so that a client learns of a mistake at once: `InvalidJob` names each field."""
+    from bulk.run import check_spec
+
+    record = {**spec, "output": str(dirs.outputs / ".checking")}
+    runnable = spec_from_dict(record)
+    source = replace(runnable.source, path=str(dirs.resolve_input(runnable.source.path)))
+    check_spec(replace(runnable, source=source), settings.level_scheme)
+
+
+#: The aggregate a job with `aggregate` writes (one row per level, code and date).
+AGGREGATE_FILE = "aggregate.parquet"
+
+
+def read_counts(output: Path, level: str | None) -> dict[str, Any]:
+    """An aggregate job's counts on one level (default: the first), for the map: each unit's
+    records (and sums) per date, and those outside every unit of the level."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(output / AGGREGATE_FILE)
+    levels = list(dict.fromkeys(table.column("level").to_pylist()))
+    chosen = level if level is not None else (levels[0] if levels else None)
+    rows = [r for r in table.to_pylist() if r["level"] == chosen]
+    dates = sorted({r["date"].isoformat() if r["date"] else "" for r in table.to_pylist()})
+    sums = [name for name in table.column_names if name.startswith("sum_")]
+    units: dict[str, dict[str, Any]] = {}
+    outside: dict[str, dict[str, float]] = {}
+    for row in rows:
+        day = row["date"].isoformat() if row["date"] else ""
+        values = {"records": row["records"], **{name: row[name] for name in sums}}
+        if row["code"] is None or row["code"] == "":
+            outside[day] = values
+            continue
+        unit = units.setdefault(
+            row["code"], {"code": row["code"], "name": row["name"], "by_date": {}}
+        )
+        unit["by_date"][day] = values
+    return {
+        "levels": levels,
+        "level": chosen,
+        "dates": dates,
+        "measures": ["records", *sums],
+        "units": list(units.values()),
+        "outside": outside,
+    }
+
+
 class Dismissed(Exception):
     """The job was dismissed while it ran: stop."""
 

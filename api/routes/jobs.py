@@ -23,10 +23,19 @@ from api import error_codes as codes
 from api.auth import JobRunner
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
+from api.params import LevelQuery
 from api.requests import read_json
+from api.shared import check_level
 from bulk.spec import InvalidJob
 from jurisdictions.bootstrap import Services
-from jurisdictions.jobs import JobDirs, JobsNotConfigured, read_job
+from jurisdictions.jobs import (
+    AGGREGATE_FILE,
+    JobDirs,
+    JobsNotConfigured,
+    check_job,
+    read_counts,
+    read_job,
+)
 from projections.jobs import JobRecord
 
 router = APIRouter(tags=["jobs"])
@@ -156,6 +165,10 @@ async def submit_job(request: Request, services: ServicesDep, owner: JobRunner) 
             problems += exc.problems
     if problems:
         raise invalid_job(InvalidJob(problems))
+    try:  # the data themselves: columns, CRS, files
+        await run_in_threadpool(check_job, spec, dirs, services.settings)
+    except InvalidJob as exc:
+        raise invalid_job(exc) from exc
     job = await run_in_threadpool(services.jobs.create, owner.actor, spec)
     response = json_response(status_info(request, job), 201)
     response.headers["Location"] = f"{request.scope.get('root_path', '')}/v1/jobs/{job.id}"
@@ -246,3 +259,30 @@ def job_result_file(services: ServicesDep, owner: JobRunner, job_id: JobId, name
         )
     media = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
     return FileResponse(path, media_type=media, filename=FilePath(name).name)
+
+
+@router.get(
+    "/v1/jobs/{job_id}/counts",
+    summary="An aggregate job's counts per unit and date on one level (for its map)",
+    responses={**JOB_ERRORS, 409: ERROR_RESPONSES[422]},
+)
+def job_counts(
+    services: ServicesDep, owner: JobRunner, job_id: JobId, level: LevelQuery = None
+) -> Response:
+    """Each unit's records (and sums) per date on `level` (default: the job's first level),
+    and the records outside every unit of it; what `/maps/jobs/{id}` draws."""
+    job = _own_job(services, job_id, owner.actor)
+    output, names = _result_files(services, job)
+    if AGGREGATE_FILE not in names:
+        raise ApiError.of(
+            codes.RESULT_NOT_FOUND,
+            f"job {job.id} assigned records; counts are for jobs with aggregate: true",
+        )
+    check_level(services, level)
+    counts = read_counts(output, level)
+    if level is not None and level not in counts["levels"]:
+        message = f"job {job.id} counted on {', '.join(counts['levels'])}, not {level}"
+        raise ApiError.of(
+            codes.LEVEL_UNKNOWN, message, [{"location": "query.level", "message": message}]
+        )
+    return json_response({"jobID": job.id, **counts})
