@@ -493,7 +493,9 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
     if fmt is None:
         raise _not_acceptable(f"cannot answer in {request.headers.get('accept')!r}")
     limit = services.settings.max_batch_points
+    envelope_in = "body"  # where the envelope's fields were sent, for error locations
     if media_type(request) == columnar.ARROW_STREAM:
+        envelope_in = "query"
         raw = await read_bytes(request)
         batch = await run_in_threadpool(parse_table_batch, bytes(raw), request.query_params, limit)
     else:
@@ -533,7 +535,7 @@ async def lookup_batch(request: Request, services: ServicesDep) -> Response:
         raise ApiError.of(
             codes.LEVEL_UNKNOWN,
             str(exc),
-            [{"location": f"body.levels[{exc.position}]", "message": str(exc)}],
+            [{"location": f"{envelope_in}.levels[{exc.position}]", "message": str(exc)}],
         ) from exc
     except UnknownMatter as exc:
         raise ApiError.of(
