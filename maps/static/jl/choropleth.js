@@ -105,6 +105,17 @@
       var badge = L.DomUtil.create('div', 'jl-choro-badge', map.getContainer());
       badge.id = 'jl-badge-' + side;
       maps[side] = map;
+      // Which unit was clicked is the lookup's answer (the register's boundary rule).
+      map.on('click', function (event) {
+        var day = state[side];
+        var query = '?lon=' + event.latlng.lng.toFixed(7) + '&lat=' + event.latlng.lat.toFixed(7) +
+          (day ? '&date=' + day : '');
+        api('/v1/lookup' + query).then(function (answer) {
+          var unit = answer.units.filter(function (u) { return u.level === state.level; })[0];
+          if (unit) showUnit(unit);
+          else status('No ' + state.level + ' there on ' + (day || 'that date') + '.');
+        }).catch(function (error) { status(error.message); });
+      });
     });
     maps.left.sync(maps.right);
     maps.right.sync(maps.left);
@@ -119,12 +130,10 @@
       return { fill: true, fillColor: colourOf(valueOf(properties.code, day)), fillOpacity: 0.78,
                color: '#546e7a', weight: 0.6, opacity: 0.8 };
     };
-    var layer = L.vectorGrid.protobuf(url, {
-      rendererFactory: L.canvas.tile, interactive: true, vectorTileLayerStyles: styles,
-      getFeatureId: function (feature) { return feature.properties.code; }, maxZoom: 18
+    return L.vectorGrid.protobuf(url, {
+      rendererFactory: L.canvas.tile, interactive: false, vectorTileLayerStyles: styles,
+      maxZoom: 18
     });
-    layer.on('click', function (event) { showUnit(event.layer.properties); });
-    return layer;
   }
 
   function draw() {
