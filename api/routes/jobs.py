@@ -244,7 +244,17 @@ def job_results(
 @router.get(
     "/v1/jobs/{job_id}/results/{name:path}",
     summary="One result file, streamed",
-    responses={**JOB_ERRORS, 409: ERROR_RESPONSES[422]},
+    responses={
+        **JOB_ERRORS,
+        200: {
+            "description": "The file (Parquet, CSV or JSON)",
+            "content": {
+                media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+                for media in MEDIA_TYPES.values()
+            },
+        },
+        409: ERROR_RESPONSES[422],
+    },
 )
 def job_result_file(services: ServicesDep, owner: JobRunner, job_id: JobId, name: str) -> Response:
     """Only a file the job recorded as written, inside its own output directory."""
