@@ -175,10 +175,11 @@ def read_counts(output: Path, level: str | None) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     table = pq.read_table(output / AGGREGATE_FILE)
-    levels = list(dict.fromkeys(table.column("level").to_pylist()))
+    every = table.to_pylist()
+    levels = list(dict.fromkeys(row["level"] for row in every))
     chosen = level if level is not None else (levels[0] if levels else None)
-    rows = [r for r in table.to_pylist() if r["level"] == chosen]
-    dates = sorted({r["date"].isoformat() if r["date"] else "" for r in table.to_pylist()})
+    rows = [r for r in every if r["level"] == chosen]
+    dates = sorted({r["date"].isoformat() if r["date"] else "" for r in every})
     sums = [name for name in table.column_names if name.startswith("sum_")]
     units: dict[str, dict[str, Any]] = {}
     outside: dict[str, dict[str, float]] = {}
