@@ -139,8 +139,11 @@ def run_assignment(
             seconds=round(time.perf_counter() - started, 3),
             engine=engine,
         )
-        summary = {"spec": spec.as_dict(), "result": result.as_dict()}
-        summary["register_position"] = layers.position
+        summary = {
+            "spec": spec.as_dict(),
+            "result": result.as_dict(),
+            "register_position": layers.position,
+        }
         (staging / "job.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         _publish(staging, output)
         return result
@@ -152,11 +155,10 @@ def run_assignment(
 def _client(spec: AssignmentSpec) -> Iterator[tuple[Any, str]]:
     """A Dask client: to `spec.scheduler`, or to a LocalCluster of single-threaded worker
     processes (one per core unless `spec.workers` says), closed afterwards."""
-    from distributed import Client, LocalCluster
-
+    dask = _distributed()
     if spec.scheduler is not None:
         try:
-            client = Client(spec.scheduler, timeout=CONNECT_TIMEOUT)
+            client = dask.Client(spec.scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             message = f"no Dask scheduler answers at {spec.scheduler} ({exc})"
             raise InvalidJob([JobProblem("scheduler", "scheduler_unreachable", message)]) from exc
@@ -168,7 +170,7 @@ def _client(spec: AssignmentSpec) -> Iterator[tuple[Any, str]]:
             client.close()
         return
     workers = spec.workers or os.cpu_count() or 1
-    cluster = LocalCluster(
+    cluster = dask.LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
@@ -176,7 +178,7 @@ def _client(spec: AssignmentSpec) -> Iterator[tuple[Any, str]]:
         silence_logs=logging.ERROR,
     )
     try:
-        with Client(cluster) as client:
+        with dask.Client(cluster) as client:
             yield client, f"LocalCluster({workers} workers)"
     finally:
         cluster.close()
@@ -190,8 +192,6 @@ def _run_tasks(
     progress: Callable[[Progress], None] | None,
 ) -> list[PartOutcome]:
     """One task per partition; the layers go to every worker once."""
-    from distributed import as_completed
-
     shipped = client.scatter(layers, broadcast=True, hash=False)
     futures = [
         client.submit(run_part, shipped, task, part, key=f"assign-{layers.token}-{part.index}")
@@ -202,7 +202,7 @@ def _run_tasks(
     if progress is not None:
         progress(Progress(0, len(parts), 0))
     try:
-        for future in as_completed(futures):
+        for future in _distributed().as_completed(futures):
             try:
                 outcome: PartOutcome = future.result()
             except BadRecords as exc:
@@ -265,12 +265,19 @@ def _write_aggregate(
     for j, column in enumerate(spec.sum_columns, start=1):
         columns[f"sum_{column}"] = pa.array([float(totals[k][j]) for k in ordered], pa.float64())
     table = pa.table(columns)
-    table = table.replace_schema_metadata({"jurisdictions.levels": ",".join(
-        layers.levels.names[r] for r in wanted
-    )})
+    table = table.replace_schema_metadata(
+        {"jurisdictions.levels": ",".join(layers.levels.names[r] for r in wanted)}
+    )
     pq.write_table(table, staging / "aggregate.parquet")
     pacsv.write_csv(table, staging / "aggregate.csv")
     return list(AGGREGATE_FILES)
+
+
+def _distributed() -> Any:
+    """`dask.distributed`, imported when a job runs (its stubs are partial: used as Any)."""
+    import distributed
+
+    return distributed
 
 
 def _publish(staging: Path, output: Path) -> None:

@@ -141,7 +141,9 @@ NUMERIC = ("int", "uint", "float", "double", "decimal")
 DATES = ("date", "timestamp", "string", "large_string")
 
 
-def check_columns(source: RecordSource, columns: Columns, sums: tuple[str, ...]) -> list[JobProblem]:
+def check_columns(
+    source: RecordSource, columns: Columns, sums: tuple[str, ...]
+) -> list[JobProblem]:
     """Problems of the column names (and, for Parquet, types) the job reads."""
     problems: list[JobProblem] = []
     known = ", ".join(columns.names)

@@ -100,7 +100,7 @@ def draw_partition(places: Places, seed: int, index: int, size: int, first_id: i
             inside = shapely.contains_xy(places.shapes[c], xs, ys)
             xs_in.append(xs[inside][:need])
             ys_in.append(ys[inside][:need])
-            need -= int(min(np.count_nonzero(inside), need))
+            need -= min(int(np.count_nonzero(inside)), need)
         lon[rows] = np.concatenate(xs_in)
         lat[rows] = np.concatenate(ys_in)
     kind = rng.choice(len(KINDS), size=size, p=KIND_SHARES).astype(np.int32)
@@ -197,7 +197,8 @@ anywhere in the city's bounding box, so some fall outside every unit.
 Seed {seed}, {partition_size:,} records per file. The same seed and partition size give the
 same files. Regenerate with:
 
-    jurisdictions synth-records --count {count} --seed {seed} --partition-size {partition_size} --output DIR
+    jurisdictions synth-records --count {count} --seed {seed} \\
+        --partition-size {partition_size} --output DIR
 
 Assign them to units with `jurisdictions assign DIR --output OUT --date-column date`.
 """

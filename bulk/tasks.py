@@ -125,7 +125,12 @@ def run_part(layers: Layers, task: TaskSpec, part: Part) -> PartOutcome:
 
 
 def _resolve(
-    snapshot: Any, xs: FloatArray, ys: FloatArray, days: IntArray, wanted: tuple[int, ...], count: int
+    snapshot: Any,
+    xs: FloatArray,
+    ys: FloatArray,
+    days: IntArray,
+    wanted: tuple[int, ...],
+    count: int,
 ) -> tuple[IntArray, Any]:
     """Each point's version per level (-1: none) and boundary flags, on its day: the points
     of each epoch resolved together by `Epoch.resolve`, the lookup service's own code."""
@@ -154,7 +159,10 @@ def _groups(
     founds: list[IntArray], wanted: tuple[int, ...], sums: list[FloatArray]
 ) -> dict[str, Any]:
     """Counts (and sums) per date index, level and version (-1: in no unit of that level)."""
-    date_index, ranks, versions, counts = [], [], [], []
+    date_index: list[IntArray] = []
+    ranks: list[IntArray] = []
+    versions: list[IntArray] = []
+    counts: list[FloatArray] = []
     totals: list[list[FloatArray]] = [[] for _ in sums]
     for i, found in enumerate(founds):
         for rank in wanted:
@@ -163,10 +171,12 @@ def _groups(
             date_index.append(np.full(len(unique), i, dtype=np.int64))
             ranks.append(np.full(len(unique), rank, dtype=np.int64))
             versions.append(unique)
-            counts.append(np.bincount(inverse, minlength=len(unique)).astype(np.int64))
+            counts.append(np.bincount(inverse, minlength=len(unique)).astype(np.float64))
             for j, values in enumerate(sums):
                 weights = np.nan_to_num(values, nan=0.0)
-                totals[j].append(np.bincount(inverse, weights=weights, minlength=len(unique)))
+                totals[j].append(
+                    np.bincount(inverse, weights=weights, minlength=len(unique)).astype(np.float64)
+                )
     return {
         "date_index": np.concatenate(date_index),
         "rank": np.concatenate(ranks),
@@ -252,7 +262,7 @@ def to_wgs84_arrays(xs: FloatArray, ys: FloatArray, crs: str) -> tuple[FloatArra
             return xs, ys
         convert = np.frompyfunc(lambda x, y: to_wgs84(x, y, name.lower()), 2, 1)
         pairs = convert(xs, ys)
-        found = np.array([p for p in pairs.tolist()], dtype=np.float64).reshape(-1, 2)
+        found = np.array(pairs.tolist(), dtype=np.float64).reshape(-1, 2)
         return found[:, 0].copy(), found[:, 1].copy()
     transformer = _transformer(name)
     if transformer is None:
