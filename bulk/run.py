@@ -7,7 +7,7 @@
 3. One task per partition (`bulk.tasks.run_part`), on a `LocalCluster` (one single-threaded
    process per core) or on the cluster at `spec.scheduler`. Each task writes its Parquet part
    into a staging directory under `output`; aggregates come back as small counts per unit.
-4. On success the parts move into `output` (replacing an earlier run's), with `job.json`; on
+4. On success the parts move into `output` (replacing an earlier run's), with `_job.json`; on
    failure the staging directory is removed: a failed job leaves nothing behind.
 """
 
@@ -43,7 +43,7 @@ from bulk.tasks import BadRecords, PartOutcome, TaskSpec, check_crs, run_part
 from domain.levels import LevelScheme
 
 #: What a finished job leaves in `output` (an earlier run's are replaced).
-RESULT_PATTERNS = ("part-*.parquet", "aggregate.parquet", "aggregate.csv", "job.json")
+RESULT_PATTERNS = ("part-*.parquet", "aggregate.parquet", "aggregate.csv", "_job.json")
 AGGREGATE_FILES = ("aggregate.parquet", "aggregate.csv")
 #: Seconds to wait for a scheduler given by address.
 CONNECT_TIMEOUT = 15
@@ -132,7 +132,7 @@ def run_assignment(
         outside = sum(o.outside for o in outcomes)
         result = AssignmentResult(
             output=str(output),
-            files=(*files, "job.json"),
+            files=(*files, "_job.json"),
             records=records,
             outside=outside,
             partitions=len(parts),
@@ -144,7 +144,7 @@ def run_assignment(
             "result": result.as_dict(),
             "register_position": layers.position,
         }
-        (staging / "job.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        (staging / "_job.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         _publish(staging, output)
         return result
     finally:

@@ -222,7 +222,7 @@ def test_records_with_their_own_dates_match_the_lookup_on_every_level(
         1 for row in table.select(LEVELS).to_pylist() if all(v is None for v in row.values())
     )
     assert outside == result.outside > 0
-    assert json.loads((tmp_path / "out" / "job.json").read_text())["result"]["records"] == len(ids)
+    assert json.loads((tmp_path / "out" / "_job.json").read_text())["result"]["records"] == len(ids)
 
 
 def test_one_date_chosen_levels_and_a_projected_csv_match_the_lookup(
@@ -287,7 +287,7 @@ def test_aggregates_equal_the_counts_of_the_assignment(
         demo_database,
         level_scheme=DEFAULT_LEVELS,
     )
-    assert result.files == ("aggregate.parquet", "aggregate.csv", "job.json")
+    assert result.files == ("aggregate.parquet", "aggregate.csv", "_job.json")
     aggregate = pq.read_table(tmp_path / "agg" / "aggregate.parquet")
     with (tmp_path / "agg" / "aggregate.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == aggregate.num_rows
