@@ -170,18 +170,32 @@ def _client(spec: AssignmentSpec) -> Iterator[tuple[Any, str]]:
             client.close()
         return
     workers = spec.workers or os.cpu_count() or 1
-    cluster = dask.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    with _quiet():
+        cluster = dask.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        try:
+            with dask.Client(cluster) as client:
+                yield client, f"LocalCluster({workers} workers)"
+        finally:
+            cluster.close()
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """An embedded cluster's scheduler logs in this process, at INFO, down to the tracebacks
+    of connections closed at shutdown: only errors are worth a user's terminal."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
-        with dask.Client(cluster) as client:
-            yield client, f"LocalCluster({workers} workers)"
+        yield
     finally:
-        cluster.close()
+        logger.setLevel(level)
 
 
 def _run_tasks(
