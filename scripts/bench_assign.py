@@ -132,8 +132,8 @@ def cluster(workers: int) -> Iterator[tuple[str, Any]]:
         distributed.LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers, threads_per_worker=1, dashboard_address=None, silence_logs=40
         ) as found,
-        distributed.Client(found) as client,
-    ):  # type: ignore[no-untyped-call]
+        distributed.Client(found) as client,  # type: ignore[no-untyped-call]
+    ):
         yield found.scheduler_address, client
 
 
