@@ -94,7 +94,7 @@ def run_assignment(
         from jurisdictions.settings import get_settings
 
         level_scheme = get_settings().level_scheme
-    parts, _ = check_spec(spec, level_scheme)
+    parts, columns = check_spec(spec, level_scheme)
     layers = read_layers(database_url, level_scheme, spec.dates)
     wanted = tuple(sorted(level_scheme.rank(level) for level in spec.levels)) or tuple(
         range(len(level_scheme.names))
@@ -120,6 +120,7 @@ def run_assignment(
         sum_columns=spec.sum_columns,
         staging=str(staging.resolve()),
         metadata=metadata,
+        geometry=columns.geometry if columns.points_from_geometry(spec.source) else None,
     )
     try:
         with _client(spec) as (client, engine):

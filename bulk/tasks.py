@@ -43,6 +43,8 @@ class TaskSpec:
     staging: str
     #: Key-value metadata written into every part.
     metadata: dict[str, str] = field(default_factory=dict)
+    #: A GeoParquet geometry column to take the points from (instead of lon/lat columns).
+    geometry: str | None = None
 
 
 @dataclass
@@ -73,7 +75,8 @@ def run_part(layers: Layers, task: TaskSpec, part: Part) -> PartOutcome:
     import pyarrow as pa
 
     source = task.source
-    names = [source.id_column, source.lon_column, source.lat_column]
+    coordinates = [task.geometry] if task.geometry else [source.lon_column, source.lat_column]
+    names = [source.id_column, *coordinates]
     if source.date_column is not None:
         names.append(source.date_column)
     names += [c for c in task.sum_columns if c not in names]
@@ -83,8 +86,11 @@ def run_part(layers: Layers, task: TaskSpec, part: Part) -> PartOutcome:
     except (pa.ArrowInvalid, ValueError) as exc:
         message = f"{_where(part)}: {str(exc).strip().splitlines()[0][:300]}"
         raise BadRecords(JobProblem("source.path", COLUMN_INVALID, message)) from None
-    xs = _floats(table.column(source.lon_column))
-    ys = _floats(table.column(source.lat_column))
+    if task.geometry:
+        xs, ys = _xy(table.column(task.geometry), part)
+    else:
+        xs = _floats(table.column(source.lon_column))
+        ys = _floats(table.column(source.lat_column))
     xs, ys = to_wgs84_arrays(xs, ys, source.crs)
     n = len(xs)
     if task.days:
@@ -207,6 +213,24 @@ def _floats(column: Any) -> FloatArray:
 
     values = pc.cast(column, pa.float64())
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _xy(column: Any, part: Part) -> tuple[FloatArray, FloatArray]:
+    """x and y of GeoParquet point geometries (WKB); NaN for empty or missing ones."""
+    import shapely
+
+    try:
+        shapes = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+    except shapely.errors.GEOSException as exc:
+        message = f"{_where(part)}: the geometry column is not WKB ({exc})"
+        raise BadRecords(JobProblem("source.path", COLUMN_INVALID, message)) from None
+    kinds = shapely.get_type_id(shapes)
+    if np.any((kinds != 0) & (kinds != -1) & ~shapely.is_empty(shapes)):
+        message = f"{_where(part)}: the geometry column holds other shapes than points"
+        raise BadRecords(JobProblem("source.path", COLUMN_INVALID, message))
+    xs = np.asarray(shapely.get_x(shapes), dtype=np.float64)
+    ys = np.asarray(shapely.get_y(shapes), dtype=np.float64)
+    return xs, ys
 
 
 def record_days(column: Any, part: Part, name: str) -> IntArray:

@@ -266,6 +266,46 @@ def test_one_date_chosen_levels_and_a_projected_csv_match_the_lookup(
     assert sum(v is None for v in want["community"]) > 0  # some records outside, kept
 
 
+def test_geoparquet_points_in_gcj02(
+    demo_database: str, demo_server: LiveServer, points, cluster: str, tmp_path: Path
+):
+    """A GeoParquet file (WKB points, no lon/lat columns) in GCJ-02, the offset of Amap's
+    maps: converted as /v1/lookup converts `crs=gcj02`, then the same answers."""
+    from domain.coordinates import wgs84_to_gcj02
+
+    sample = points[:: max(1, len(points) // 600)]
+    shifted = np.array([wgs84_to_gcj02(float(x), float(y)) for x, y in sample])
+    geo = {"version": "1.1.0", "primary_column": "geom", "columns": {"geom": {"encoding": "WKB"}}}
+    table = pa.table(
+        {"id": np.arange(len(sample)), "geom": shapely.to_wkb(shapely.points(shifted))}
+    ).replace_schema_metadata({"geo": json.dumps(geo)})
+    pq.write_table(table, tmp_path / "records.parquet")
+    result = run_assignment(
+        AssignmentSpec(
+            RecordSource(str(tmp_path / "records.parquet"), crs="gcj02"),
+            str(tmp_path / "out"),
+            dates=(date(2016, 12, 26),),
+            scheduler=cluster,
+        ),
+        demo_database,
+        level_scheme=DEFAULT_LEVELS,
+    )
+    assert result.records == len(sample)
+    got = read_result(tmp_path / "out")
+    body = {
+        "date": "2016-12-26",
+        "crs": "gcj02",
+        "points": [{"lon": float(x), "lat": float(y)} for x, y in shifted],
+    }
+    answer = httpx.post(f"{demo_server.url}/v1/lookup/batch", json=body, timeout=120).json()
+    for level in LEVELS:
+        want = [
+            next((u["code"] for u in r["units"] if u["level"] == level), None)
+            for r in answer["results"]
+        ]
+        assert got.column(level).to_pylist() == want, level
+
+
 def test_aggregates_equal_the_counts_of_the_assignment(
     demo_database: str, cluster: str, tmp_path: Path
 ):
