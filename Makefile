@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-service bench-tipg bench-batch-columnar bench-suite wrk soak clean
+.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-service bench-tipg bench-batch-columnar bench-suite bench-assign wrk soak clean
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -24,6 +24,7 @@ help:
 	@echo "make rebuild - rebuild the read model from the event log"
 	@echo "make bench   - benchmarks (figures as ratios against same-run baselines)"
 	@echo "make bench-import - an import's dry run of the demo's grid layer vs pyogrio+shapely"
+	@echo "make bench-assign - bulk assignment on Dask vs STRtree, 1 vs 2 workers, 2M records"
 	@echo "make bench-suite - every benchmark, demo and a generated register, into one file"
 	@echo "make soak    - minutes of steady lookups: errors, latency, memory over time"
 	@echo "make guangdong - a second, real region (Guangdong) through the API, checked by an oracle"
@@ -119,6 +120,14 @@ bench-tipg: setup wrk
 bench-suite: setup wrk
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_suite $(BENCH_ARGS)
+
+# Bulk assignment on Dask (docs/scaling.md): per worker against shapely's STRtree, 2 workers
+# against 1, end to end on the synthetic library with peak memory per worker, and a check of
+# 100,000 points against the lookup. Needs the demo in DATABASE_URL (`make demo` once).
+# BENCH_ARGS="--records 20000000" (or --huge) for the 20-million-record run.
+bench-assign: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_assign $(BENCH_ARGS)
 
 # The HTTP load generator of the service benchmarks (Debian's package).
 wrk:

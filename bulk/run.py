@@ -7,7 +7,7 @@
 3. One task per partition (`bulk.tasks.run_part`), on a `LocalCluster` (one single-threaded
    process per core) or on the cluster at `spec.scheduler`. Each task writes its Parquet part
    into a staging directory under `output`; aggregates come back as small counts per unit.
-4. On success the parts move into `output` (replacing an earlier run's), with `job.json`; on
+4. On success the parts move into `output` (replacing an earlier run's), with `_job.json`; on
    failure the staging directory is removed: a failed job leaves nothing behind.
 """
 
@@ -43,7 +43,7 @@ from bulk.tasks import BadRecords, PartOutcome, TaskSpec, check_crs, run_part
 from domain.levels import LevelScheme
 
 #: What a finished job leaves in `output` (an earlier run's are replaced).
-RESULT_PATTERNS = ("part-*.parquet", "aggregate.parquet", "aggregate.csv", "job.json")
+RESULT_PATTERNS = ("part-*.parquet", "aggregate.parquet", "aggregate.csv", "_job.json")
 AGGREGATE_FILES = ("aggregate.parquet", "aggregate.csv")
 #: Seconds to wait for a scheduler given by address.
 CONNECT_TIMEOUT = 15
@@ -94,7 +94,7 @@ def run_assignment(
         from jurisdictions.settings import get_settings
 
         level_scheme = get_settings().level_scheme
-    parts, _ = check_spec(spec, level_scheme)
+    parts, columns = check_spec(spec, level_scheme)
     layers = read_layers(database_url, level_scheme, spec.dates)
     wanted = tuple(sorted(level_scheme.rank(level) for level in spec.levels)) or tuple(
         range(len(level_scheme.names))
@@ -120,6 +120,7 @@ def run_assignment(
         sum_columns=spec.sum_columns,
         staging=str(staging.resolve()),
         metadata=metadata,
+        geometry=columns.geometry if columns.points_from_geometry(spec.source) else None,
     )
     try:
         with _client(spec) as (client, engine):
@@ -132,16 +133,19 @@ def run_assignment(
         outside = sum(o.outside for o in outcomes)
         result = AssignmentResult(
             output=str(output),
-            files=(*files, "job.json"),
+            files=(*files, "_job.json"),
             records=records,
             outside=outside,
             partitions=len(parts),
             seconds=round(time.perf_counter() - started, 3),
             engine=engine,
         )
-        summary = {"spec": spec.as_dict(), "result": result.as_dict()}
-        summary["register_position"] = layers.position
-        (staging / "job.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        summary = {
+            "spec": spec.as_dict(),
+            "result": result.as_dict(),
+            "register_position": layers.position,
+        }
+        (staging / "_job.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         _publish(staging, output)
         return result
     finally:
@@ -152,11 +156,10 @@ def run_assignment(
 def _client(spec: AssignmentSpec) -> Iterator[tuple[Any, str]]:
     """A Dask client: to `spec.scheduler`, or to a LocalCluster of single-threaded worker
     processes (one per core unless `spec.workers` says), closed afterwards."""
-    from distributed import Client, LocalCluster
-
+    dask = _distributed()
     if spec.scheduler is not None:
         try:
-            client = Client(spec.scheduler, timeout=CONNECT_TIMEOUT)
+            client = dask.Client(spec.scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             message = f"no Dask scheduler answers at {spec.scheduler} ({exc})"
             raise InvalidJob([JobProblem("scheduler", "scheduler_unreachable", message)]) from exc
@@ -168,18 +171,32 @@ def _client(spec: AssignmentSpec) -> Iterator[tuple[Any, str]]:
             client.close()
         return
     workers = spec.workers or os.cpu_count() or 1
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    with _quiet():
+        cluster = dask.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        try:
+            with dask.Client(cluster) as client:
+                yield client, f"LocalCluster({workers} workers)"
+        finally:
+            cluster.close()
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """An embedded cluster's scheduler logs in this process, at INFO, down to the tracebacks
+    of connections closed at shutdown: only errors are worth a user's terminal."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
-        with Client(cluster) as client:
-            yield client, f"LocalCluster({workers} workers)"
+        yield
     finally:
-        cluster.close()
+        logger.setLevel(level)
 
 
 def _run_tasks(
@@ -190,8 +207,6 @@ def _run_tasks(
     progress: Callable[[Progress], None] | None,
 ) -> list[PartOutcome]:
     """One task per partition; the layers go to every worker once."""
-    from distributed import as_completed
-
     shipped = client.scatter(layers, broadcast=True, hash=False)
     futures = [
         client.submit(run_part, shipped, task, part, key=f"assign-{layers.token}-{part.index}")
@@ -202,7 +217,7 @@ def _run_tasks(
     if progress is not None:
         progress(Progress(0, len(parts), 0))
     try:
-        for future in as_completed(futures):
+        for future in _distributed().as_completed(futures):
             try:
                 outcome: PartOutcome = future.result()
             except BadRecords as exc:
@@ -265,12 +280,19 @@ def _write_aggregate(
     for j, column in enumerate(spec.sum_columns, start=1):
         columns[f"sum_{column}"] = pa.array([float(totals[k][j]) for k in ordered], pa.float64())
     table = pa.table(columns)
-    table = table.replace_schema_metadata({"jurisdictions.levels": ",".join(
-        layers.levels.names[r] for r in wanted
-    )})
+    table = table.replace_schema_metadata(
+        {"jurisdictions.levels": ",".join(layers.levels.names[r] for r in wanted)}
+    )
     pq.write_table(table, staging / "aggregate.parquet")
     pacsv.write_csv(table, staging / "aggregate.csv")
     return list(AGGREGATE_FILES)
+
+
+def _distributed() -> Any:
+    """`dask.distributed`, imported when a job runs (its stubs are partial: used as Any)."""
+    import distributed
+
+    return distributed
 
 
 def _publish(staging: Path, output: Path) -> None:

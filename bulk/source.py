@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +54,17 @@ class Columns:
 
     names: tuple[str, ...]
     types: dict[str, str]
+    #: GeoParquet's primary geometry column (from its "geo" metadata), if any.
+    geometry: str | None = None
+
+    def points_from_geometry(self, source: RecordSource) -> bool:
+        """Whether the points come from GeoParquet geometries: the file has them and
+        neither the lon nor the lat column exists."""
+        return (
+            self.geometry is not None
+            and source.lon_column not in self.names
+            and source.lat_column not in self.names
+        )
 
 
 def data_files(path: Path) -> list[Path]:
@@ -97,6 +109,7 @@ def discover(source: RecordSource) -> tuple[list[Part], Columns, list[JobProblem
                 found = Columns(
                     tuple(meta.schema_arrow.names),
                     {f.name: str(f.type) for f in meta.schema_arrow},
+                    geo_column(meta.schema_arrow.metadata),
                 )
                 for group in range(meta.metadata.num_row_groups):
                     rows = meta.metadata.row_group(group).num_rows
@@ -122,6 +135,19 @@ def discover(source: RecordSource) -> tuple[list[Part], Columns, list[JobProblem
     return parts, columns, []
 
 
+def geo_column(metadata: dict[bytes, bytes] | None) -> str | None:
+    """The primary geometry column named by GeoParquet's "geo" metadata (None: plain Parquet)."""
+    raw = (metadata or {}).get(b"geo")
+    if raw is None:
+        return None
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return None
+    primary = found.get("primary_column") if isinstance(found, dict) else None
+    return primary if isinstance(primary, str) else None
+
+
 def csv_header(file: Path) -> tuple[str, ...]:
     """The column names of a CSV file's first line (UTF-8, a BOM allowed)."""
     with file.open("rb") as handle:
@@ -141,14 +167,17 @@ NUMERIC = ("int", "uint", "float", "double", "decimal")
 DATES = ("date", "timestamp", "string", "large_string")
 
 
-def check_columns(source: RecordSource, columns: Columns, sums: tuple[str, ...]) -> list[JobProblem]:
+def check_columns(
+    source: RecordSource, columns: Columns, sums: tuple[str, ...]
+) -> list[JobProblem]:
     """Problems of the column names (and, for Parquet, types) the job reads."""
     problems: list[JobProblem] = []
     known = ", ".join(columns.names)
+    from_geometry = columns.points_from_geometry(source)
     wanted: list[tuple[str, str | None, tuple[str, ...]]] = [
         ("source.id_column", source.id_column, ()),
-        ("source.lon_column", source.lon_column, NUMERIC),
-        ("source.lat_column", source.lat_column, NUMERIC),
+        ("source.lon_column", None if from_geometry else source.lon_column, NUMERIC),
+        ("source.lat_column", None if from_geometry else source.lat_column, NUMERIC),
         ("source.date_column", source.date_column, DATES),
     ]
     wanted += [(f"sum_columns[{i}]", name, NUMERIC) for i, name in enumerate(sums)]

@@ -27,7 +27,9 @@ class RecordSource:
     `path` is one file or a directory of many (read in name order); each file is Parquet or
     GeoParquet when it starts with the Parquet magic `PAR1`, otherwise CSV with a header.
     `crs` is one of `LOOKUP_CRS` or anything pyproj knows (`EPSG:4547`); lon/lat are then
-    the x/y of that CRS. With `date_column`, each record is assigned on its own date.
+    the x/y of that CRS. A GeoParquet file without the lon and lat columns gives its points
+    by its primary geometry column (WKB points, in `crs`). With `date_column`, each record is
+    assigned on its own date.
     """
 
     path: str

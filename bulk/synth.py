@@ -10,7 +10,8 @@ data does. Dates are uniform over 2015-2020, across the 2016-12-26 splits.
 Streamed: partition `i` is drawn from its own generator seeded by (seed, i), so any size is
 written in constant memory, and the same seed gives the same files whatever the partition
 size of another run... of the same partition size (the partition is the unit of seeding).
-Everything here is synthetic and says so: file metadata, README.md and manifest.json.
+Everything here is synthetic and says so: file metadata, _README.md and _manifest.json (named
+with "_" so that Parquet dataset readers, pyarrow's and Dask's, pass over them).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def draw_partition(places: Places, seed: int, index: int, size: int, first_id: i
             inside = shapely.contains_xy(places.shapes[c], xs, ys)
             xs_in.append(xs[inside][:need])
             ys_in.append(ys[inside][:need])
-            need -= int(min(np.count_nonzero(inside), need))
+            need -= min(int(np.count_nonzero(inside)), need)
         lon[rows] = np.concatenate(xs_in)
         lat[rows] = np.concatenate(ys_in)
     kind = rng.choice(len(KINDS), size=size, p=KIND_SHARES).astype(np.int32)
@@ -132,7 +133,7 @@ def write_library(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
     """Write `count` records under `output` as Parquet parts of `partition_size` records
-    (one row group each), with README.md and manifest.json; the files written."""
+    (one row group each), with _README.md and _manifest.json; the files written."""
     import pyarrow.parquet as pq
 
     if count < 0 or partition_size < 1:
@@ -178,9 +179,9 @@ def write_library(
             "persons": "residents 1, housing 1-6, legal entities employees, incidents 0-3",
         },
     }
-    (output / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    (output / "README.md").write_text(_readme(count, seed, partition_size), encoding="utf-8")
-    return [*files, "manifest.json", "README.md"]
+    (output / "_manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    (output / "_README.md").write_text(_readme(count, seed, partition_size), encoding="utf-8")
+    return [*files, "_manifest.json", "_README.md"]
 
 
 def _readme(count: int, seed: int, partition_size: int) -> str:
@@ -197,7 +198,8 @@ anywhere in the city's bounding box, so some fall outside every unit.
 Seed {seed}, {partition_size:,} records per file. The same seed and partition size give the
 same files. Regenerate with:
 
-    jurisdictions synth-records --count {count} --seed {seed} --partition-size {partition_size} --output DIR
+    jurisdictions synth-records --count {count} --seed {seed} \\
+        --partition-size {partition_size} --output DIR
 
 Assign them to units with `jurisdictions assign DIR --output OUT --date-column date`.
 """

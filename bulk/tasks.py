@@ -43,6 +43,8 @@ class TaskSpec:
     staging: str
     #: Key-value metadata written into every part.
     metadata: dict[str, str] = field(default_factory=dict)
+    #: A GeoParquet geometry column to take the points from (instead of lon/lat columns).
+    geometry: str | None = None
 
 
 @dataclass
@@ -73,7 +75,8 @@ def run_part(layers: Layers, task: TaskSpec, part: Part) -> PartOutcome:
     import pyarrow as pa
 
     source = task.source
-    names = [source.id_column, source.lon_column, source.lat_column]
+    coordinates = [task.geometry] if task.geometry else [source.lon_column, source.lat_column]
+    names = [source.id_column, *coordinates]
     if source.date_column is not None:
         names.append(source.date_column)
     names += [c for c in task.sum_columns if c not in names]
@@ -83,8 +86,11 @@ def run_part(layers: Layers, task: TaskSpec, part: Part) -> PartOutcome:
     except (pa.ArrowInvalid, ValueError) as exc:
         message = f"{_where(part)}: {str(exc).strip().splitlines()[0][:300]}"
         raise BadRecords(JobProblem("source.path", COLUMN_INVALID, message)) from None
-    xs = _floats(table.column(source.lon_column))
-    ys = _floats(table.column(source.lat_column))
+    if task.geometry:
+        xs, ys = _xy(table.column(task.geometry), part)
+    else:
+        xs = _floats(table.column(source.lon_column))
+        ys = _floats(table.column(source.lat_column))
     xs, ys = to_wgs84_arrays(xs, ys, source.crs)
     n = len(xs)
     if task.days:
@@ -125,7 +131,12 @@ def run_part(layers: Layers, task: TaskSpec, part: Part) -> PartOutcome:
 
 
 def _resolve(
-    snapshot: Any, xs: FloatArray, ys: FloatArray, days: IntArray, wanted: tuple[int, ...], count: int
+    snapshot: Any,
+    xs: FloatArray,
+    ys: FloatArray,
+    days: IntArray,
+    wanted: tuple[int, ...],
+    count: int,
 ) -> tuple[IntArray, Any]:
     """Each point's version per level (-1: none) and boundary flags, on its day: the points
     of each epoch resolved together by `Epoch.resolve`, the lookup service's own code."""
@@ -154,7 +165,10 @@ def _groups(
     founds: list[IntArray], wanted: tuple[int, ...], sums: list[FloatArray]
 ) -> dict[str, Any]:
     """Counts (and sums) per date index, level and version (-1: in no unit of that level)."""
-    date_index, ranks, versions, counts = [], [], [], []
+    date_index: list[IntArray] = []
+    ranks: list[IntArray] = []
+    versions: list[IntArray] = []
+    counts: list[FloatArray] = []
     totals: list[list[FloatArray]] = [[] for _ in sums]
     for i, found in enumerate(founds):
         for rank in wanted:
@@ -163,10 +177,12 @@ def _groups(
             date_index.append(np.full(len(unique), i, dtype=np.int64))
             ranks.append(np.full(len(unique), rank, dtype=np.int64))
             versions.append(unique)
-            counts.append(np.bincount(inverse, minlength=len(unique)).astype(np.int64))
+            counts.append(np.bincount(inverse, minlength=len(unique)).astype(np.float64))
             for j, values in enumerate(sums):
                 weights = np.nan_to_num(values, nan=0.0)
-                totals[j].append(np.bincount(inverse, weights=weights, minlength=len(unique)))
+                totals[j].append(
+                    np.bincount(inverse, weights=weights, minlength=len(unique)).astype(np.float64)
+                )
     return {
         "date_index": np.concatenate(date_index),
         "rank": np.concatenate(ranks),
@@ -197,6 +213,24 @@ def _floats(column: Any) -> FloatArray:
 
     values = pc.cast(column, pa.float64())
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _xy(column: Any, part: Part) -> tuple[FloatArray, FloatArray]:
+    """x and y of GeoParquet point geometries (WKB); NaN for empty or missing ones."""
+    import shapely
+
+    try:
+        shapes = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+    except shapely.errors.GEOSException as exc:
+        message = f"{_where(part)}: the geometry column is not WKB ({exc})"
+        raise BadRecords(JobProblem("source.path", COLUMN_INVALID, message)) from None
+    kinds = shapely.get_type_id(shapes)
+    if np.any((kinds != 0) & (kinds != -1) & ~shapely.is_empty(shapes)):
+        message = f"{_where(part)}: the geometry column holds other shapes than points"
+        raise BadRecords(JobProblem("source.path", COLUMN_INVALID, message))
+    xs = np.asarray(shapely.get_x(shapes), dtype=np.float64)
+    ys = np.asarray(shapely.get_y(shapes), dtype=np.float64)
+    return xs, ys
 
 
 def record_days(column: Any, part: Part, name: str) -> IntArray:
@@ -252,7 +286,7 @@ def to_wgs84_arrays(xs: FloatArray, ys: FloatArray, crs: str) -> tuple[FloatArra
             return xs, ys
         convert = np.frompyfunc(lambda x, y: to_wgs84(x, y, name.lower()), 2, 1)
         pairs = convert(xs, ys)
-        found = np.array([p for p in pairs.tolist()], dtype=np.float64).reshape(-1, 2)
+        found = np.array(pairs.tolist(), dtype=np.float64).reshape(-1, 2)
         return found[:, 0].copy(), found[:, 1].copy()
     transformer = _transformer(name)
     if transformer is None:
