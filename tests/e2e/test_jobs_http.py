@@ -394,3 +394,35 @@ def test_job_environment_is_documented():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "jobs.md").read_text()
     for setting in ("JL_JOBS_DIR", "JL_JOBS_INPUT_DIR", "JL_DASK_SCHEDULER", "analyst"):
         assert setting in docs
+
+
+def test_dismissed_jobs_stop_or_never_start(jobs_server, jobs_env):
+    server, tokens = jobs_server
+    many = jobs_env["inputs"] / "many"
+    many.mkdir(exist_ok=True)
+    table = records(seed=9)
+    for i in range(40):
+        pq.write_table(table, many / f"p{i:02d}.parquet")
+    body = {"source": {**LIBRARY, "path": "many"}, "dates": [AFTER]}
+    first = submit(server, tokens["ana"], body).json()["jobID"]
+    second = submit(server, tokens["ana"], body).json()["jobID"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        info = httpx.get(f"{server.url}/v1/jobs/{first}", headers=auth(tokens["ana"])).json()
+        if info["status"] == "running" and info["partitions_done"] >= 1:
+            break
+        time.sleep(0.1)
+    assert info["status"] == "running", info
+    waiting = httpx.delete(f"{server.url}/v1/jobs/{second}", headers=auth(tokens["ana"]))
+    assert waiting.json()["status"] == "dismissed"
+    running = httpx.delete(f"{server.url}/v1/jobs/{first}", headers=auth(tokens["ana"]))
+    assert running.json()["status"] == "dismissed"
+    time.sleep(3)  # the runner notices at its next partition, then looks for more work
+    for job_id in (first, second):
+        info = httpx.get(f"{server.url}/v1/jobs/{job_id}", headers=auth(tokens["ana"])).json()
+        assert info["status"] == "dismissed"
+        assert not (jobs_env["outputs"] / job_id).exists()
+    assert info["started"] is None  # the second never ran
+    # The runner goes on with the next job.
+    third = submit(server, tokens["ana"], {"source": LIBRARY, "dates": [AFTER]}).json()
+    assert wait_done(server, tokens["ana"], third["jobID"])["status"] == "successful"
