@@ -171,7 +171,7 @@ def spec_from_dict(body: Mapping[str, Any]) -> AssignmentSpec:
         problems.append(JobProblem("source", SPEC_INVALID, "source must be an object with path"))
         source = {}
     path = text(source, "path", "source.", None)
-    if path is None and isinstance(body.get("source"), Mapping):
+    if "path" not in source and isinstance(body.get("source"), Mapping):
         problems.append(JobProblem("source.path", PATH_MISSING, "source.path is required"))
     record_source = RecordSource(
         path=path or "",
