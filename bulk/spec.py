@@ -129,6 +129,19 @@ CRS_UNKNOWN = "crs_unknown"
 DATE_INVALID = "date_invalid"
 LEVEL_UNKNOWN = "level_unknown"
 SPEC_INVALID = "invalid_request"
+SCHEDULER_UNREACHABLE = "scheduler_unreachable"
+#: Every code above, for the API's table of error codes.
+PROBLEM_CODES = (
+    PATH_MISSING,
+    FORMAT_UNKNOWN,
+    COLUMN_MISSING,
+    COLUMN_INVALID,
+    CRS_UNKNOWN,
+    DATE_INVALID,
+    LEVEL_UNKNOWN,
+    SPEC_INVALID,
+    SCHEDULER_UNREACHABLE,
+)
 
 
 @dataclass
