@@ -396,8 +396,8 @@ def report_scaling(lines: list[str], two: dict[str, float]) -> None:
         f"{two['rate2'] / two['rate1']:.2f}x | >= 1.7x |"
     )
     lines.append(
-        f"| 2. workers' CPU per record, 1 worker vs 2 (1.00: no cost of a second worker; "
-        f"the speed-up on idle cores) | {two['cpu2']:.2f} us | 1 worker {two['cpu1']:.2f} us | "
+        f"| 2. workers' CPU per record, 2 workers vs 1 (ratio: 2 x 1 worker's / 2 workers', "
+        f"the speed-up on two idle cores) | {two['cpu2']:.2f} us | 1 worker {two['cpu1']:.2f} us | "
         f"{2 * two['cpu1'] / two['cpu2']:.2f}x | >= 1.7x |"
     )
     lines.append(
