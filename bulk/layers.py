@@ -24,7 +24,7 @@ from domain.levels import LevelScheme
 from projections.lookup_index import Dated, Snapshot, UnitColumns, load_snapshot
 from projections.lookup_index.columns import IntArray
 
-#: Epochs a worker keeps indexed per job (records with their own dates may span many).
+#: Epochs a worker keeps indexed per job at least (in fact all of the register's periods).
 WORKER_EPOCHS = 64
 
 
@@ -126,6 +126,9 @@ def snapshot_of(layers: Layers) -> Snapshot:
                 overlap_zones={(i, i): zone for i, zone in enumerate(layers.overlaps)},
                 max_epochs=WORKER_EPOCHS,
             )
+            # Every period stays indexed for the job: partitions mixing many dates would
+            # otherwise index the same periods again, partition after partition.
+            found.max_epochs = max(WORKER_EPOCHS, len(found.bounds) + 1)
             _SNAPSHOTS[layers.token] = found
             while len(_SNAPSHOTS) > WORKER_JOBS:
                 _SNAPSHOTS.popitem(last=False)

@@ -31,6 +31,7 @@ from bulk.layers import Layers, read_layers
 from bulk.source import Columns, Part, check_columns, discover
 from bulk.spec import (
     LEVEL_UNKNOWN,
+    SCHEDULER_UNREACHABLE,
     SPEC_INVALID,
     AssignmentResult,
     AssignmentSpec,
@@ -162,7 +163,7 @@ def _client(spec: AssignmentSpec) -> Iterator[tuple[Any, str]]:
             client = dask.Client(spec.scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             message = f"no Dask scheduler answers at {spec.scheduler} ({exc})"
-            raise InvalidJob([JobProblem("scheduler", "scheduler_unreachable", message)]) from exc
+            raise InvalidJob([JobProblem("scheduler", SCHEDULER_UNREACHABLE, message)]) from exc
         try:
             if spec.workers is not None:
                 client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)

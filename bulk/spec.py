@@ -129,6 +129,19 @@ CRS_UNKNOWN = "crs_unknown"
 DATE_INVALID = "date_invalid"
 LEVEL_UNKNOWN = "level_unknown"
 SPEC_INVALID = "invalid_request"
+SCHEDULER_UNREACHABLE = "scheduler_unreachable"
+#: Every code above, for the API's table of error codes.
+PROBLEM_CODES = (
+    PATH_MISSING,
+    FORMAT_UNKNOWN,
+    COLUMN_MISSING,
+    COLUMN_INVALID,
+    CRS_UNKNOWN,
+    DATE_INVALID,
+    LEVEL_UNKNOWN,
+    SPEC_INVALID,
+    SCHEDULER_UNREACHABLE,
+)
 
 
 @dataclass
@@ -171,7 +184,7 @@ def spec_from_dict(body: Mapping[str, Any]) -> AssignmentSpec:
         problems.append(JobProblem("source", SPEC_INVALID, "source must be an object with path"))
         source = {}
     path = text(source, "path", "source.", None)
-    if path is None and isinstance(body.get("source"), Mapping):
+    if "path" not in source and isinstance(body.get("source"), Mapping):
         problems.append(JobProblem("source.path", PATH_MISSING, "source.path is required"))
     record_source = RecordSource(
         path=path or "",

@@ -18,7 +18,14 @@ import numpy as np
 
 from bulk.layers import Layers, snapshot_of
 from bulk.source import Part, read_part
-from bulk.spec import COLUMN_INVALID, DATE_INVALID, LOOKUP_CRS, JobProblem, RecordSource
+from bulk.spec import (
+    COLUMN_INVALID,
+    CRS_UNKNOWN,
+    DATE_INVALID,
+    LOOKUP_CRS,
+    JobProblem,
+    RecordSource,
+)
 from domain.coordinates import to_wgs84
 from domain.timeline import parse_day
 
@@ -319,7 +326,7 @@ def check_crs(crs: str) -> JobProblem | None:
     except CRSError:
         known = ", ".join(LOOKUP_CRS)
         message = f"unknown CRS {crs!r}; give {known} or one pyproj knows, e.g. EPSG:4547"
-        return JobProblem("source.crs", "crs_unknown", message)
+        return JobProblem("source.crs", CRS_UNKNOWN, message)
     if given.is_geographic and given.to_epsg() != 4326 and given.ellipsoid is None:
-        return JobProblem("source.crs", "crs_unknown", f"CRS {crs!r} has no ellipsoid")
+        return JobProblem("source.crs", CRS_UNKNOWN, f"CRS {crs!r} has no ellipsoid")
     return None
