@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean
+.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean bench-batch-columnar bench-assign
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench   - benchmarks (figures as ratios against same-run baselines)"
 	@echo "make bench-import - an import's dry run of the demo's grid layer vs pyogrio+shapely"
 	@echo "make bench-dry-run - dry runs of street-level edits over HTTP (target p95 <= 300 ms)"
+	@echo "make bench-assign - bulk assignment on Dask vs STRtree, 1 vs 2 workers, 2M records"
 	@echo "make bench-suite - every benchmark, demo and a generated register, into one file"
 	@echo "make soak    - minutes of steady lookups: errors, latency, memory over time"
 	@echo "make guangdong - a second, real region (Guangdong) through the API, checked by an oracle"
@@ -105,6 +106,13 @@ bench-service: setup wrk
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_service $(BENCH_ARGS)
 
+# One batch of 100,000 points, every level, answered in JSON, Arrow and Parquet over real HTTP,
+# against the single-core STRtree limit on the same polygons (issue 17; target 0.7x for Arrow).
+# BENCH_ARGS="--database-url URL" to use a database with the demo instead of a scratch copy.
+bench-batch-columnar: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_batch_columnar $(BENCH_ARGS)
+
 # OGC items and vector tiles of the grid level against tipg serving the same view from the same
 # database (tipg lives in its own .venv-tipg, made by scripts/ensure_tipg.sh). Needs the demo
 # (`make demo` once); BENCH_ARGS="--duration 8 --connections 16", or "--scratch" to measure on a
@@ -120,6 +128,14 @@ bench-tipg: setup wrk
 bench-suite: setup wrk
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_suite $(BENCH_ARGS)
+
+# Bulk assignment on Dask (docs/scaling.md): per worker against shapely's STRtree, 2 workers
+# against 1, end to end on the synthetic library with peak memory per worker, and a check of
+# 100,000 points against the lookup. Needs the demo in DATABASE_URL (`make demo` once).
+# BENCH_ARGS="--records 20000000" (or --huge) for the 20-million-record run.
+bench-assign: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_assign $(BENCH_ARGS)
 
 # The HTTP load generator of the service benchmarks (Debian's package).
 wrk:

@@ -24,6 +24,7 @@ from api.routes import (
     docs,
     health,
     imports,
+    jobs,
     lookup,
     maps,
     matters,
@@ -34,6 +35,7 @@ from api.routes import (
 )
 from api.schemas import BatchRequest
 from jurisdictions.bootstrap import running
+from jurisdictions.jobs import JobRunner
 from jurisdictions.settings import Settings, get_settings
 from projections.features import SERVICE_AREAS
 from projections.lookup_index import Snapshot
@@ -55,7 +57,12 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with running(settings, "server", preloaded=preloaded) as services:
             app.state.services = services
-            yield
+            # Jobs run in this process if it takes the runner's lock (one per database).
+            runner = JobRunner(settings, services.jobs).start()
+            try:
+                yield
+            finally:
+                runner.stop()
 
     app = FastAPI(
         title="Jurisdiction Ledger",
@@ -77,7 +84,7 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
         app.add_middleware(
             CORSMiddleware,
             allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
-            allow_methods=["GET", "HEAD", "POST"],
+            allow_methods=["GET", "HEAD", "POST", "DELETE"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",
@@ -124,6 +131,7 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
     for module in (lookup, units, matters, offices, changesets, imports, ogc, tiles):
         app.include_router(module.router, dependencies=reads)
     app.include_router(maps.router, dependencies=reads)
+    app.include_router(jobs.router)  # its own token check: an analyst's or editor's
     _customise_openapi(app, settings)
     return app
 

@@ -1,4 +1,5 @@
-"""Bearer tokens: editors may write; reads are open unless the settings close them."""
+"""Bearer tokens: editors may write, analysts (and editors) run jobs; reads are open unless
+the settings close them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api import error_codes as codes
 from api.dependencies import ServicesDep
 from api.errors import ApiError
+from domain.roles import JOB_ROLES, WRITE_ROLES
 from projections.tokens import TokenOwner
 
 
@@ -37,8 +39,23 @@ def require_editor(request: Request, services: ServicesDep) -> TokenOwner:
     owner = services.tokens.owner(token)
     if owner is None:
         raise _unauthorized("the token is unknown or revoked")
-    if owner.role != "editor":
-        raise ApiError.of(codes.FORBIDDEN, "this token may only read")
+    if owner.role not in WRITE_ROLES:
+        raise ApiError.of(codes.FORBIDDEN, f"a {owner.role}'s token may not write")
+    return owner
+
+
+async def require_job_runner(request: Request, services: ServicesDep) -> TokenOwner:
+    """The analyst (or editor) asking about jobs; 401 without a valid token, 403 for
+    another role's."""
+    token = _presented(request)
+    if token is None:
+        raise _unauthorized("jobs need an analyst token: Authorization: Bearer <token>")
+    owner = await run_in_threadpool(services.tokens.owner, token)
+    if owner is None:
+        raise _unauthorized("the token is unknown or revoked")
+    if owner.role not in JOB_ROLES:
+        roles = " or ".join(JOB_ROLES)
+        raise ApiError.of(codes.FORBIDDEN, f"jobs need an {roles} token, not a {owner.role}'s")
     return owner
 
 
@@ -57,3 +74,4 @@ async def require_reader(request: Request, services: ServicesDep) -> TokenOwner 
 
 
 Editor = Annotated[TokenOwner, Depends(require_editor)]
+JobRunner = Annotated[TokenOwner, Depends(require_job_runner)]

@@ -21,6 +21,9 @@ from projections.features import cacheable_position
 JSON_CACHE_CONTROL = "no-cache"
 #: Answers that describe the process, not the read model: never tagged.
 UNTAGGED = ("/healthz", "/readyz", "/metrics")
+#: Answers that change without the read model moving, and need a token: jobs (their status
+#: and results belong to one actor and move as the job runs).
+UNTAGGED_PREFIXES = ("/v1/jobs",)
 _JSON_TYPES = (b"application/json", b"application/geo+json", b"application/schema+json")
 
 
@@ -62,7 +65,12 @@ class ReadCaching:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Tag, short-circuit or pass on one request."""
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] in UNTAGGED:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or scope["path"] in UNTAGGED
+            or scope["path"].startswith(UNTAGGED_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         services: Any = getattr(scope["app"].state, "services", None)

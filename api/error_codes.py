@@ -35,6 +35,11 @@ BODY_TOO_LARGE = ErrorCode(
 UNSUPPORTED_MEDIA_TYPE = ErrorCode(
     "unsupported_media_type", 415, "The body must be sent as application/json."
 )
+NOT_ACCEPTABLE = ErrorCode(
+    "not_acceptable",
+    406,
+    "The Accept header admits none of the media types this path answers in (details list them).",
+)
 BATCH_TOO_LARGE = ErrorCode("batch_too_large", 413, "A batch lookup has too many points.")
 LEVEL_UNKNOWN = ErrorCode(
     "level_unknown", 422, "A level the register does not have (parameter, path or form field)."
@@ -75,12 +80,25 @@ REQUEST_TIMEOUT = ErrorCode(
 )
 # Access ----------------------------------------------------------------------------------------
 UNAUTHORIZED = ErrorCode("unauthorized", 401, "No valid bearer token was presented.")
-FORBIDDEN = ErrorCode("forbidden", 403, "The token may only read; this needs an editor token.")
+FORBIDDEN = ErrorCode(
+    "forbidden",
+    403,
+    "The token's role may not do this: writes need an editor token, jobs an analyst's or editor's.",
+)
 # Not found -------------------------------------------------------------------------------------
 NOT_FOUND = ErrorCode("not_found", 404, "No such path.")
 UNIT_NOT_FOUND = ErrorCode("unit_not_found", 404, "No unit was ever registered with this code.")
 UNIT_NOT_LIVE = ErrorCode(
     "unit_not_live", 404, "The unit exists but not on the date asked; see its history."
+)
+JOB_NOT_FOUND = ErrorCode(
+    "job_not_found", 404, "No job with this id (or not one of the token's actor's)."
+)
+RESULT_NOT_FOUND = ErrorCode(
+    "result_not_found", 404, "The job wrote no result file of this name (see its results)."
+)
+JOB_NOT_FINISHED = ErrorCode(
+    "job_not_finished", 409, "The job has no results yet, or none any more (failed, dismissed)."
 )
 CHANGE_SET_NOT_FOUND = ErrorCode("change_set_not_found", 404, "No change set with this id.")
 MATTER_NOT_FOUND = ErrorCode(
@@ -157,6 +175,12 @@ REPAIR_UNKNOWN = ErrorCode(
 SLIVER_M2_INVALID = ErrorCode(
     "sliver_m2_invalid", 422, "sliver_m2 (form or body field) is not a number of m² >= 0."
 )
+INVALID_JOB = ErrorCode(
+    "invalid_job",
+    422,
+    "A job cannot run as asked: details name each field at fault (`location`, as in the body) "
+    "with its own code (path_missing, column_missing, level_unknown, ...).",
+)
 CONCURRENT_CHANGE = ErrorCode(
     "concurrent_change",
     409,
@@ -181,6 +205,11 @@ PROJECTION_STALLED = ErrorCode(
     503,
     "/readyz: the projection cannot apply an event; the body names its position, topic and "
     "reason, since when, the head and the lag (see docs/operations.md).",
+)
+JOBS_NOT_CONFIGURED = ErrorCode(
+    "jobs_not_configured",
+    503,
+    "This server runs no jobs: JL_JOBS_DIR and JL_JOBS_INPUT_DIR are not set (docs/jobs.md).",
 )
 INTERNAL_ERROR = ErrorCode("internal_error", 500, "A bug; it was logged.")
 HTTP_ERROR = ErrorCode("http_error", 400, "Any other HTTP error (status as answered).")

@@ -23,14 +23,13 @@ _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_STRUCTURE = bytes(range(256)).translate(None, b'[]{}"\\')
 
 
-async def read_json(request: Request) -> Any:
-    """The JSON body; 415 for another content type, 413 when too large, 400 when malformed."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
-        raise ApiError.of(
-            codes.UNSUPPORTED_MEDIA_TYPE,
-            f"send application/json, not {content_type!r}",
-        )
+def media_type(request: Request) -> str:
+    """The body's media type, lower case, without parameters ('' when not given)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_bytes(request: Request) -> bytearray:
+    """The raw body; 413 beyond the configured limit, 400 when there is none."""
     limit: int = request.app.state.services.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -42,6 +41,18 @@ async def read_json(request: Request) -> Any:
             raise _too_large(limit)
     if not body:
         raise ApiError.of(codes.BODY_MISSING, "the request has no body")
+    return body
+
+
+async def read_json(request: Request) -> Any:
+    """The JSON body; 415 for another content type, 413 when too large, 400 when malformed."""
+    content_type = request.headers.get("content-type", "")
+    if media_type(request) not in ("application/json", ""):
+        raise ApiError.of(
+            codes.UNSUPPORTED_MEDIA_TYPE,
+            f"send application/json, not {content_type!r}",
+        )
+    body = await read_bytes(request)
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and json_depth(body) > MAX_JSON_DEPTH:
         message = f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep"
         raise ApiError.of(codes.BODY_TOO_DEEP, message, [{"location": "body", "message": message}])

@@ -21,6 +21,7 @@ from domain.register import JurisdictionRegister
 from jurisdictions.settings import Settings
 from projections.features import AnswerCache, FeaturePage, FeatureStore, PageIndex
 from projections.freshness import ReadModelWatch
+from projections.jobs import JobStore
 from projections.lookup import LookupEngine
 from projections.lookup_index import LookupIndex, Snapshot
 from projections.lookup_service import LookupService
@@ -115,6 +116,8 @@ class Services:
     published: PublishedLists
     features: FeatureStore
     tokens: TokenStore
+    #: Bulk assignment jobs' records (`/v1/jobs`; run by `jurisdictions.jobs.JobRunner`).
+    jobs: JobStore
     #: The read model's position as announced (NOTIFY); started by `start(watch=True)`.
     watch: ReadModelWatch
     caches: AnswerCaches
@@ -280,6 +283,7 @@ def build_services(settings: Settings, *, preloaded: Snapshot | None = None) -> 
         published=PublishedLists(reads),
         features=FeatureStore(reads),
         tokens=TokenStore(read_pool),
+        jobs=JobStore(read_pool),
         watch=watch,
         caches=AnswerCaches(
             items=AnswerCache[FeaturePage](settings.items_cache_mib * MIB),

@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domain.roles import ROLES
 from domain.timeline import parse_day
 
 # Heavy libraries (the web stack, shapely, pyproj, psycopg, pydantic, tqdm) are imported by the
@@ -368,6 +369,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return serve(settings, args.host, args.port, args.workers)
 
 
+def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
+    """Assign records to units (or count them per unit) on Dask (docs/scaling.md)."""
+    from jurisdictions.commands.bulk import assign
+
+    return assign(args, settings)
+
+
+def cmd_synth_records(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the seeded synthetic records library of the demo."""
+    from jurisdictions.commands.bulk import synth_records
+
+    return synth_records(args)
+
+
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     """Migrate, load the demo, project, serve.
 
@@ -424,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = sub.add_parser("tokens", help="create, revoke or list API tokens")
     token_actions = tokens.add_subparsers(dest="action", required=True)
     create = token_actions.add_parser("create", help="print a new token (shown once)")
-    create.add_argument("--role", choices=("reader", "editor"), required=True)
+    create.add_argument("--role", choices=ROLES, required=True)
     create.add_argument("--actor", required=True, help="who acts with it (recorded in events)")
     revoke = token_actions.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id")
@@ -507,6 +522,57 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("geojson", "gpkg", "shp"), help="default: from suffix")
     export.add_argument("output", help="file to write, e.g. streets.gpkg")
     export.set_defaults(func=cmd_export)
+
+    assign = sub.add_parser(
+        "assign",
+        help="assign records (Parquet, GeoParquet, CSV) to units on Dask, or count them per unit",
+        description="Assign every record to its units on a date (or on its own date), writing "
+        "Parquet partition by partition; or with --aggregate count records (and sum columns) "
+        "per unit and date. Runs on a LocalCluster of this machine's cores unless --scheduler "
+        "names a Dask cluster (docs/scaling.md).",
+    )
+    assign.add_argument("input", help="a Parquet/GeoParquet or CSV file, or a directory of them")
+    assign.add_argument("--output", required=True, help="directory for the results")
+    assign.add_argument(
+        "--date",
+        action="append",
+        type=_day,
+        help="YYYY-MM-DD (default today); repeat with --aggregate for dates side by side",
+    )
+    assign.add_argument("--date-column", help="each record on its own date, from this column")
+    assign.add_argument(
+        "--levels", action="append", metavar="LEVELS", help="e.g. street,community (default all)"
+    )
+    assign.add_argument(
+        "--aggregate", action="store_true", help="count records per unit and date instead"
+    )
+    assign.add_argument(
+        "--sum", action="append", metavar="COLUMNS", help="with --aggregate: numeric columns to sum"
+    )
+    assign.add_argument(
+        "--crs", default="EPSG:4326", help="of lon/lat: wgs84, gcj02, bd09 or e.g. EPSG:4547"
+    )
+    assign.add_argument("--id-column", default="id")
+    assign.add_argument("--lon-column", default="lon", help="longitude, or x in a projected CRS")
+    assign.add_argument("--lat-column", default="lat", help="latitude, or y in a projected CRS")
+    assign.add_argument("--scheduler", help="a Dask scheduler, tcp://host:8786 (default: local)")
+    assign.add_argument(
+        "--workers", type=int, help="local worker processes (default: one per core)"
+    )
+    assign.add_argument("--json", action="store_true", help="print the result as JSON")
+    assign.set_defaults(func=cmd_assign)
+
+    synth = sub.add_parser(
+        "synth-records",
+        help="write a seeded SYNTHETIC records library for the Shenzhen demo (any size)",
+    )
+    synth.add_argument("--count", type=int, required=True, help="records to write")
+    synth.add_argument("--output", required=True, help="directory for the Parquet files")
+    synth.add_argument("--seed", type=int, default=20151, help="default 20151")
+    synth.add_argument(
+        "--partition-size", type=int, default=500_000, help="records per file (default 500000)"
+    )
+    synth.set_defaults(func=cmd_synth_records)
 
     for name, func, text in (
         ("serve", cmd_serve, "serve the API"),

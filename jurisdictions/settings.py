@@ -78,6 +78,20 @@ class Settings(BaseSettings):
     tile_cache_mib: int = 64
     items_cache_mib: int = 64
 
+    #: Bulk assignment jobs over HTTP (docs/jobs.md): both directories must be set, or the
+    #: server runs no jobs. Inputs are read only from inside `jobs_input_dir` (paths relative
+    #: to it; nothing resolving outside it, symlinks included); each job writes only under
+    #: `jobs_dir`/<job id>.
+    jobs_dir: str = ""
+    jobs_input_dir: str = ""
+    #: The Dask scheduler jobs run on (tcp://host:8786); empty: a LocalCluster per job on this
+    #: machine, with `jobs_workers` processes (default: one per core).
+    dask_scheduler: str = ""
+    jobs_workers: int | None = Field(default=None, ge=1)
+    #: How often (seconds) the job runner looks for accepted jobs, and how often a server
+    #: without the runner's lock tries to take it.
+    jobs_poll_seconds: float = Field(default=1.0, gt=0)
+
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str) -> str:

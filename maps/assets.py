@@ -71,6 +71,8 @@ RESOURCES: dict[str, str | None] = {
     # The pages' own script and stylesheet
     "jl_maps": "jl/maps.js",
     "jl_maps_css": "jl/maps.css",
+    # The choropleth of an aggregate job (maps/choropleth.py)
+    "jl_choropleth": "jl/choropleth.js",
 }
 
 _EXTERNAL = re.compile(

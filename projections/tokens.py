@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-ROLES = ("reader", "editor")
+from domain.roles import ROLES
+
+__all__ = ["ROLES", "TokenOwner", "TokenStore", "digest"]
 PREFIX = "jl_"
 
 

@@ -16,10 +16,11 @@ from api.shared import check_level
 from domain.errors import UnitNotFound
 from jurisdictions.bootstrap import Services
 from maps.assets import STATIC_DIR, STATIC_PATH
+from maps.choropleth import choropleth_page
 from maps.common import PageOptions
 from maps.compare import compare_page
 from maps.data import ReadModelSource
-from maps.layers import layers_page
+from maps.layers import extent, layers_page
 from maps.unit import UnitUnknown, unit_page
 
 router = APIRouter(tags=["maps"])
@@ -114,3 +115,21 @@ def unit_map(
     except UnitUnknown:
         raise UnitNotFound(code) from None
     return HTMLResponse(page, headers=CACHE)
+
+
+@router.get(
+    "/maps/jobs/{job_id}",
+    response_class=HTMLResponse,
+    summary="An aggregate job's counts per unit as a choropleth, two dates side by side",
+    responses={**HTML, **ERRORS},
+)
+def job_map(
+    request: Request,
+    services: ServicesDep,
+    job_id: Annotated[str, Path(pattern="^[0-9a-f]{16}$", description="A job's id.")],
+) -> HTMLResponse:
+    """The page holds no counts: its script fetches them with the owner's token, given as
+    `#token=...` after the address or typed into the page (docs/jobs.md)."""
+    options = _options(services, request)
+    bounds = extent(_source(services), options.today, options.levels)
+    return HTMLResponse(choropleth_page(options, job_id, bounds), headers=CACHE)

@@ -33,8 +33,13 @@ def test_the_catalogue_is_large_enough():
 
 
 @pytest.fixture(scope="module")
-def target(databases: DatabaseFactory) -> Iterator[tuple[LiveServer, str, dict[str, str]]]:
+def target(
+    databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, str, dict[str, str]]]:
     url = databases.fresh()
+    jobs = tmp_path_factory.mktemp("bad-input-jobs")
+    (jobs / "inputs").mkdir()
+    (jobs / "inputs" / "records.csv").write_text("id,lon,lat\n1,114.05,22.55\n")
     services = build_services(Settings(database_url=url, run_projection=False))
     try:
         scenario.build(services.register)
@@ -42,11 +47,18 @@ def target(databases: DatabaseFactory) -> Iterator[tuple[LiveServer, str, dict[s
         tokens = {
             "editor": services.tokens.create("editor", "careless editor")[1],
             "reader": services.tokens.create("reader", "an app")[1],
+            "analyst": services.tokens.create("analyst", "careless analyst")[1],
             "bogus": "jl_00000000_not-a-real-token",
         }
     finally:
         services.close()
-    server = LiveServer(url, JL_MAX_BATCH_POINTS="50", JL_MAX_BODY_BYTES="200000")
+    server = LiveServer(
+        url,
+        JL_MAX_BATCH_POINTS="50",
+        JL_MAX_BODY_BYTES="200000",
+        JL_JOBS_DIR=str(jobs / "outputs"),
+        JL_JOBS_INPUT_DIR=str(jobs / "inputs"),
+    )
     yield server, url, tokens
     server.stop()
     databases.drop(url)
@@ -59,6 +71,7 @@ def _state(url: str) -> dict[str, list[tuple[Any, ...]]]:
         "FROM jurisdictionregister_events ORDER BY notification_id",
         "tracking": "SELECT application_name, notification_id FROM readmodel_tracking "
         "ORDER BY application_name",
+        "jobs": "SELECT id FROM jobs ORDER BY id",
     }
     with psycopg.connect(url) as conn:
         return {name: conn.execute(query).fetchall() for name, query in queries.items()}

@@ -36,6 +36,8 @@ EXAMPLES = {
     "z": "0",
     "x": "0",
     "y": "0",
+    "job_id": "0123456789abcdef",
+    "name": "aggregate.csv",
 }
 #: Every required query parameter of any GET route (the others ignore what they do not take).
 QUERY = {

@@ -27,8 +27,12 @@ CHECKS = (
 
 
 @pytest.fixture
-def fuzzed_server(databases: DatabaseFactory) -> Iterator[tuple[LiveServer, str]]:
+def fuzzed_server(
+    databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, str]]:
     url = databases.fresh()
+    jobs = tmp_path_factory.mktemp("fuzzed-jobs")
+    (jobs / "inputs").mkdir()
     services = build_services(Settings(database_url=url, run_projection=False))
     try:
         scenario.build(services.register)
@@ -36,7 +40,10 @@ def fuzzed_server(databases: DatabaseFactory) -> Iterator[tuple[LiveServer, str]
         _, token = services.tokens.create("editor", "schemathesis")
     finally:
         services.close()
-    server = LiveServer(url)
+    # Jobs configured (with nothing to read), so that /v1/jobs is fuzzed past its set-up check.
+    server = LiveServer(
+        url, JL_JOBS_DIR=str(jobs / "outputs"), JL_JOBS_INPUT_DIR=str(jobs / "inputs")
+    )
     yield server, token
     server.stop()
     databases.drop(url)

@@ -14,7 +14,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("fastapi", "shapely", "psycopg", "pyproj", "numpy", "eventsourcing", "pydantic", "tqdm")
+HEAVY = (
+    "fastapi",
+    "shapely",
+    "psycopg",
+    "pyproj",
+    "numpy",
+    "eventsourcing",
+    "pydantic",
+    "tqdm",
+    "dask",
+    "distributed",
+    "pyarrow",
+)
 
 PROBE = """
 import json, sys
@@ -45,7 +57,15 @@ def imported_by(*argv: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "argv", [("--help",), ("import", "--help"), ("serve", "--help"), ("no-such-command",)]
+    "argv",
+    [
+        ("--help",),
+        ("import", "--help"),
+        ("serve", "--help"),
+        ("assign", "--help"),
+        ("synth-records", "--help"),
+        ("no-such-command",),
+    ],
 )
 def test_help_imports_no_heavy_library(argv: tuple[str, ...]):
     assert imported_by(*argv) == []
