@@ -189,7 +189,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ConcurrentChange)
     async def _conflict(_: Request, exc: ConcurrentChange) -> JSONResponse:
-        return error_response(codes.CONCURRENT_CHANGE, str(exc))
+        details = [item.as_dict() for item in exc.interferences]
+        return error_response(codes.CONCURRENT_CHANGE, str(exc), details)
 
     @app.exception_handler(IdempotencyKeyInvalid)
     async def _key_invalid(_: Request, exc: IdempotencyKeyInvalid) -> JSONResponse:

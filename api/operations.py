@@ -47,6 +47,7 @@ from domain.commands import (
     LayGrids,
     Merge,
     MergeWorkstations,
+    MoveArea,
     OpenOffice,
     OpenWorkstation,
     Part,
@@ -178,6 +179,25 @@ class TransferOperation(_Operation):
     def to_command(self, location: str) -> Command:
         """A `Transfer`."""
         return Transfer(self.unit, self.parent, location)
+
+
+class MoveAreaOperation(_Operation):
+    """A piece of territory passes from one unit to its neighbour of the same level.
+
+    Only the part of `geometry` inside `from_unit` moves (more than half of it outside is a
+    problem); both units are redrawn from one overlay, so their new shared edge is shared
+    exactly. Children of `from_unit` inside the piece follow it to `to_unit` (with their own
+    children); one the new line cuts is reported (`child_straddles`), never guessed.
+    """
+
+    op: Literal["move_area"]
+    from_unit: Code = Field(description="The unit that gives the piece; it must keep some.")
+    to_unit: Code = Field(description="The neighbour of the same level that takes it.")
+    geometry: Territory = Field(description="The piece that passes (Polygon or MultiPolygon).")
+
+    def to_command(self, location: str) -> Command:
+        """A `MoveArea`."""
+        return MoveArea(self.from_unit, self.to_unit, self.geometry, location)
 
 
 class RenameOperation(_Operation):
@@ -422,6 +442,7 @@ Operation = Annotated[
     | SplitOperation
     | MergeOperation
     | TransferOperation
+    | MoveAreaOperation
     | RenameOperation
     | RecodeOperation
     | DissolveOperation
@@ -514,7 +535,7 @@ def make_operations_valid(body: dict[str, Any]) -> list[Repair]:
                 continue
             item["geometry"] = mapping(fixed)
             lon, lat = point_on(fixed)
-            code = item.get("code") or op.get("unit") or op.get("code") or ""
+            code = item.get("code") or op.get("unit") or op.get("code") or op.get("from_unit") or ""
             repairs.append(
                 Repair(
                     str(code),

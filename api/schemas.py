@@ -392,6 +392,19 @@ class RepairEntry(BaseModel):
     location: RepairLocation
 
 
+class UnitPreview(BaseModel):
+    """A unit the change set changes, as it stands on the effective date afterwards."""
+
+    code: str
+    level: str
+    name: str | None = Field(description="Its name afterwards; null if it ended.")
+    parent: str | None = Field(description="Its parent afterwards (null: top level or ended).")
+    ended: bool = Field(description="The change set ends it on the effective date.")
+    geometry: dict[str, Any] | None = Field(
+        description="GeoJSON MultiPolygon (WGS84) afterwards; null if it ended."
+    )
+
+
 class ChangeSetReceipt(BaseModel):
     """What applying (or dry-running) a change set produced."""
 
@@ -412,6 +425,12 @@ class ChangeSetReceipt(BaseModel):
         default_factory=list,
         description="The repairs made to the operations' territories (only those asked for "
         "in the body's `repair`); the change set checked and stored is the repaired one.",
+    )
+    preview: list[UnitPreview] | None = Field(
+        default=None,
+        description="Only with ?preview=true: each unit the change set changes (redrawn, "
+        "established, transferred, renamed, ended) as it stands on the effective date "
+        "afterwards, to draw the result of an edit without another request.",
     )
 
 

@@ -9,12 +9,15 @@ import datetime as dt
 import re
 from typing import Any
 
+import shapely
 from fastapi import status
+from shapely.geometry import mapping
 
 from api import error_codes as codes
 from api.errors import ERROR_RESPONSES, ApiError
 from api.schemas import ErrorResponse
-from domain.errors import UnitNotFound
+from domain.errors import Problem, UnitNotFound
+from domain.geometry import COORDINATE_DECIMALS
 from domain.repair import RepairOptions, RepairOptionsError
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands import WriteOutcome
@@ -129,3 +132,27 @@ def repair_options(repairs: list[str], sliver_m2: str | float | int, where: str)
     except RepairOptionsError as exc:
         error = codes.REPAIR_UNKNOWN if exc.code == "repair_unknown" else codes.SLIVER_M2_INVALID
         raise ApiError.of(error, str(exc), [{"location": f"{where}.{exc.field}"}]) from exc
+
+
+def geojson(geometry: Any) -> dict[str, Any] | None:
+    """A shapely geometry as GeoJSON, coordinates to the stored precision (7 decimals), only
+    its polygons where it has any (an overlay result may carry lines and points along); None
+    for an empty or missing one."""
+    if geometry is None or geometry.is_empty:
+        return None
+    parts = shapely.get_parts(geometry)
+    while any(p.geom_type in ("MultiPolygon", "GeometryCollection") for p in parts):
+        parts = shapely.get_parts(parts)
+    polygons = [p for p in parts if p.geom_type == "Polygon" and not p.is_empty]
+    shape = shapely.multipolygons(polygons) if polygons else geometry
+    rounded = shapely.transform(shape, lambda xy: xy.round(COORDINATE_DECIMALS))
+    return dict(mapping(rounded))
+
+
+def problem_json(problem: Problem, with_geometry: bool) -> dict[str, Any]:
+    """A problem as the 422 lists it; with `with_geometry` its area as GeoJSON too (`geometry`,
+    for an editor to draw; absent where the problem has no area)."""
+    out = problem.as_dict()
+    if with_geometry and (shape := geojson(problem.geometry)) is not None:
+        out["geometry"] = shape
+    return out

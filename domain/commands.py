@@ -122,6 +122,22 @@ class Transfer(Command):
 
 
 @dataclass(frozen=True)
+class MoveArea(Command):
+    """A piece of territory passes from one unit to its neighbour of the same level.
+
+    Both units are redrawn together from one overlay, so their new shared edge is shared
+    exactly; children of `from_unit` inside the piece follow it to `to_unit` by location.
+    """
+
+    op: ClassVar[str] = "move_area"
+
+    from_unit: Code
+    to_unit: Code
+    geometry: MultiPolygon
+    location: str = ""
+
+
+@dataclass(frozen=True)
 class Rename(Command):
     """A unit's name changes; its code does not."""
 

@@ -56,6 +56,9 @@ class InvalidChangeSet(DomainError):
         #: The repairs made to the change set before it was checked (`domain.repair.Repair`),
         #: so a refusal still shows what the repairs did.
         self.repairs: list[Any] = []
+        #: With a preview asked for: the after-state of the units the operations changed
+        #: (`domain.workspace.UnitAfter`), so an editor can draw what the refused edit makes.
+        self.preview: tuple[Any, ...] | None = None
         first = problems[0].message if problems else "invalid change set"
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         super().__init__(first + more)
@@ -69,8 +72,38 @@ class UnitNotFound(DomainError):
         super().__init__(f"no unit with code {code!r}")
 
 
+@dataclass(frozen=True)
+class Interference:
+    """Another change set that changed units this one changes, after this one read them."""
+
+    #: The units (or family parents) it changed that this change set also changes.
+    units: tuple[str, ...]
+    change_set: str | None
+    actor: str = ""
+    reason: str = ""
+    effective: str = ""
+    #: Its position in the event log, where known (the notification id of its first event here).
+    position: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for the details of a 409."""
+        out: dict[str, Any] = {"units": list(self.units), "change_set": self.change_set}
+        out.update({"actor": self.actor, "reason": self.reason, "effective": self.effective})
+        if self.position is not None:
+            out["position"] = self.position
+        return out
+
+
 class ConcurrentChange(DomainError):
-    """Another change set changed what this one read; retry it on the new state."""
+    """Another change set changed what this one read; retry it on the new state.
+
+    `interferences` say which change sets changed which of its units (or their families),
+    so the editor can be told whose edit came first and what to reload.
+    """
+
+    def __init__(self, message: str, interferences: tuple[Interference, ...] = ()):
+        self.interferences = interferences
+        super().__init__(message)
 
 
 class IdempotencyKeyInvalid(DomainError):

@@ -58,9 +58,18 @@ PROBLEMS: dict[str, str] = {
     "split_nothing_left": "The parts take all of the unit; use mode full.",
     "split_part_outside": "The parts reach beyond the unit's territory.",
     "split_leaves_gap": "The parts of a full split leave part of the unit uncovered.",
-    "child_straddles": "A child unit would straddle the new boundary (a split's, or with an "
-    "import's children=follow a moved one): the message and `sides_m2` give the m² on each "
-    "side, `location_point` a point on the part that crossed.",
+    "child_straddles": "A child unit would straddle the new boundary (a split's, a move_area's, "
+    "or with an import's children=follow a moved one): the message and `sides_m2` give the m² "
+    "on each side, `location_point` a point on the part that crossed (a move_area's also its "
+    "`area_m2` and, with problem_geometry=true, its geometry).",
+    "move_area_same_unit": "A move_area's from_unit and to_unit are the same unit.",
+    "move_area_levels": "A move_area's two units are of different levels.",
+    "move_area_outside": "A move_area's piece lies mostly outside from_unit (or overlaps it by "
+    "no more than the tolerance); area_m2 is the part outside.",
+    "move_area_takes_all": "A move_area's piece takes all of from_unit; merge the two units "
+    "(absorb_into) or dissolve it instead.",
+    "move_area_not_neighbours": "A move_area's piece does not border to_unit along an edge: "
+    "the receiving unit would get a detached piece.",
     "grids_exist": "The community already has grids; use regrid.",
     "level_has_no_children": "Units of this level have no child level.",
     "not_a_community": "Workstations serve units of the served level only.",

@@ -43,6 +43,7 @@ from domain.errors import (
     ConcurrentChange,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
+    Interference,
     InvalidChangeSet,
     Problem,
     UnitNotFound,
@@ -52,7 +53,7 @@ from domain.matters import CATALOGUE_ID, Catalogue
 from domain.offices import Office, office_id
 from domain.operations import apply_operation
 from domain.units import Unit, unit_id
-from domain.workspace import Workspace
+from domain.workspace import UnitAfter, Workspace
 
 
 class DateAsISO(Transcoding):
@@ -87,6 +88,10 @@ NON_GEOMETRIC: tuple[type[Command], ...] = (
 
 CONFLICT_MESSAGE = "a unit in this change set was changed by another change set; retry"
 
+#: How many log entries after an editor's `based_on` position are read to find what changed
+#: meanwhile; an editor whose view is older than that is told to reload without the details.
+STALE_SCAN_LIMIT = 50_000
+
 
 @dataclass(frozen=True)
 class _Loaded:
@@ -108,6 +113,7 @@ class _Conflict:
 
     error: IntegrityError
     only_shared_moved: bool
+    interferences: tuple[Interference, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,8 @@ class Receipt:
     position: int | None
     units: tuple[str, ...]
     replayed: bool = False
+    #: With ``preview``: each unit the change set changed, as it stands on the effective date.
+    preview: tuple[UnitAfter, ...] | None = None
 
 
 #: The stored events of units preloaded for the change set being worked out in this context.
@@ -254,8 +262,18 @@ class JurisdictionRegister(Application[uuid.UUID]):
         recorded_at: datetime | None = None,
         dry_run: bool = False,
         sent_as: str | None = None,
+        preview: bool = False,
+        based_on: int | None = None,
     ) -> Receipt:
         """Check and store a change set atomically.
+
+        With `based_on` (the log position of the map the editor worked on), a change set any
+        of whose units, or their families, another change set changed after that position is
+        a `ConcurrentChange` naming that change set, a dry run too: the editor's edit was drawn
+        on a map that is no longer the register's.
+
+        With `preview`, the receipt (or the `InvalidChangeSet`, when the operations could be
+        worked out) carries the after-state of each unit changed (`Workspace.after_state`).
 
         Raises `InvalidChangeSet` listing every problem (nothing stored) and
         `ConcurrentChange` when a unit it read was changed by someone else meanwhile.
@@ -289,7 +307,9 @@ class JurisdictionRegister(Application[uuid.UUID]):
         record_id = change_set_id(actor, idempotency_key)
         reruns = self.RERUNS if all(isinstance(o, NON_GEOMETRIC) for o in request.operations) else 0
         while True:
-            outcome = self._attempt(request, actor, record_id, recorded_at, dry_run, fingerprint)
+            outcome = self._attempt(
+                request, actor, record_id, recorded_at, dry_run, fingerprint, preview, based_on
+            )
             if isinstance(outcome, Receipt):
                 return outcome
             if idempotency_key is not None:
@@ -299,7 +319,9 @@ class JurisdictionRegister(Application[uuid.UUID]):
             if outcome.only_shared_moved and reruns > 0:
                 reruns -= 1
                 continue
-            raise ConcurrentChange(CONFLICT_MESSAGE) from outcome.error
+            raise ConcurrentChange(
+                conflict_message(outcome.interferences), outcome.interferences
+            ) from outcome.error
 
     def _attempt(
         self,
@@ -309,22 +331,31 @@ class JurisdictionRegister(Application[uuid.UUID]):
         recorded_at: datetime | None,
         dry_run: bool,
         fingerprint: str,
+        preview: bool = False,
+        based_on: int | None = None,
     ) -> Receipt | _Conflict:
         """Work the change set out on the current state and save it, or say why the event
         store refused it."""
         work = Workspace(self, request, actor, record_id, recorded_at)
         for index, operation in enumerate(request.operations):
             apply_operation(work, operation, f"operations[{index}]")
+        if based_on is not None:
+            stale = self._changed_since(based_on, work)
+            if stale:
+                raise ConcurrentChange(conflict_message(stale), stale)
         if not work.problems:
             work.seal()
             work.problems.extend(invariants.check(work))
+        after = tuple(work.after_state()) if preview else None
         if work.problems:
-            raise InvalidChangeSet(work.problems)
+            error = InvalidChangeSet(work.problems)
+            error.preview = after
+            raise error
         changed = work.changed()
         codes = tuple(unit.code for unit in work.revised_units())
         events = sum(len(aggregate.pending_events) for aggregate in changed)
         if dry_run:
-            return Receipt(record_id, events, None, codes)
+            return Receipt(record_id, events, None, codes, preview=after)
         record = ChangeSet._create(
             ChangeSet.Recorded,
             id=record_id,
@@ -346,9 +377,71 @@ class JurisdictionRegister(Application[uuid.UUID]):
             only_shared = bool(moved) and all(
                 a.shared and not self._assigned_since(a) for a in moved
             )
-            return _Conflict(exc, only_shared)
+            return _Conflict(exc, only_shared, self._interferences(moved, changed))
         position = max(r.notification.id for r in recordings)
-        return Receipt(record_id, events, position, codes)
+        return Receipt(record_id, events, position, codes, preview=after)
+
+    def _changed_since(self, position: int, work: Workspace) -> tuple[Interference, ...]:
+        """Other change sets stored after `position` that changed a unit this one changes or
+        the parent of a family it changes (each parent gets a marker on every change of its
+        children's territory: `Workspace.seal`)."""
+        watched: dict[uuid.UUID, str] = {}
+        for aggregate in work.changed():
+            watched[aggregate.id] = str(getattr(aggregate, "code", aggregate.id))
+        for code in work.families:
+            watched[unit_id(code)] = code
+        found: dict[str, tuple[set[str], int]] = {}
+        start, read = position + 1, 0
+        while read < STALE_SCAN_LIMIT:
+            batch = self.recorder.select_notifications(start=start, limit=1000)
+            for notification in batch:
+                originator: Any = notification.originator_id
+                name = watched.get(originator)
+                if name is None:
+                    continue
+                event: Any = self.mapper.to_domain_event(notification)
+                key = str(getattr(event, "change_set", "") or "")
+                units, first = found.get(key, (set(), notification.id))
+                units.add(name)
+                found[key] = (units, min(first, notification.id))
+            read += len(batch)
+            if len(batch) < 1000:
+                break
+            start = batch[-1].id + 1
+        else:
+            return (Interference(tuple(sorted(watched.values())), None),)
+        return tuple(self._interference(key, units, first) for key, (units, first) in found.items())
+
+    def _interferences(
+        self, moved: list[_Loaded], changed: list[Aggregate]
+    ) -> tuple[Interference, ...]:
+        """The change sets that stored events on `moved` aggregates after they were read."""
+        codes = {a.id: str(getattr(a, "code", a.id)) for a in changed}
+        found: dict[str, set[str]] = {}
+        for loaded in moved:
+            for stored in self.recorder.select_events(loaded.id, gt=loaded.version):
+                event: Any = self.mapper.to_domain_event(stored)
+                key = str(getattr(event, "change_set", "") or "")
+                found.setdefault(key, set()).add(codes.get(loaded.id, str(loaded.id)))
+        return tuple(self._interference(key, units, None) for key, units in found.items())
+
+    def _interference(self, key: str, units: set[str], position: int | None) -> Interference:
+        """One interfering change set, with what its record says of it."""
+        record = None
+        try:
+            record = self.find_change_set(uuid.UUID(key)) if key else None
+        except ValueError:
+            record = None
+        if record is None:
+            return Interference(tuple(sorted(units)), key or None, position=position)
+        return Interference(
+            tuple(sorted(units)),
+            key,
+            record.actor,
+            record.reason,
+            record.effective.isoformat(),
+            position,
+        )
 
     def _assigned_since(self, loaded: _Loaded) -> bool:
         """Whether another change set assigned one of `loaded.matters` after it was read:
@@ -387,6 +480,27 @@ class JurisdictionRegister(Application[uuid.UUID]):
         if not record.same_request(request, fingerprint):
             raise IdempotencyKeyReused(key, record.id)
         return Receipt(record.id, record.events, None, tuple(record.units), replayed=True)
+
+
+def conflict_message(interferences: tuple[Interference, ...]) -> str:
+    """The sentence of a 409: who changed what meanwhile, and what to do."""
+    if not interferences:
+        return CONFLICT_MESSAGE
+    told = []
+    for item in interferences:
+        units = ", ".join(item.units)
+        if item.change_set is None:
+            told.append(f"{units} (by change sets too many to list)")
+            continue
+        who = f" by {item.actor}" if item.actor else ""
+        why = f" ({item.reason!r}, effective {item.effective})" if item.reason else ""
+        told.append(f"{units} (change set {item.change_set}{who}{why})")
+    return (
+        "someone else changed the same family meanwhile: "
+        + "; ".join(told)
+        + ". Nothing of this change set was stored: reload those units and their neighbours "
+        "on the effective date and make the edit again on the map as it is now"
+    )
 
 
 def _loaded(aggregate: Aggregate) -> _Loaded:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from eventsourcing.domain import Aggregate
 from domain.codes import code_is_valid, code_rule
 from domain.commands import ChangeSetRequest
 from domain.errors import Problem
+from domain.geometry import point_extra
 from domain.levels import Rules
 from domain.matters import CATALOGUE_ID, Catalogue
 from domain.offices import WORKSTATION, Office, office_id
@@ -43,6 +45,16 @@ class Store(Protocol):
     def find_catalogue(self) -> Catalogue | None:
         """The matter catalogue, or None."""
         ...
+
+
+@dataclass(frozen=True)
+class UnitAfter:
+    """A unit a change set changed, as it stands on the effective date afterwards (`version`
+    None: it ended), so an editor can draw the result of an edit before submitting it."""
+
+    code: str
+    level: str
+    version: UnitVersion | None
 
 
 class Workspace:
@@ -292,10 +304,24 @@ class Workspace:
             self.families.add(parent)
 
     def fail(
-        self, code: str, message: str, location: str, *units: str, area_m2: float | None = None
+        self,
+        code: str,
+        message: str,
+        location: str,
+        *units: str,
+        area_m2: float | None = None,
+        where: Any = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """Record a problem; the change set will be rejected with all of them."""
-        self.problems.append(Problem(code, message, location, tuple(units), area_m2))
+        """Record a problem; the change set will be rejected with all of them.
+
+        `where` is the offending area of a spatial problem (a shapely geometry): it is kept
+        with the problem, with a point on it, so an editor can be shown where it is.
+        """
+        details = {**point_extra(where), **(extra or {})}
+        self.problems.append(
+            Problem(code, message, location, tuple(units), area_m2, details, where)
+        )
 
     def seal(self) -> None:
         """Append the family markers that make concurrent edits of one family conflict."""
@@ -319,6 +345,10 @@ class Workspace:
     def changed_units(self) -> list[Unit]:
         """The units with queued events."""
         return [a for a in self.changed() if isinstance(a, Unit)]
+
+    def after_state(self) -> list[UnitAfter]:
+        """Each revised unit on the change set's day, as the operations left it."""
+        return [UnitAfter(u.code, u.level, u.version_on(self.day)) for u in self.revised_units()]
 
     def revised_units(self) -> list[Unit]:
         """The units whose own state changed (not just their list of children)."""

@@ -21,12 +21,15 @@ from api.schemas import (
     ChangeSetReceipt,
     ErrorResponse,
     RepairEntry,
+    UnitPreview,
 )
-from api.shared import WRITE_ERRORS, repair_options, write_status
+from api.shared import WRITE_ERRORS, geojson, problem_json, repair_options, write_status
 from domain.changesets import MAX_IDEMPOTENCY_KEY, idempotency_key_problem
 from domain.commands import ChangeSetRequest
 from domain.errors import IdempotencyKeyInvalid, InvalidChangeSet
+from domain.geometry import from_wkb_hex
 from domain.repair import Repair, RepairOptions
+from domain.workspace import UnitAfter
 from jurisdictions.bootstrap import Services
 from jurisdictions.commands import submit_change_set
 
@@ -99,6 +102,34 @@ async def post_change_set(
     services: ServicesDep,
     editor: Editor,
     dry_run: Annotated[bool, Query(description="Check and report; store nothing.")] = False,
+    problem_geometry: Annotated[
+        bool,
+        Query(
+            description="In a 422, give each problem that has an area (an overlap, a gap, an "
+            "overhang, a straddling child, a piece outside its unit) its `geometry` as GeoJSON, "
+            "besides its `area_m2` and `location_point`, so an editor can draw it."
+        ),
+    ] = False,
+    preview: Annotated[
+        bool,
+        Query(
+            description="Answer with `preview`: each unit the change set changes as it stands "
+            "on the effective date afterwards, with its GeoJSON geometry (in a 422 too, when the "
+            "operations could be worked out), to draw the result of an edit."
+        ),
+    ] = False,
+    based_on: Annotated[
+        Whole | None,
+        Query(
+            ge=0,
+            le=10**18,
+            description="The log position of the map the edit was drawn on (the `position` of "
+            "the newest change set in GET /v1/changesets when the editor loaded the map, or of "
+            "the editor's last write). If another change set changed any unit this one changes, "
+            "or its family, after that position, the answer is 409 `concurrent_change` naming "
+            "it (a dry run too): reload and edit again.",
+        ),
+    ] = None,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -132,17 +163,24 @@ async def post_change_set(
             idempotency_key=idempotency_key,
             dry_run=dry_run,
             repair=repair,
+            preview=preview,
+            based_on=based_on,
         )
     except InvalidChangeSet as exc:
         made = [*made_valid, *exc.repairs]
-        if not made:
+        if not made and not problem_geometry and not preview:
             raise
-        # Refused even so: the answer still shows what the repairs did.
+        extra: dict[str, Any] = {}
+        if made:
+            # Refused even so: the answer still shows what the repairs did.
+            extra["repairs"] = [r.as_dict() for r in made]
+        if preview:
+            extra["preview"] = [_preview(u).model_dump() for u in exc.preview or ()]
         raise ApiError.of(
             codes.INVALID_CHANGE_SET,
             str(exc),
-            [p.as_dict() for p in exc.problems],
-            extra={"repairs": [r.as_dict() for r in made]},
+            [problem_json(p, problem_geometry) for p in exc.problems],
+            extra=extra,
         ) from exc
     response.status_code = write_status(outcome)
     receipt = outcome.receipt
@@ -155,6 +193,24 @@ async def post_change_set(
         replayed=outcome.replayed,
         projected=outcome.visible,
         repairs=[RepairEntry(**r.as_dict()) for r in (*made_valid, *outcome.repairs)],
+        preview=None if receipt.preview is None else [_preview(u) for u in receipt.preview],
+    )
+
+
+def _preview(unit: UnitAfter) -> UnitPreview:
+    """A unit's after-state as the answer gives it."""
+    version = unit.version
+    if version is None:
+        return UnitPreview(
+            code=unit.code, level=unit.level, name=None, parent=None, ended=True, geometry=None
+        )
+    return UnitPreview(
+        code=unit.code,
+        level=unit.level,
+        name=version.name,
+        parent=version.parent,
+        ended=False,
+        geometry=geojson(from_wkb_hex(version.geometry)),
     )
 
 

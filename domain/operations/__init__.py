@@ -6,7 +6,7 @@ overlaps, coverage, workstations) are checked afterwards by `domain.invariants`,
 the result of all operations together. Importing this package registers every handler.
 """
 
-from domain.operations import grids, matters, offices, territory
+from domain.operations import boundaries, grids, matters, offices, territory
 from domain.operations.dispatch import apply_operation, handled
 
-__all__ = ["apply_operation", "grids", "handled", "matters", "offices", "territory"]
+__all__ = ["apply_operation", "boundaries", "grids", "handled", "matters", "offices", "territory"]

@@ -200,7 +200,8 @@ def split(ws: Workspace, op: Split) -> None:
                 return
     pieces = [p.geometry for p in new_parts] + ([remainder] if remainder is not None else [])
     tolerance = ws.rules.tolerance_m2
-    outside = area_m2(ws, shapely.union_all(pieces).difference(original))
+    beyond = shapely.union_all(pieces).difference(original)
+    outside = area_m2(ws, beyond)
     if outside > tolerance:
         ws.fail(
             "split_part_outside",
@@ -208,8 +209,10 @@ def split(ws: Workspace, op: Split) -> None:
             f"{where}.parts",
             unit.code,
             area_m2=outside,
+            where=beyond,
         )
-    gap = area_m2(ws, original.difference(shapely.union_all(pieces)))
+    uncovered = original.difference(shapely.union_all(pieces))
+    gap = area_m2(ws, uncovered)
     if gap > tolerance:
         ws.fail(
             "split_leaves_gap",
@@ -217,6 +220,7 @@ def split(ws: Workspace, op: Split) -> None:
             f"{where}.parts",
             unit.code,
             area_m2=gap,
+            where=uncovered,
         )
     kind = "split_off" if op.mode == "split_off" else "split"
     parent = version.parent
@@ -271,14 +275,19 @@ def _reassign_children(
             pieces = ", ".join(
                 f"{code}: {area:.0f} m²" for code, area in shares if area > tolerance
             )
+            sides = {code: area for code, area in shares if area > tolerance}
+            smallest = min(sides, key=lambda code: (sides[code], code), default=None)
+            crossed = geometry.intersection(dict(targets)[smallest]) if smallest else None
             ws.fail(
                 "child_straddles",
                 f"{child.code} straddles the new boundary ({pieces}); "
                 "split or transfer it explicitly",
                 location,
                 child.code,
-                *[code for code, area in shares if area > tolerance],
-                area_m2=min((a for _, a in shares if a > tolerance), default=0.0),
+                *sides,
+                area_m2=min(sides.values(), default=0.0),
+                where=crossed,
+                extra={"sides_m2": {code: round(area, 1) for code, area in sides.items()}},
             )
             continue
         target = holders[0]
@@ -287,11 +296,12 @@ def _reassign_children(
             ws.emit(child, Unit.Transferred, parent=target)
             ws.joined.setdefault(target, set()).add(child.code)
             ws.touch_family(target)
-    _follow_workstations(ws, unit, moved_to)
+    follow_workstations(ws, unit, moved_to)
 
 
-def _follow_workstations(ws: Workspace, street: Unit, moved_to: dict[str, str]) -> None:
-    """Workstations whose communities all moved to one new unit move with them."""
+def follow_workstations(ws: Workspace, street: Unit, moved_to: dict[str, str]) -> None:
+    """Workstations whose communities all moved to one new unit move with them (a split's, a
+    moved boundary's); one whose communities now lie in two streets is reported."""
     for workstation in ws.offices_of(street, WORKSTATION):
         if not workstation.open_on(ws.day) or workstation.unit.value_on(ws.day) != street.code:
             continue

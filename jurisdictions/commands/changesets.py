@@ -20,13 +20,17 @@ def submit_change_set(
     idempotency_key: str | None = None,
     dry_run: bool = False,
     repair: RepairOptions | None = None,
+    preview: bool = False,
+    based_on: int | None = None,
 ) -> WriteOutcome:
     """Check and store `request` atomically, then wait until it is visible.
 
     With `repair`, the territories of its establish and redraw operations are first clipped
     and snapped to their families on the effective date (`domain.repair.repair_change_set`);
     the outcome lists each repair. Without it nothing is repaired, and a problem a repair
-    would fix says which in its hint.
+    would fix says which in its hint. With `preview` the receipt (or the refusal) carries the
+    after-state of each unit changed. With `based_on` (the log position of the map the editor
+    drew on) a change of the same units or families since then is a `ConcurrentChange`.
 
     Raises `InvalidChangeSet` (every problem, nothing stored) and `ConcurrentChange`.
     """
@@ -44,6 +48,8 @@ def submit_change_set(
             idempotency_key=idempotency_key,
             dry_run=dry_run,
             sent_as=sent_as,
+            preview=preview,
+            based_on=based_on,
         )
     except InvalidChangeSet as exc:
         exc.problems[:] = [with_hint(p) for p in exc.problems]

@@ -1134,7 +1134,7 @@ def test_a_client_generator_reads_every_operation_from_openapi(
         if name.endswith("Operation") and hasattr(model, "model_fields")
     }
     ops = {model.model_fields["op"].annotation.__args__[0]: model for model in operations.values()}
-    assert len(ops) == 19, sorted(ops)
+    assert len(ops) == 20, sorted(ops)
     assert set(ops["establish"].model_fields) >= {"code", "level", "name", "parent", "geometry"}
     assert set(ops["split"].model_fields) >= {"unit", "mode", "parts", "reassign_children"}
     assert set(ops["assign_coverage"].model_fields) >= {"workstation", "communities"}

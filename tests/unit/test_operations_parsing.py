@@ -273,7 +273,7 @@ def test_operations_are_limited_in_number():
 
 def test_every_operation_has_a_model_a_command_and_a_handler():
     names = set(OPERATION.json_schema()["discriminator"]["mapping"])
-    assert len(names) == 19
+    assert len(names) == 20
     regrid = parse_change_set(
         {
             "effective": "2016-01-01",
