@@ -17,6 +17,7 @@
     parent: { color: '#263238', weight: 2, opacity: 0.8, dashArray: '6 4', fill: false },
     child: { color: '#8e24aa', weight: 1, opacity: 0.8, fillOpacity: 0, dashArray: '2 3' },
     pending: { color: '#2e7d32', weight: 2, opacity: 1, fillColor: '#66bb6a', fillOpacity: 0.35 },
+    preview: { color: '#1b5e20', weight: 2.5, opacity: 1, dashArray: '8 5', fill: false },
     problem: { color: '#c62828', weight: 2, opacity: 1, fillColor: '#ef5350', fillOpacity: 0.35 },
   };
   /* Room for the panels on both sides of the map. */
@@ -194,7 +195,7 @@
 
   function describe(op) {
     switch (op.op) {
-      case 'move_area': return 'move ' + m2(areaM2(op.geometry.coordinates)) + ' from ' + op.from_unit + ' to ' + op.to_unit;
+      case 'move_area': return 'move ' + m2(op._area || areaM2(op.geometry.coordinates)) + ' from ' + op.from_unit + ' to ' + op.to_unit;
       case 'split': return 'split ' + op.unit + ': new ' + op.parts.map(function (p) { return p.code + ' ' + p.name; }).join(', ');
       case 'merge': return 'merge ' + op.units.join(' + ') + ' into ' + op.absorb_into;
       case 'rename': return 'rename ' + op.unit + ' to ' + op.name;
@@ -252,7 +253,12 @@
     var out = {
       effective: $('jl-effective').value,
       reason: $('jl-reason').value.trim() || (draft ? 'draft (checked from the editing page)' : ''),
-      operations: clone(state.ops),
+      /* Fields starting with _ are the page's own notes (the area drawn), not sent. */
+      operations: state.ops.map(function (op) {
+        var sent = {};
+        Object.keys(op).forEach(function (k) { if (k.charAt(0) !== '_') sent[k] = clone(op[k]); });
+        return sent;
+      }),
     };
     var document_ = $('jl-document').value.trim();
     if (document_) out.document = document_;
@@ -266,6 +272,7 @@
   function runCheck() {
     layers.problems.clearLayers();
     if (!state.ops.length) {
+      layers.preview.clearLayers();
       state.problems = [];
       $('jl-problems').innerHTML = '<li class="jl-empty">No edit yet.</li>';
       $('jl-check').textContent = '';
@@ -283,11 +290,12 @@
     setAttr('data-jl-check', 'checking');
     $('jl-check').textContent = 'checking…';
     var started = performance.now();
-    return request('POST', '/v1/changesets?dry_run=true&problem_geometry=true', body(true), { Authorization: 'Bearer ' + token() })
+    return request('POST', '/v1/changesets?dry_run=true&problem_geometry=true&preview=true' + basedOn(), body(true), { Authorization: 'Bearer ' + token() })
       .then(function (answer) {
         if (number !== state.check) return; /* a later edit was checked since */
         var ms = Math.round(performance.now() - started);
         setAttr('data-jl-checks', number);
+        showPreview(answer.body && answer.body.preview);
         if (answer.ok) {
           showProblems([]);
           renderRepairs((answer.body && answer.body.repairs) || []);
@@ -301,6 +309,13 @@
         var error = (answer.body && answer.body.error) || { message: 'HTTP ' + answer.status, details: [] };
         $('jl-submit').disabled = true;
         $('jl-check').className = 'jl-check jl-bad';
+        if (answer.status === 409) {
+          $('jl-check').textContent = '✗ changed meanwhile: reload';
+          showProblems([{ code: error.code, message: error.message }]);
+          conflict(error);
+          setAttr('data-jl-check', 'conflict');
+          return;
+        }
         if (answer.status === 401 || answer.status === 403) {
           $('jl-check').textContent = error.message;
           tokenState(false, error.message);
@@ -321,6 +336,27 @@
       });
   }
   JL.check = runCheck;
+
+  /* The map the edits were drawn on: another change set to the same family after it is a 409. */
+  function basedOn() {
+    return state.basedOn === null || state.basedOn === undefined ? '' : '&based_on=' + state.basedOn;
+  }
+
+  function conflict(error) {
+    $('jl-result').innerHTML = '<div class="jl-warning jl-conflict"><strong>Someone else changed the same family meanwhile.</strong> ' +
+      esc(error.message) + ' Nothing of yours was stored and your edits are kept: reload the units to see the map as it is now, ' +
+      'check your edits against it, and submit again. <button type="button" id="jl-reload">Reload the units</button></div>';
+    setAttr('data-jl-submit', 'conflict');
+  }
+
+  /* The units the change set changes, as they would be afterwards (the dry run's preview). */
+  function showPreview(units) {
+    layers.preview.clearLayers();
+    (units || []).forEach(function (unit) {
+      if (!unit.geometry) return;
+      L.geoJSON(unit.geometry, { style: STYLE.preview, pmIgnore: true, snapIgnore: true, interactive: false }).addTo(layers.preview);
+    });
+  }
 
   /* The repair options a problem's hint names, with the sliver they need. */
   function repairsOf(problem) {
@@ -415,17 +451,13 @@
     $('jl-submit').disabled = true;
     $('jl-result').textContent = 'submitting…';
     setAttr('data-jl-submit', 'sending');
-    return request('POST', '/v1/changesets', sent, { Authorization: 'Bearer ' + token(), 'Idempotency-Key': newKey() })
+    return request('POST', '/v1/changesets?' + basedOn().slice(1), sent, { Authorization: 'Bearer ' + token(), 'Idempotency-Key': newKey() })
       .then(function (answer) {
         if (answer.ok) return submitted(answer.body, sent.effective);
         var error = (answer.body && answer.body.error) || { message: 'HTTP ' + answer.status };
         $('jl-submit').disabled = false;
         if (answer.status === 409) {
-          $('jl-result').innerHTML = '<div class="jl-warning jl-conflict"><strong>Someone else changed the same family meanwhile.</strong> ' +
-            'A unit this change set reads was changed by another change set after the page loaded it (' + esc(error.message) +
-            '). Nothing of yours was stored and your edits are kept: reload the units to see the map as it is now, check your edits again, and submit.' +
-            ' <button type="button" id="jl-reload">Reload the units</button></div>';
-          setAttr('data-jl-submit', 'conflict');
+          conflict(error);
           return;
         }
         var details = (error.details || []).filter(function (d) { return d.message; });
@@ -453,6 +485,7 @@
       '<a href="' + esc(url('/v1/changes?from=' + before + '&to=' + effective)) + '">changes</a></nav></div>';
     setAttr('data-jl-submit', 'done');
     setAttr('data-jl-receipt', id);
+    if (receipt.position !== undefined && receipt.position !== null) state.basedOn = receipt.position;
     state.ops = []; state.history = [[]]; state.at = 0; state.repair = []; state.sliver = 0;
     renderOps(); runCheck();
     var keep = state.family ? state.family.unit.properties.code : '';
@@ -488,7 +521,10 @@
         props.parent ? getJSON('/v1/units/' + encodeURIComponent(props.parent) + '?' + when).catch(function () { return null; }) : null,
         getJSON('/v1/units?parent=' + encodeURIComponent(code) + '&' + when + '&limit=1000'),
         getJSON('/v1/units?level=' + encodeURIComponent(props.level) + '&bbox=' + bbox + '&' + when + '&limit=300'),
+        getJSON('/v1/changesets?limit=1').catch(function () { return null; }),
       ]).then(function (parts) {
+        var newest = parts[3] && parts[3].change_sets && parts[3].change_sets[0];
+        state.basedOn = newest ? newest.position : null;
         state.day = day;
         state.family = {
           unit: unit,
@@ -674,9 +710,11 @@
       var other = state.family.neighbours.filter(function (n) { return n.properties.code === state.target; })[0];
       if (!other) { status('choose the neighbour first', 'bad'); return; }
       var from = direction === 'out' ? unit : other, to = direction === 'out' ? other : unit;
+      /* Sent as drawn: the register takes the part inside the giving unit, so a piece drawn a
+       * little across the shared edge moves exactly up to that edge. */
       var piece = intersect([geometry.coordinates], polygonsOf(from.geometry));
       if (!piece.length) { status('the piece does not overlap ' + from.properties.code + ': draw it over the part that passes', 'bad'); return; }
-      addOp({ op: 'move_area', from_unit: from.properties.code, to_unit: to.properties.code, geometry: multi(piece) },
+      addOp({ op: 'move_area', from_unit: from.properties.code, to_unit: to.properties.code, geometry: multi([geometry.coordinates]), _area: Math.round(areaM2(piece)) },
         'piece of ' + m2(areaM2(piece)) + ' passes from ' + from.properties.code + ' to ' + to.properties.code + ': checking');
     } else if (purpose === 'split') {
       var line = geometry.coordinates;
@@ -918,6 +956,7 @@
     layers.unit = L.geoJSON(null, { style: STYLE.unit, onEachFeature: onEach('') }).addTo(map);
     layers.children = L.geoJSON(null, { style: STYLE.child, onEachFeature: onEach('child') }).addTo(map);
     layers.pending = L.layerGroup().addTo(map);
+    layers.preview = L.layerGroup().addTo(map);
     layers.problems = L.layerGroup().addTo(map);
     JL.layers = layers;
     map.on('pm:create', created);
