@@ -93,7 +93,10 @@ def move_area(ws: Workspace, op: MoveArea) -> None:
             where=moved,
         )
         return
-    if shapely.intersection(moved.boundary, taking.boundary).length == 0:
+    # Along an edge, not at a point. Within a grid cell or two: snap-rounding the piece into
+    # `from_unit` may move its copy of the shared edge by less than a cell.
+    near = shapely.buffer(taking.boundary, 2 * GRID_SIZE)
+    if shapely.intersection(moved.boundary, near).length < 10 * GRID_SIZE:
         ws.fail(
             "move_area_not_neighbours",
             f"the piece of {source.code} does not border {target.code}, so {target.code} "
