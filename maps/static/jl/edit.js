@@ -695,10 +695,37 @@
     }).catch(function () {});
   }
 
+  /* Geoman snaps a click near an edge onto that edge, which by a fraction of a pixel misses a
+   * vertex lying on it (a grid's corner on its community's edge). So each corner drawn within
+   * VERTEX_PX of a vertex of the units shown becomes that vertex, exactly. */
+  var VERTEX_PX = 4;
+  function snapToVertices(geometry) {
+    var f = state.family;
+    var vertices = [];
+    [f.unit].concat(f.parent ? [f.parent] : [], f.neighbours, f.children).forEach(function (feature) {
+      polygonsOf(feature.geometry).forEach(function (polygon) {
+        polygon.forEach(function (ring) { ring.forEach(function (p) { vertices.push(p); }); });
+      });
+    });
+    var projected = vertices.map(function (p) { return map.latLngToLayerPoint([p[1], p[0]]); });
+    function snap(p) {
+      var at = map.latLngToLayerPoint([p[1], p[0]]), best = null, bestDistance = VERTEX_PX;
+      for (var i = 0; i < projected.length; i++) {
+        var d = at.distanceTo(projected[i]);
+        if (d <= bestDistance) { best = vertices[i]; bestDistance = d; }
+      }
+      return best ? [best[0], best[1]] : p;
+    }
+    var coords = geometry.type === 'Polygon'
+      ? geometry.coordinates.map(function (ring) { return ring.map(snap); })
+      : geometry.coordinates.map(snap);
+    return { type: geometry.type, coordinates: coords };
+  }
+
   /* A shape was drawn: turn it into the operation of the tool in use. */
   function created(event) {
     var layer = event.layer;
-    var geometry = layer.toGeoJSON().geometry;
+    var geometry = snapToVertices(layer.toGeoJSON(false).geometry);
     map.removeLayer(layer);
     var purpose = state.drawing;
     state.drawing = null;
