@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-service bench-tipg bench-suite wrk soak clean
+.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-edit-page bench-import bench-service bench-tipg bench-suite wrk soak clean
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -24,6 +24,7 @@ help:
 	@echo "make rebuild - rebuild the read model from the event log"
 	@echo "make bench   - benchmarks (figures as ratios against same-run baselines)"
 	@echo "make bench-import - an import's dry run of the demo's grid layer vs pyogrio+shapely"
+	@echo "make bench-edit-page - the editing page ready offline in Chromium, vs the layers map"
 	@echo "make bench-suite - every benchmark, demo and a generated register, into one file"
 	@echo "make soak    - minutes of steady lookups: errors, latency, memory over time"
 	@echo "make guangdong - a second, real region (Guangdong) through the API, checked by an oracle"
@@ -84,6 +85,12 @@ check: lint typecheck
 bench: setup
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_read_model $(BENCH_ARGS)
+
+# The editing page's time to ready, offline in Chromium, against the layers map; and a dry run
+# from the page. Needs the demo in DATABASE_URL (`make demo` once); starts a server of its own.
+bench-edit-page: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_edit_page $(BENCH_ARGS)
 
 # An import's dry run of the demo's grid layer (15,000 features) against reading and validating
 # the same file with pyogrio and shapely, alternating (docs/benchmarks.md). Needs the demo in
