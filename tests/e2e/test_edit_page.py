@@ -350,3 +350,60 @@ def test_a_piece_of_one_community_is_moved_into_its_neighbour_and_the_lookup_fol
     )
     assert after.symmetric_difference(before_union).area < 1e-9
     assert_only_local_and_no_script_error(recorder)
+
+
+def test_an_edit_drawn_on_a_map_someone_else_changed_meanwhile_gets_a_409_and_a_reload(
+    editable_demo: tuple[LiveServer, str], tab: tuple[Any, Recorder]
+):
+    server, token = editable_demo
+    page, recorder = tab
+    community = f"{STREET}003"
+    open_page(page, server, community, token)
+    day = page.input_value("#jl-effective")
+    page.click("button[data-tool=rename]")
+    page.click("#jl-rename-name", click_count=3)
+    page.keyboard.type("桂园三社区（页面）")
+    before = checks(page)
+    page.click("#jl-rename-add")
+    wait_checked(page, "valid", before)
+
+    # Meanwhile another editor renames the same community.
+    other = httpx.post(
+        f"{server.url}/v1/changesets",
+        json={
+            "effective": day,
+            "reason": "another editor, meanwhile",
+            "operations": [{"op": "rename", "unit": community, "name": "桂园三社区（别人）"}],
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert other.status_code in (201, 202), other.text
+
+    page.click("#jl-reason")
+    page.keyboard.type("browser test: a rename drawn on an older map")
+    page.click("#jl-submit")
+    page.wait_for_selector("html[data-jl-submit=conflict]", state="attached", timeout=30_000)
+    explained = page.inner_text("#jl-result")
+    assert "Someone else changed the same family" in explained
+    assert "Nothing of yours was stored" in explained
+    assert ops(page) == 1, "the pending edit is kept"
+    shoot(page, "conflict-1-409")
+    assert (
+        get(server, f"/v1/units/{community}", date=day)["properties"]["name"]
+        == "桂园三社区（别人）"
+    )
+
+    before = checks(page)
+    page.click("#jl-reload")
+    wait_checked(page, "valid", before)
+    assert "桂园三社区（别人）" in page.inner_text("#jl-unit-title")
+    page.click("#jl-submit")
+    page.wait_for_selector("html[data-jl-submit=done]", state="attached", timeout=30_000)
+    shoot(page, "conflict-2-reloaded-and-submitted")
+    assert (
+        get(server, f"/v1/units/{community}", date=day)["properties"]["name"]
+        == "桂园三社区（页面）"
+    )
+    failed = [f for f in recorder.failed if "/v1/changesets" not in f]
+    assert failed == [] and recorder.outside() == []

@@ -245,6 +245,7 @@
   var timer = null;
   function scheduleCheck() {
     clearTimeout(timer);
+    if (state.submitting) return; /* the submit answers for the change set as it stands */
     setAttr('data-jl-check', state.ops.length ? 'pending' : 'idle');
     timer = setTimeout(runCheck, CHECK_DELAY);
   }
@@ -449,10 +450,15 @@
       return Promise.resolve();
     }
     $('jl-submit').disabled = true;
+    /* No dry run may cross the submit: it would be checked against the map the submit changes. */
+    clearTimeout(timer);
+    state.check += 1;
+    state.submitting = true;
     $('jl-result').textContent = 'submitting…';
     setAttr('data-jl-submit', 'sending');
     return request('POST', '/v1/changesets?' + basedOn().slice(1), sent, { Authorization: 'Bearer ' + token(), 'Idempotency-Key': newKey() })
       .then(function (answer) {
+        state.submitting = false;
         if (answer.ok) return submitted(answer.body, sent.effective);
         var error = (answer.body && answer.body.error) || { message: 'HTTP ' + answer.status };
         $('jl-submit').disabled = false;
@@ -466,6 +472,7 @@
         setAttr('data-jl-submit', 'refused');
       })
       .catch(function (err) {
+        state.submitting = false;
         $('jl-submit').disabled = false;
         $('jl-result').innerHTML = '<p class="jl-warning">Not sent: ' + esc(err.message) + '</p>';
         setAttr('data-jl-submit', 'refused');
@@ -526,6 +533,8 @@
         var newest = parts[3] && parts[3].change_sets && parts[3].change_sets[0];
         state.basedOn = newest ? newest.position : null;
         state.day = day;
+        state.gridCodes = null;
+        state.suggested = null;
         state.family = {
           unit: unit,
           parent: parts[0],
@@ -678,8 +687,25 @@
       b.classList.toggle('jl-active', b.getAttribute('data-tool') === name);
     });
     if (name === 'split' && !state.suggested) suggestSplitCode();
+    if (name === 'grids' && state.family.unit.properties.level === 'community' && !state.gridCodes) {
+      state.gridCodes = [];
+      var children = state.family.children;
+      var level = children.length ? children[0].properties.level : 'grid';
+      usedCodes(level, state.family.unit.geometry).then(function (codes) {
+        state.gridCodes = codes.concat(children.map(function (c) { return c.properties.code; }));
+      });
+    }
     $('jl-tool-form').innerHTML = TOOL_FORMS[name]();
     if (name === 'workstation') workstationForm();
+  }
+
+  /* Codes of `level` ever used around the unit (every version, OGC items over all time): codes
+   * are never reused, so a new one must be past them. The dry run still has the last word. */
+  function usedCodes(level, geometry) {
+    var box = bboxOf(geometry).map(function (v, i) { return (v + (i < 2 ? -0.001 : 0.001)).toFixed(6); }).join(',');
+    return getJSON('/ogc/collections/' + encodeURIComponent(level) + '/items?datetime=1900-01-01/2999-12-31&limit=10000&bbox=' + box)
+      .then(function (page) { return page.features.map(function (f) { return f.properties.code; }); })
+      .catch(function () { return []; });
   }
 
   function suggestSplitCode() {
@@ -687,8 +713,8 @@
     var parent = p.parent;
     var base = parent || p.code.slice(0, -3);
     var path = '/v1/units?geometry=false&limit=10000&date=' + state.day + (parent ? '&parent=' + encodeURIComponent(parent) : '&level=' + encodeURIComponent(p.level));
-    getJSON(path).then(function (page) {
-      var codes = page.features.map(function (f) { return f.properties.code; });
+    Promise.all([getJSON(path), usedCodes(p.level, state.family.unit.geometry)]).then(function (parts) {
+      var codes = parts[0].features.map(function (f) { return f.properties.code; }).concat(parts[1]);
       state.suggested = nextCode(codes, base, p.code.length - base.length);
       var input = $('jl-split-code');
       if (input && !input.value) input.value = state.suggested;
@@ -769,9 +795,12 @@
   function gridOp(cells) {
     var p = state.family.unit.properties;
     var officer = (($('jl-grid-officer') || {}).value || '').trim();
+    var taken = (state.gridCodes || []).slice();
     var grids = cells.map(function (cell, i) {
       var number = String(i + 1).padStart(2, '0');
-      var grid = { code: p.code + String(i + 1).padStart(3, '0'), name: p.name + '第' + number + '网格', geometry: multi(cell) };
+      var code = nextCode(taken, p.code, 3);
+      taken.push(code);
+      var grid = { code: code, name: p.name + '第' + number + '网格', geometry: multi(cell) };
       if (officer) grid.officer = officer;
       return grid;
     });
