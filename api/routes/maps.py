@@ -95,7 +95,7 @@ def compare_map(
     "/maps/edit",
     response_class=HTMLResponse,
     summary="The editing page: draw changes, see them checked as you go, submit a change set",
-    responses={**HTML, **ERRORS},
+    responses={**HTML, **ERRORS, 404: {**ERRORS[422], "description": "No unit with this code"}},
 )
 def edit_map(
     request: Request,
@@ -107,7 +107,10 @@ def edit_map(
     ] = None,
 ) -> HTMLResponse:
     """The page itself is open; what it submits needs an editor token (asked for on the page,
-    kept in the tab's sessionStorage, sent as `Authorization: Bearer`)."""
+    kept in the tab's sessionStorage, sent as `Authorization: Bearer`). 404 for a `unit` never
+    registered."""
+    if unit is not None and not services.queries.unit_exists(unit):
+        raise UnitNotFound(unit)
     day = date or services.settings.today()
     page = edit_page(_options(services, request), day, unit)
     return HTMLResponse(page, headers=CACHE)

@@ -386,7 +386,7 @@ def test_an_edit_drawn_on_a_map_someone_else_changed_meanwhile_gets_a_409_and_a_
     page.wait_for_selector("html[data-jl-submit=conflict]", state="attached", timeout=30_000)
     explained = page.inner_text("#jl-result")
     assert "Someone else changed the same family" in explained
-    assert "Nothing of yours was stored" in explained
+    assert "was stored" in explained and "Your edits are kept" in explained
     assert ops(page) == 1, "the pending edit is kept"
     shoot(page, "conflict-1-409")
     assert (

@@ -344,9 +344,11 @@
   }
 
   function conflict(error) {
+    /* The register's message names the other change set and what to do. */
     $('jl-result').innerHTML = '<div class="jl-warning jl-conflict"><strong>Someone else changed the same family meanwhile.</strong> ' +
-      esc(error.message) + ' Nothing of yours was stored and your edits are kept: reload the units to see the map as it is now, ' +
-      'check your edits against it, and submit again. <button type="button" id="jl-reload">Reload the units</button></div>';
+      esc(error.message) + '. Your edits are kept on this page. <button type="button" id="jl-reload">Reload the units</button></div>';
+    $('jl-check').textContent = '✗ drawn on an older map: reload';
+    $('jl-check').className = 'jl-check jl-bad';
     setAttr('data-jl-submit', 'conflict');
   }
 
