@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from shapely.geometry import Point, Polygon, shape
-from shapely.ops import unary_union
+from shapely.ops import linemerge, unary_union
 
 from jurisdictions.bootstrap import build_services
 from jurisdictions.settings import Settings
@@ -165,7 +165,36 @@ def adjacent_grid(server: LiveServer, day: str) -> tuple[str, str, dict[str, Any
     raise AssertionError("no community of the street has a grid along a neighbour")
 
 
-def test_a_street_is_split_along_a_drawn_line_then_undone_redone_renamed_and_submitted(
+def line_between_communities(
+    page: Any, street: Any, communities: dict[str, Any]
+) -> tuple[list[tuple[float, float]], set[str]]:
+    """Screen points of a line across the street along the edges between its western and its
+    eastern communities (from 40 px outside to 40 px outside), and the western codes."""
+    xs = sorted(c.centroid.x for c in communities.values())
+    median = xs[len(xs) // 2]
+    western = {code for code, c in communities.items() if c.centroid.x < median}
+    west = unary_union([communities[c] for c in western])
+    inner = west.boundary.difference(street.boundary.buffer(2e-6))
+    if inner.geom_type != "LineString":
+        inner = linemerge(inner)
+    assert inner.geom_type == "LineString", inner.geom_type
+    coords = list(inner.coords)
+    ring = list(west.exterior.coords)
+    for end in (0, -1):  # the ends back on the community corners on the street's edge
+        coords[end] = min(
+            ring, key=lambda v: (v[0] - coords[end][0]) ** 2 + (v[1] - coords[end][1]) ** 2
+        )
+    points = [screen_point(page, "JL.map", lat, lon) for lon, lat in coords]
+
+    def beyond(end: tuple[float, float], inner_point: tuple[float, float]) -> tuple[float, float]:
+        dx, dy = end[0] - inner_point[0], end[1] - inner_point[1]
+        length = math.hypot(dx, dy) or 1.0
+        return end[0] + dx / length * 40, end[1] + dy / length * 40
+
+    return [beyond(points[0], points[1]), *points, beyond(points[-1], points[-2])], western
+
+
+def test_a_street_is_split_along_community_edges_with_undo_and_redo_and_submitted(
     editable_demo: tuple[LiveServer, str], tab: tuple[Any, Recorder]
 ):
     server, token = editable_demo
@@ -173,13 +202,17 @@ def test_a_street_is_split_along_a_drawn_line_then_undone_redone_renamed_and_sub
     ready = open_page(page, server, STREET, token)
     print(f"\nediting page ready {ready:.0f} ms after navigation start (network cut)")
     day = page.input_value("#jl-effective")
-    street = get(server, f"/v1/units/{STREET}", date=day)
+    street = shape(get(server, f"/v1/units/{STREET}", date=day)["geometry"])
+    communities = {
+        c["properties"]["code"]: shape(c["geometry"])
+        for c in get(server, "/v1/units", parent=STREET, date=day)["features"]
+    }
     assert STREET in page.inner_text("#jl-unit-title")
     assert "neighbours" in page.inner_text("#jl-family")
-    assert page.evaluate("() => JL.layers.children.getLayers().length") >= 3
+    assert page.evaluate("() => JL.layers.children.getLayers().length") == len(communities)
     shoot(page, "split-1-open")
 
-    # Split: a line drawn across the street, west to east through its middle.
+    # A straight line first, west to east through the middle: it cuts communities.
     page.click("button[data-tool=split]")
     page.wait_for_function("() => document.querySelector('#jl-split-code').value !== ''")
     new_code = page.input_value("#jl-split-code")
@@ -187,36 +220,43 @@ def test_a_street_is_split_along_a_drawn_line_then_undone_redone_renamed_and_sub
     page.click("#jl-split-name", click_count=3)
     page.keyboard.type("桂园新街道")
     page.click("#jl-split-draw")
-    west, south, east, north = shape(street["geometry"]).bounds
+    west, south, east, north = street.bounds
     middle = (south + north) / 2
     before = checks(page)
     click_map(page, west - 0.002, middle)
     click_map(page, (west + east) / 2, middle + (north - south) * 0.05)
     click_map(page, east + 0.002, middle)
     page.keyboard.press("Enter")
-    page.wait_for_function("() => document.documentElement.dataset.jlOps === '1'")
-    page.wait_for_function(
-        "([before]) => Number(document.documentElement.dataset.jlChecks || 0) > before"
-        " && ['valid', 'invalid'].includes(document.documentElement.dataset.jlCheck)",
-        arg=[before],
-        timeout=30_000,
-    )
+    wait_checked(page, "invalid", before)
+    assert ops(page) == 1
     listed = page.inner_text("#jl-ops")
-    assert f"split {STREET}" in listed and new_code in listed
-    assert "桂园新街道" in listed
-    # The check answered about this split: valid, or its problems listed with m².
-    if page.evaluate("() => document.documentElement.dataset.jlCheck") == "invalid":
-        assert page.locator(".jl-problem").count() >= 1
-        assert "m²" in page.inner_text("#jl-problems")
-    shoot(page, "split-2-drawn-and-checked")
+    assert f"split {STREET}" in listed and new_code in listed and "桂园新街道" in listed
+    problems = page.inner_text("#jl-problems")
+    assert "child_straddles" in problems and "m²" in problems, problems
+    assert page.evaluate("() => JL.layers.problems.getLayers().length") >= 1
+    shoot(page, "split-2-straight-line-cuts-communities")
 
-    # A rename typed in, then undo, undo, redo (keyboard) and redo (button).
+    # Undone with the keys, and drawn again along the edges between communities (snapped).
+    page.click("#jl-changeset h2")  # out of the fields, so the keys go to the page
+    page.keyboard.press("Control+z")
+    assert ops(page) == 0
+    page.click("#jl-split-draw")
+    line, western = line_between_communities(page, street, communities)
+    before = checks(page)
+    for x, y in line:
+        click_screen(page, x, y)
+    page.keyboard.press("Enter")
+    wait_checked(page, "valid", before)
+    assert ops(page) == 1
+    shoot(page, "split-3-along-community-edges")
+
+    # A rename typed in, then undo, undo, redo (keys) and redo (button), and removed (×).
     page.click("button[data-tool=rename]")
     page.click("#jl-rename-name", click_count=3)
     page.keyboard.type("桂园街道（新）")
     page.click("#jl-rename-add")
     assert ops(page) == 2
-    page.click("#jl-changeset h2")  # out of the field, so the keys go to the page
+    page.click("#jl-changeset h2")
     page.keyboard.press("Control+z")
     assert ops(page) == 1
     assert "rename" not in page.inner_text("#jl-ops")
@@ -229,33 +269,41 @@ def test_a_street_is_split_along_a_drawn_line_then_undone_redone_renamed_and_sub
     page.click("#jl-redo")
     assert ops(page) == 2
     assert "rename" in page.inner_text("#jl-ops")
-    shoot(page, "split-3-undo-redo")
-
-    # The split removed from the list (its × button): the rename alone is valid; submit it.
+    shoot(page, "split-4-undo-redo")
     before = checks(page)
-    page.click(".jl-op[data-index='0'] .jl-remove")
+    page.click(".jl-op[data-index='1'] .jl-remove")
     assert ops(page) == 1
+    assert "rename" not in page.inner_text("#jl-ops")
     wait_checked(page, "valid", before)
+
+    # Submitted: the smaller side is the new street, from the effective date on.
     page.click("#jl-reason")
-    page.keyboard.type("browser test: renaming a street")
+    page.keyboard.type("browser test: a street split along its communities")
     page.click("#jl-document")
     page.keyboard.type("测试〔2026〕1号")
     page.click("#jl-submit")
     page.wait_for_selector("html[data-jl-submit=done]", state="attached", timeout=30_000)
     receipt = page.inner_text("#jl-result")
-    assert "Recorded" in receipt and STREET in receipt
-    change_set = page.inner_text("#jl-receipt-id")
-    assert (
-        get(server, f"/v1/changesets/{change_set}")["reason"] == "browser test: renaming a street"
-    )
+    assert "Recorded" in receipt and STREET in receipt and new_code in receipt
+    recorded = get(server, f"/v1/changesets/{page.inner_text('#jl-receipt-id')}")
+    assert recorded["reason"] == "browser test: a street split along its communities"
+    assert recorded["document"] == "测试〔2026〕1号"
     assert ops(page) == 0
     page.wait_for_selector(f"html[data-jl-unit='{STREET}'][data-jl-ready=true]", state="attached")
-    assert "桂园街道（新）" in page.inner_text("#jl-unit-title")
-    shoot(page, "split-4-submitted")
-    renamed = get(server, f"/v1/units/{STREET}", date=day)["properties"]["name"]
-    assert renamed == "桂园街道（新）"
-    before_day = (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
-    assert get(server, f"/v1/units/{STREET}", date=before_day)["properties"]["name"] == "桂园街道"
+    shoot(page, "split-5-submitted")
+
+    new_street = get(server, f"/v1/units/{new_code}", date=day)["properties"]
+    assert new_street["name"] == "桂园新街道"
+    moved = {
+        c["properties"]["code"]
+        for c in get(server, "/v1/units", parent=new_code, date=day)["features"]
+    }
+    eastern = set(communities) - western
+    assert moved in (western, eastern), moved
+    inside = communities[sorted(moved)[0]].representative_point()
+    the_day_before = (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+    assert lookup(server, (inside.x, inside.y), day, "street") == new_code
+    assert lookup(server, (inside.x, inside.y), the_day_before, "street") == STREET
     assert_only_local_and_no_script_error(recorder)
 
 
