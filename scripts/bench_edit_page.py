@@ -132,15 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unit", default="440303001", help="the unit the page opens on")
     parser.add_argument("--token", default="", help="an editor token, to time dry runs")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="unmeasured runs first (a server just started)"
+    )
     args = parser.parse_args(argv)
 
     if args.url:
-        return measure(args.url, args.unit, args.token, args.runs)
+        return measure(args.url, args.unit, args.token, args.runs, args.warmup)
     with own_server() as (url, token):
-        return measure(url, args.unit, token, args.runs)
+        return measure(url, args.unit, token, args.runs, args.warmup)
 
 
-def measure(url: str, unit: str, token: str, runs: int) -> int:
+def measure(url: str, unit: str, token: str, runs: int, warmup: int = 1) -> int:
     """Open both pages `runs` times each and print the figures."""
     from playwright.sync_api import sync_playwright
 
@@ -151,18 +154,24 @@ def measure(url: str, unit: str, token: str, runs: int) -> int:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            for run in range(runs):
+            for run in range(-warmup, runs):
                 for name, sink in (("layers", layers), ("edit", edit)):
                     context = browser.new_context(viewport=VIEWPORT, service_workers="block")
                     page = context.new_page()
+                    keep = run >= 0
                     if name == "layers":
-                        sink.append(_ready_ms(page, f"{url}/maps", "data-jl-ready"))
+                        took = _ready_ms(page, f"{url}/maps", "data-jl-ready")
                     else:
-                        sink.append(_edit_ready_ms(page, f"{url}/maps/edit?unit={unit}"))
+                        took = _edit_ready_ms(page, f"{url}/maps/edit?unit={unit}")
                         if token:
                             waited, trip = _dry_run_ms(page, token, f"bench {run}")
-                            checks.append(waited)
-                            trips.append(trip)
+                            if keep:
+                                checks.append(waited)
+                                trips.append(trip)
+                    if keep:
+                        sink.append(took)
+                    else:
+                        print(f"warm-up (not counted): {name} ready in {took:.0f} ms")
                     context.close()
         finally:
             browser.close()
@@ -173,7 +182,7 @@ def measure(url: str, unit: str, token: str, runs: int) -> int:
             f"   ({len(values)} runs)"
         )
 
-    print(f"offline, cold cache each run, {url}, unit {unit}")
+    print(f"offline, cold browser cache each run, {url}, unit {unit}, after {warmup} warm-up")
     print(line("layers map /maps (baseline)", layers))
     print(line("editing page /maps/edit ready", edit))
     ratio = statistics.median(edit) / statistics.median(layers)
