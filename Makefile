@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-edit-page bench-import bench-service bench-tipg bench-suite wrk soak clean
+.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-edit-page bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench   - benchmarks (figures as ratios against same-run baselines)"
 	@echo "make bench-import - an import's dry run of the demo's grid layer vs pyogrio+shapely"
 	@echo "make bench-edit-page - the editing page ready offline in Chromium, vs the layers map"
+	@echo "make bench-dry-run - dry runs of street-level edits over HTTP (target p95 <= 300 ms)"
 	@echo "make bench-suite - every benchmark, demo and a generated register, into one file"
 	@echo "make soak    - minutes of steady lookups: errors, latency, memory over time"
 	@echo "make guangdong - a second, real region (Guangdong) through the API, checked by an oracle"
@@ -98,6 +99,13 @@ bench-edit-page: setup
 bench-import: setup
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_import $(BENCH_ARGS)
+
+# Dry runs of street-level edits (move_area between streets, a street split) over real HTTP on
+# the demo, N=50 each, p50/p95 against a GET /v1/lookup of the same run (docs/changesets.md).
+# Loads the demo into a scratch database; BENCH_ARGS="--database-url URL" to use a loaded one.
+bench-dry-run: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_dry_run $(BENCH_ARGS)
 
 # The service under HTTP load (wrk), batches against shapely's STRtree, edits to visibility.
 bench-service: setup wrk

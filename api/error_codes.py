@@ -158,7 +158,12 @@ SLIVER_M2_INVALID = ErrorCode(
     "sliver_m2_invalid", 422, "sliver_m2 (form or body field) is not a number of m² >= 0."
 )
 CONCURRENT_CHANGE = ErrorCode(
-    "concurrent_change", 409, "A unit the change set read was changed meanwhile; retry it."
+    "concurrent_change",
+    409,
+    "Someone else changed the same units or family meanwhile (after the change set was "
+    "worked out, or after its `based_on` position); nothing stored. The message says who and "
+    "what to reload; `details` name each change set (units, change_set, actor, reason, "
+    "effective, position). Reload and make the edit again on the map as it is now.",
 )
 IDEMPOTENCY_KEY_REUSED = ErrorCode(
     "idempotency_key_reused",

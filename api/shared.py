@@ -27,7 +27,11 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     401: {"description": "No valid token", "model": ErrorResponse},
     403: {"description": "The token may only read", "model": ErrorResponse},
-    409: {"description": "A unit it read was changed meanwhile; retry", "model": ErrorResponse},
+    409: {
+        "description": "Someone else changed the same units or family meanwhile (or since "
+        "`based_on`): the message and details name the change set; reload and edit again",
+        "model": ErrorResponse,
+    },
     413: {"description": "Body too large", "model": ErrorResponse},
     415: {"description": "Not application/json", "model": ErrorResponse},
 }

@@ -33,7 +33,11 @@ def check(ws: Workspace) -> list[Problem]:
     for unit in ws.changed_units():
         if all(isinstance(event, Unit.Renamed) for event in unit.pending_events):
             continue  # no rule reads a name (and a rename touches no family: `Workspace.seal`)
-        families.add(unit.code)
+        if not all(isinstance(e, Unit.Renamed | Unit.Transferred) for e in unit.pending_events):
+            # Its own family's rules read its territory and life, not its parent: a unit that
+            # only changed parent (a community following a moved street boundary, with its
+            # two dozen grids) leaves them as they were.
+            families.add(unit.code)
         families.update(v.parent for v in unit.versions() if v.parent is not None)
         # And the parents it had before: a backdated dissolution erases later versions, whose
         # parents (a street it was merged into, say) may now have a gap where it was.

@@ -511,6 +511,7 @@ def test_openapi_documents_every_operation_with_its_fields(api: Api):
             "split",
             "merge",
             "transfer",
+            "move_area",
             "rename",
             "recode",
             "dissolve",
@@ -552,6 +553,24 @@ def test_openapi_documents_every_operation_with_its_fields(api: Api):
     assert split["properties"]["mode"]["enum"] == ["split_off", "full"]
     assert split["properties"]["parts"]["items"] == {"$ref": "#/components/schemas/SplitPart"}
     assert {"code", "geometry"} <= set(components["SplitPart"]["required"])
+    # The shape the editing page sends for "this area passes from A to B".
+    move = components[mapping["move_area"].rsplit("/", 1)[1]]
+    assert (
+        set(move["properties"])
+        == set(move["required"])
+        == {
+            "op",
+            "from_unit",
+            "to_unit",
+            "geometry",
+        }
+    )
+    assert {o["$ref"] for o in move["properties"]["geometry"]["anyOf"]} == geometry
+    post = schema["paths"]["/v1/changesets"]["post"]
+    flags = {p["name"]: p for p in post["parameters"]}
+    assert {"dry_run", "problem_geometry", "preview", "based_on"} <= set(flags)
+    receipt = components["ChangeSetReceipt"]["properties"]
+    assert "preview" in receipt and "UnitPreview" in components
 
 
 def test_an_unknown_operation_field_is_a_422_naming_it(api: Api):
@@ -579,11 +598,15 @@ def test_concurrent_editors_never_both_move_one_boundary(fresh_api: Api):
     """Many editors move the M1/M2 boundary at once: each gets 201 or 409, and the stored
     history equals the accepted change sets applied one after the other."""
     results: list[int] = []
+    refused: list[dict[str, Any]] = []
     positions = [114.041 + i * 0.001 for i in range(8)]
 
     def move(x: float) -> None:
         body = json.loads(json.dumps(MOVE).replace("114.045", f"{x:.3f}"))
-        results.append(fresh_api.post("/v1/changesets", body).status_code)
+        answer = fresh_api.post("/v1/changesets", body)
+        results.append(answer.status_code)
+        if answer.status_code == 409:
+            refused.append(answer.json()["error"])
 
     threads = [threading.Thread(target=move, args=(x,)) for x in positions]
     for thread in threads:
@@ -591,6 +614,10 @@ def test_concurrent_editors_never_both_move_one_boundary(fresh_api: Api):
     for thread in threads:
         thread.join()
     assert set(results) <= {201, 409}, results
+    # A loser is told who changed the same family first, and to reload.
+    for error in refused:
+        assert error["message"].startswith("someone else changed the same family"), error
+        assert error["details"] and all(d["change_set"] for d in error["details"]), error
     accepted = results.count(201)
     assert accepted >= 1
     assert fresh_api.get("/v1/changesets").json()["total"] == 3 + accepted
