@@ -455,3 +455,89 @@ def test_an_edit_drawn_on_a_map_someone_else_changed_meanwhile_gets_a_409_and_a_
     )
     failed = [f for f in recorder.failed if "/v1/changesets" not in f]
     assert failed == [] and recorder.outside() == []
+
+
+def test_grids_laid_in_strips_a_drawn_grid_and_its_gap_a_repair_asked_and_a_workstation(
+    editable_demo: tuple[LiveServer, str], tab: tuple[Any, Recorder]
+):
+    server, token = editable_demo
+    page, recorder = tab
+    community = f"{STREET}004"
+    open_page(page, server, community, token)
+    day = page.input_value("#jl-effective")
+    grids_before = get(server, "/v1/units", parent=community, date=day)["numberMatched"]
+    assert grids_before > 0
+
+    # Five strips: the community's grids replaced (regrid), new codes, valid.
+    page.click("button[data-tool=grids]")
+    page.click("#jl-grid-count", click_count=3)
+    page.keyboard.type("5")
+    before = checks(page)
+    page.click("#jl-grid-strips")
+    wait_checked(page, "valid", before)
+    assert "regrid of " + community + ": 5 grids" in page.inner_text("#jl-ops")
+    shoot(page, "grids-1-strips")
+
+    # Removed; one grid drawn over the middle leaves a gap: the problem, its hint, a repair.
+    before = checks(page)
+    page.click(".jl-op[data-index='0'] .jl-remove")
+    assert ops(page) == 0
+    shape_ = shape(get(server, f"/v1/units/{community}", date=day)["geometry"])
+    centre = shape_.centroid
+    west, south, east, north = shape_.bounds
+    dx, dy = (east - west) / 4, (north - south) / 4
+    page.click("#jl-grid-draw")
+    for lon, lat in (
+        (centre.x - dx, centre.y - dy),
+        (centre.x + dx, centre.y - dy),
+        (centre.x + dx, centre.y + dy),
+        (centre.x - dx, centre.y + dy),
+    ):
+        click_map(page, lon, lat)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#jl-grid-done:not([disabled])")
+    page.click("#jl-grid-done")
+    wait_checked(page, "invalid", before)
+    problem = page.locator(".jl-problem[data-code=coverage_gap]")
+    assert problem.count() == 1
+    assert "m²" in problem.inner_text() and "snap_to_neighbours" in problem.inner_text()
+    shoot(page, "grids-2-gap")
+    before = checks(page)
+    with page.expect_request(
+        lambda r: "dry_run=true" in r.url and '"snap_to_neighbours"' in (r.post_data or "")
+    ):
+        page.click(".jl-problem[data-code=coverage_gap] .jl-apply")
+    page.wait_for_function(
+        "([before]) => Number(document.documentElement.dataset.jlChecks || 0) > before",
+        arg=[before],
+    )
+    assert "Repairs asked for: snap_to_neighbours" in page.inner_text("#jl-repairs")
+    # Grids are not territories a repair changes: the page says so instead of offering it again.
+    assert "did not fix this" in page.inner_text("#jl-problems")
+    shoot(page, "grids-3-repair-asked")
+    page.click("#jl-repairs .jl-unrepair")
+    page.click("#jl-changeset h2")
+    page.keyboard.press("Control+z")
+    assert ops(page) == 0
+
+    # A workstation of the street takes over one more community.
+    page.click("button[data-tool=workstation]")
+    page.wait_for_selector("#jl-ws-pick")
+    station = page.input_value("#jl-ws-pick")
+    unticked = page.locator("input.jl-ws-serves:not(:checked)")
+    assert unticked.count() >= 1
+    gained = unticked.first.get_attribute("value")
+    unticked.first.click()
+    before = checks(page)
+    page.click("#jl-ws-assign")
+    wait_checked(page, "valid", before)
+    assert f"workstation {station} takes over {gained}" in page.inner_text("#jl-ops")
+    page.click("#jl-reason")
+    page.keyboard.type("browser test: a workstation takes over a community")
+    page.click("#jl-submit")
+    page.wait_for_selector("html[data-jl-submit=done]", state="attached", timeout=30_000)
+    shoot(page, "grids-4-workstation")
+    serving = get(server, "/v1/offices", kind="workstation", unit=gained, date=day)["offices"]
+    assert [o["code"] for o in serving] == [station]
+    failed = [f for f in recorder.failed if "/v1/changesets" not in f]
+    assert failed == [] and recorder.outside() == []
