@@ -200,7 +200,7 @@
       case 'merge': return 'merge ' + op.units.join(' + ') + ' into ' + op.absorb_into;
       case 'rename': return 'rename ' + op.unit + ' to ' + op.name;
       case 'lay_grids': case 'regrid':
-        return op.op.replace('_', ' ') + ' of ' + op.community + ': ' + op.grids.length + ' grids';
+        return op.op.replace('_', ' ') + ' of ' + op.community + ': ' + op.grids.length + ' grid' + (op.grids.length === 1 ? '' : 's');
       case 'open_workstation': return 'open workstation ' + op.code + ' ' + op.name + ' serving ' + op.serves.join(', ');
       case 'close_workstation': return 'close workstation ' + op.code + ' (successor ' + op.successor + ')';
       case 'assign_coverage': return 'workstation ' + op.workstation + ' takes over ' + op.communities.join(', ');
