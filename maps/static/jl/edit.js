@@ -52,6 +52,8 @@
 
   function request(method, path, body, headers) {
     var h = { Accept: 'application/json' };
+    /* The token goes with the reads too, for a service whose reads need one. */
+    if (token()) h.Authorization = 'Bearer ' + token();
     Object.keys(headers || {}).forEach(function (k) { h[k] = headers[k]; });
     if (body !== undefined) h['Content-Type'] = 'application/json';
     return fetch(url(path), { method: method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) })
