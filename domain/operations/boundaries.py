@@ -93,20 +93,28 @@ def move_area(ws: Workspace, op: MoveArea) -> None:
             where=moved,
         )
         return
-    # Along an edge, not at a point. Within a grid cell or two: snap-rounding the piece into
-    # `from_unit` may move its copy of the shared edge by less than a cell.
+    # Each piece along an edge, not at a point. Within a grid cell or two: snap-rounding the
+    # piece into `from_unit` may move its copy of the shared edge by less than a cell.
     near = shapely.buffer(taking.boundary, 2 * GRID_SIZE)
-    if shapely.intersection(moved.boundary, near).length < 10 * GRID_SIZE:
+    detached = [
+        part
+        for part in moved.geoms
+        if area_m2(ws, part) > tolerance
+        and shapely.intersection(part.boundary, near).length < 10 * GRID_SIZE
+    ]
+    if detached:
+        apart = MultiPolygon(detached)
         ws.fail(
             "move_area_not_neighbours",
-            f"the piece of {source.code} does not border {target.code}, so {target.code} "
-            f"would get a detached piece; territory passes only to a neighbour along a shared "
-            "edge (move it to the unit it borders, or move the units in between first)",
+            f"{area_m2(ws, apart):.0f} m² of the piece of {source.code} does not border "
+            f"{target.code}, which would get a detached piece; territory passes only to a "
+            "neighbour along a shared edge (move it to the unit it borders, or move the units "
+            "in between first)",
             f"{where}.geometry",
             source.code,
             target.code,
-            area_m2=moved_m2,
-            where=moved,
+            area_m2=area_m2(ws, apart),
+            where=apart,
         )
         return
     grown = _polygons(shapely.union(taking, moved, grid_size=GRID_SIZE))

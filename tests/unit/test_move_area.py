@@ -178,6 +178,17 @@ def test_what_a_move_cannot_mean_is_refused():
     assert "merge" in everything[0].message
     detached = problems(register, day, move("K1", "K3", box(114.00, 22.50, 114.005, 22.51)))
     assert codes(detached) == ["move_area_not_neighbours"]
+    # Two pieces, one along K2 and one in K1's far corner: the far one would be an exclave.
+    two = {
+        "type": "MultiPolygon",
+        "coordinates": [
+            box(114.00, 22.515, 114.01, 22.52)["coordinates"],
+            box(114.00, 22.50, 114.002, 22.502)["coordinates"],
+        ],
+    }
+    exclave = problems(register, day, move("K1", "K2", two))
+    assert codes(exclave) == ["move_area_not_neighbours"]
+    assert exclave[0].geometry.equals(shapely.box(114.00, 22.50, 114.002, 22.502))
     levels = problems(register, day, move("K1", "S2", box(114.005, 22.50, 114.01, 22.51)))
     assert codes(levels) == ["move_area_levels"]
     same = problems(register, day, move("K1", "K1", box(114.005, 22.50, 114.01, 22.51)))
