@@ -22,6 +22,12 @@ SCRIPTS = ("leaflet", "geoman", "polygon_clipping", "jl_edit")
 #: What each tool of the page does, as the tool bar and the docs name it.
 TOOLS = (
     ("move", "Move area", "draw the piece that passes to a neighbour (snaps to edges)", "M"),
+    (
+        "edge",
+        "Drag edge",
+        "drag the unit's corners; what it gains or loses passes to a neighbour",
+        "E",
+    ),
     ("split", "Split", "draw a line across the unit; the smaller side becomes a new unit", "S"),
     ("merge", "Merge", "join a neighbour into this unit", ""),
     ("rename", "Rename", "give the unit a new name", ""),

@@ -541,6 +541,7 @@
       ]).then(function (parts) {
         var newest = parts[3] && parts[3].change_sets && parts[3].change_sets[0];
         state.basedOn = newest ? newest.position : null;
+        stopEdge();
         state.day = day;
         state.gridCodes = null;
         state.suggested = null;
@@ -646,6 +647,8 @@
     return candidate;
   }
 
+  var TOOL_KEYS = { m: 'move', e: 'edge', s: 'split' };
+
   var TOOL_FORMS = {
     move: function () {
       var code = state.family.unit.properties.code;
@@ -688,9 +691,17 @@
         (state.gridDraft ? state.gridDraft.length : 0) + ' drawn</button>';
     },
     workstation: function () { return '<p class="jl-hint">Loading the workstations…</p>'; },
+    edge: function () {
+      return '<p class="jl-hint">Drag the corners of ' + esc(state.family.unit.properties.code) + ' (a click on an edge adds one; they snap ' +
+        'to the corners shown). What the unit gains comes from the neighbour it overlaps, what it loses passes to the neighbour ' +
+        'along that edge: one move_area each.</p>' +
+        (state.edgeLayer ? '<button type="button" id="jl-edge-done">Done</button> <button type="button" id="jl-edge-cancel">Cancel</button>'
+          : '<button type="button" id="jl-edge-start">Start dragging</button>');
+    },
   };
 
   function showTool(name) {
+    if (name !== 'edge') stopEdge();
     state.tool = name;
     Array.prototype.forEach.call(document.querySelectorAll('.jl-tool'), function (b) {
       b.classList.toggle('jl-active', b.getAttribute('data-tool') === name);
@@ -751,10 +762,96 @@
       }
       return best ? [best[0], best[1]] : p;
     }
-    var coords = geometry.type === 'Polygon'
-      ? geometry.coordinates.map(function (ring) { return ring.map(snap); })
-      : geometry.coordinates.map(snap);
+    var rings = function (polygon) { return polygon.map(function (ring) { return ring.map(snap); }); };
+    var coords = geometry.type === 'MultiPolygon' ? geometry.coordinates.map(rings)
+      : geometry.type === 'Polygon' ? rings(geometry.coordinates)
+        : geometry.coordinates.map(snap);
     return { type: geometry.type, coordinates: coords };
+  }
+
+  /* ---- dragging the edge: the unit's outline edited in place, the difference as moves ---- */
+
+  function startEdge() {
+    stopEdge();
+    var layer = L.geoJSON(state.family.unit.geometry, { style: STYLE.pending }).getLayers()[0];
+    layer.addTo(map);
+    layer.pm.enable({ snappable: true, snapDistance: 18, allowSelfIntersection: false, draggable: false });
+    state.edgeLayer = layer;
+    setAttr('data-jl-drawing', 'edge');
+    status('drag the corners; Done turns the change into moves');
+    showTool('edge');
+  }
+
+  function stopEdge() {
+    if (!state.edgeLayer) return;
+    state.edgeLayer.pm.disable();
+    map.removeLayer(state.edgeLayer);
+    state.edgeLayer = null;
+    setAttr('data-jl-drawing', '');
+  }
+
+  /* Screen length of the piece's edges lying on (within a pixel of) each neighbour's outline. */
+  function sharedLengths(piece) {
+    var scores = {};
+    var segments = [];
+    state.family.neighbours.forEach(function (n) {
+      polygonsOf(n.geometry).forEach(function (polygon) {
+        polygon.forEach(function (ring) {
+          for (var i = 1; i < ring.length; i++) {
+            segments.push([n.properties.code, map.latLngToLayerPoint([ring[i - 1][1], ring[i - 1][0]]), map.latLngToLayerPoint([ring[i][1], ring[i][0]])]);
+          }
+        });
+      });
+    });
+    piece.forEach(function (ring) {
+      for (var i = 1; i < ring.length; i++) {
+        var a = map.latLngToLayerPoint([ring[i - 1][1], ring[i - 1][0]]), b = map.latLngToLayerPoint([ring[i][1], ring[i][0]]);
+        var mid = L.point((a.x + b.x) / 2, (a.y + b.y) / 2);
+        for (var k = 0; k < segments.length; k++) {
+          if (L.LineUtil.pointToSegmentDistance(mid, segments[k][1], segments[k][2]) < 1) {
+            scores[segments[k][0]] = (scores[segments[k][0]] || 0) + a.distanceTo(b);
+            break;
+          }
+        }
+      }
+    });
+    return scores;
+  }
+
+  function best(scores) {
+    var top = null;
+    Object.keys(scores).forEach(function (code) { if (scores[code] > 0 && (top === null || scores[code] > scores[top])) top = code; });
+    return top;
+  }
+
+  /* Slivers the overlay leaves along unmoved edges (rounding), not pieces anyone moved. */
+  var EDGE_NOISE_M2 = 25;
+
+  function finishEdge() {
+    var edited = polygonsOf(snapToVertices(state.edgeLayer.toGeoJSON(false).geometry));
+    stopEdge();
+    var unit = state.family.unit, own = polygonsOf(unit.geometry), code = unit.properties.code;
+    var ops = [], skipped = 0;
+    subtract(edited, own).forEach(function (piece) {
+      if (areaM2([piece]) < EDGE_NOISE_M2) return;
+      var overlaps = {};
+      state.family.neighbours.forEach(function (n) {
+        overlaps[n.properties.code] = areaM2(intersect([piece], polygonsOf(n.geometry)));
+      });
+      var from = best(overlaps);
+      if (!from) { skipped += 1; return; }
+      ops.push({ op: 'move_area', from_unit: from, to_unit: code, geometry: multi([piece]), _area: Math.round(areaM2([piece])) });
+    });
+    subtract(own, edited).forEach(function (piece) {
+      if (areaM2([piece]) < EDGE_NOISE_M2) return;
+      var to = best(sharedLengths(piece));
+      if (!to) { skipped += 1; return; }
+      ops.push({ op: 'move_area', from_unit: code, to_unit: to, geometry: multi([piece]), _area: Math.round(areaM2([piece])) });
+    });
+    showTool('edge');
+    if (!ops.length) { status(skipped ? 'the change touches no neighbour: nothing to move' : 'nothing changed', 'bad'); return; }
+    commit(state.ops.concat(ops), ops.length + ' move' + (ops.length === 1 ? '' : 's') + ' from the dragged edge: checking' +
+      (skipped ? ' (' + skipped + ' piece(s) touching no neighbour left out)' : ''));
   }
 
   /* A shape was drawn: turn it into the operation of the tool in use. */
@@ -896,6 +993,9 @@
         draw('Polygon', 'move');
         break;
       case 'jl-split-draw': draw('Line', 'split'); break;
+      case 'jl-edge-start': startEdge(); break;
+      case 'jl-edge-done': finishEdge(); break;
+      case 'jl-edge-cancel': stopEdge(); showTool('edge'); status('edge left as it was'); break;
       case 'jl-merge-add':
         var other = $('jl-merge-target').value;
         if (other) addOp({ op: 'merge', units: [unit.code, other], absorb_into: unit.code }, other + ' merges into ' + unit.code + ': checking');
@@ -980,6 +1080,9 @@
         return;
       }
       if (event.shiftKey || key === 'y') redo(); else undo();
+    } else if (!typing && !event.ctrlKey && !event.metaKey && !event.altKey && state.family &&
+               !map.pm.globalDrawModeEnabled() && TOOL_KEYS[key]) {
+      showTool(TOOL_KEYS[key]);
     } else if (key === 'enter' && map.pm.globalDrawModeEnabled() && !typing) {
       event.preventDefault();
       var shape = map.pm.Draw[map.pm.Draw.getActiveShape()];
@@ -1005,7 +1108,7 @@
       return function (feature, layer) {
         layer.bindTooltip(esc(feature.properties.name) + ' <code>' + esc(feature.properties.code) + '</code>' + (role ? ' · ' + role : ''), { sticky: true });
         layer.on('click', function () {
-          if (map.pm.globalDrawModeEnabled()) return;
+          if (map.pm.globalDrawModeEnabled() || state.edgeLayer) return;
           if (role === 'neighbour' && (state.tool === 'move' || state.tool === 'merge')) {
             state.target = feature.properties.code;
             drawFamily(false);
