@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean bench-batch-columnar bench-assign
+.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean bench-batch-columnar bench-assign bench-edit-page
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -24,6 +24,7 @@ help:
 	@echo "make rebuild - rebuild the read model from the event log"
 	@echo "make bench   - benchmarks (figures as ratios against same-run baselines)"
 	@echo "make bench-import - an import's dry run of the demo's grid layer vs pyogrio+shapely"
+	@echo "make bench-edit-page - the editing page ready offline in Chromium, vs the layers map"
 	@echo "make bench-dry-run - dry runs of street-level edits over HTTP (target p95 <= 300 ms)"
 	@echo "make bench-assign - bulk assignment on Dask vs STRtree, 1 vs 2 workers, 2M records"
 	@echo "make bench-suite - every benchmark, demo and a generated register, into one file"
@@ -86,6 +87,12 @@ check: lint typecheck
 bench: setup
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_read_model $(BENCH_ARGS)
+
+# The editing page's time to ready, offline in Chromium, against the layers map; and a dry run
+# from the page. Needs the demo in DATABASE_URL (`make demo` once); starts a server of its own.
+bench-edit-page: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_edit_page $(BENCH_ARGS)
 
 # An import's dry run of the demo's grid layer (15,000 features) against reading and validating
 # the same file with pyogrio and shapely, alternating (docs/benchmarks.md). Needs the demo in

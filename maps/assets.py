@@ -44,7 +44,10 @@ LEAFLET = Package("leaflet", "1.9.4", "BSD-2-Clause")
 VECTORGRID = Package("leaflet.vectorgrid", "1.3.0", "Beerware (bundles BSD-3-Clause, ISC, MIT)")
 SYNC = Package("leaflet.sync", "0.2.4", "BSD-3-Clause")
 TIMELINE = Package("leaflet.timeline", "1.6.0", "ISC")
-PACKAGES = (LEAFLET, VECTORGRID, SYNC, TIMELINE)
+#: The editing page's drawing tools (with snapping) and its polygon cutting (a split's part).
+GEOMAN = Package("leaflet-geoman-free", "2.20.2", "MIT (bundles turf, lodash, polyclip-ts: MIT)")
+CLIPPING = Package("polygon-clipping", "0.15.7", "MIT (bundles splaytree: MIT)")
+PACKAGES = (LEAFLET, VECTORGRID, SYNC, TIMELINE, GEOMAN, CLIPPING)
 
 #: folium's resource names mapped to the vendored file, or to None where the pages don't use
 #: the library (jQuery, Bootstrap, Font Awesome, awesome-markers and moment are not needed: the
@@ -73,6 +76,12 @@ RESOURCES: dict[str, str | None] = {
     "jl_maps_css": "jl/maps.css",
     # The choropleth of an aggregate job (maps/choropleth.py)
     "jl_choropleth": "jl/choropleth.js",
+    # The editing page (maps/edit.py): not folium, but named here like the rest
+    "geoman": f"{GEOMAN.folder}/leaflet-geoman.min.js",
+    "geoman_css": f"{GEOMAN.folder}/leaflet-geoman.css",
+    "polygon_clipping": f"{CLIPPING.folder}/polygon-clipping.umd.min.js",
+    "jl_edit": "jl/edit.js",
+    "jl_edit_css": "jl/edit.css",
 }
 
 _EXTERNAL = re.compile(

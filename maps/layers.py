@@ -113,6 +113,7 @@ def layers_page(source: MapSource, options: PageOptions, day: dt.date, level: st
   <nav class="jl-links">
     <a href="{options.prefix}/maps/compare?before={before}&amp;after={after}">Compare two dates</a>
     <a href="{options.prefix}/v1/changes?from={before}&amp;to={after}">Changes (JSON)</a>
+    <a href="{options.prefix}/maps/edit?date={day}" id="jl-edit-link">Edit the map</a>
     <a href="{options.prefix}/docs">API</a>
   </nav>
 </aside>"""

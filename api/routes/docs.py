@@ -74,6 +74,7 @@ def redoc(request: Request) -> HTMLResponse:
 LANDING_LINKS = (
     ("maps", "Maps", "the layers on a date, with popups, search and a date picker"),
     ("maps/compare", "Compare two dates", "changed units side by side, with the changes"),
+    ("maps/edit", "Edit the map", "GIS staff: draw changes, checked as you go (editor token)"),
     ("docs", "API documentation (Swagger UI)", "every operation, tried out from the browser"),
     ("redoc", "API documentation (ReDoc)", "the same description as one readable page"),
     ("ogc", "OGC API - Features", "for QGIS, GDAL/ogr2ogr and other GIS clients"),

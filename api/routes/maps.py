@@ -20,6 +20,7 @@ from maps.choropleth import choropleth_page
 from maps.common import PageOptions
 from maps.compare import compare_page
 from maps.data import ReadModelSource
+from maps.edit import edit_page
 from maps.layers import extent, layers_page
 from maps.unit import UnitUnknown, unit_page
 
@@ -88,6 +89,31 @@ def compare_map(
 ) -> HTMLResponse:
     """Synchronised maps of the two dates; the changes are those of `/v1/changes`."""
     page = compare_page(_source(services), _options(services, request), before, after)
+    return HTMLResponse(page, headers=CACHE)
+
+
+@router.get(
+    "/maps/edit",
+    response_class=HTMLResponse,
+    summary="The editing page: draw changes, see them checked as you go, submit a change set",
+    responses={**HTML, **ERRORS, 404: {**ERRORS[422], "description": "No unit with this code"}},
+)
+def edit_map(
+    request: Request,
+    services: ServicesDep,
+    date: DateQuery = None,
+    unit: Annotated[
+        str | None,
+        Query(max_length=64, description="A unit's code to open the page on, e.g. 440306."),
+    ] = None,
+) -> HTMLResponse:
+    """The page itself is open; what it submits needs an editor token (asked for on the page,
+    kept in the tab's sessionStorage, sent as `Authorization: Bearer`). 404 for a `unit` never
+    registered."""
+    if unit is not None and not services.queries.unit_exists(unit):
+        raise UnitNotFound(unit)
+    day = date or services.settings.today()
+    page = edit_page(_options(services, request), day, unit)
     return HTMLResponse(page, headers=CACHE)
 
 

@@ -1,7 +1,7 @@
 """`/docs` and `/redoc` in a real browser with the network cut: they render from the service
 alone.
 
-Debian's Chromium (Playwright, as tests/e2e/test_maps.py drives it) resolves no host but
+Debian's Chromium (Playwright, the `browser` fixture of tests/e2e/conftest.py) resolves no host but
 127.0.0.1, and every request to another host is aborted before it leaves; each request the
 pages make is recorded. Swagger UI must list the operations (and open one), ReDoc must render
 its menu and operations, and no request may have gone anywhere else.
@@ -18,12 +18,11 @@ import httpx
 import pytest
 
 from maps.assets import external_references
+from tests.browser import Recorder, assert_offline_and_clean
 from tests.conftest import DatabaseFactory, LiveServer
-from tests.e2e.test_maps import SHOTS, Recorder, assert_offline_and_clean, browser
+from tests.e2e.test_maps import SHOTS
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
-
-__all__ = ["browser"]  # the module-scoped Chromium of test_maps, used here as a fixture
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,12 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from tests.browser import Image, assert_offline_and_clean
 from tests.conftest import DatabaseFactory, LiveServer, scenario_database
 from tests.e2e.test_jobs_http import AFTER, BEFORE, LIBRARY, records, server_env, wait_done
-from tests.e2e.test_maps import (  # noqa: F401  (fixtures)
-    SHOTS,
-    Image,
-    Recorder,
-    assert_offline_and_clean,
-    browser,
-    tab,
-)
+from tests.e2e.test_maps import SHOTS
 
-# `browser` and `tab` are fixtures of test_maps, used by name below.
+# `browser` and `tab` are fixtures of tests/e2e/conftest.py, used by name below.
 
 pytestmark = [pytest.mark.db, pytest.mark.browser, pytest.mark.slow]
 
@@ -75,7 +69,7 @@ def drawn(page: Any) -> None:
     page.wait_for_timeout(600)
 
 
-def test_the_counts_are_drawn_on_both_dates_with_a_legend(job_map, tab):  # noqa: F811
+def test_the_counts_are_drawn_on_both_dates_with_a_legend(job_map, tab):
     server, token, job_id = job_map
     page, recorder = tab
     page.goto(f"{server.url}/maps/jobs/{job_id}#token={token}", wait_until="load")
@@ -108,7 +102,7 @@ def test_the_counts_are_drawn_on_both_dates_with_a_legend(job_map, tab):  # noqa
     assert recorder.tiles()
 
 
-def test_without_a_token_the_page_asks_for_one(job_map, tab):  # noqa: F811
+def test_without_a_token_the_page_asks_for_one(job_map, tab):
     server, token, job_id = job_map
     page, recorder = tab
     page.goto(f"{server.url}/maps/jobs/{job_id}", wait_until="load")

@@ -29,6 +29,7 @@ from maps.assets import (
 from maps.common import PageOptions
 from maps.compare import compare_page
 from maps.data import Bounds
+from maps.edit import edit_page
 from maps.layers import layers_page
 from maps.unit import UnitUnknown, unit_page
 
@@ -215,7 +216,8 @@ def test_vendored_files_exist_with_their_licences():
 def test_vendored_stylesheets_refer_only_to_files_beside_them():
     for css in (STATIC_DIR / "vendor").rglob("*.css"):
         for target in re.findall(r"url\(\s*['\"]?([^'\")]+)", css.read_text()):
-            if target.startswith(("data:", "#")):  # inline data, IE behaviours
+            # inline data, IE behaviours, fragments inside an inline SVG (%23: an encoded #)
+            if target.startswith(("data:", "#", "%23")):
                 continue
             assert not re.match(r"(https?:)?//", target), (css, target)
             assert (css.parent / target.split("#")[0].split("?")[0]).is_file(), (css, target)
@@ -279,3 +281,24 @@ def test_pages_stay_small(options: PageOptions):
 
 def test_static_dir_is_inside_the_package():
     assert Path(STATIC_DIR).is_relative_to(Path(__file__).resolve().parents[2] / "maps")
+
+
+def test_the_editing_page_loads_only_vendored_files_and_escapes_the_unit(options: PageOptions):
+    html = edit_page(options, dt.date(2020, 1, 1), "</script><b>x")
+    assert external_references(html) == []
+    assert "http://" not in html and "https://" not in html
+    assert missing_assets(html, options.prefix) == []
+    scripts = " ".join(local_references(html, options.prefix))
+    for needed in (
+        "leaflet@1.9.4/leaflet.js",
+        "leaflet-geoman-free@2.20.2/leaflet-geoman.min.js",
+        "leaflet-geoman-free@2.20.2/leaflet-geoman.css",
+        "polygon-clipping@0.15.7/polygon-clipping.umd.min.js",
+        "jl/edit.js",
+        "jl/edit.css",
+    ):
+        assert needed in scripts, needed
+    assert "jl/edit.js?v=" in html  # refetched when it changes
+    assert "</script><b>x" not in html
+    assert '"day":"2020-01-01"' in html
+    assert len(html.encode()) < 20_000

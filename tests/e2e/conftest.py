@@ -1,0 +1,55 @@
+"""Fixtures of the browser tests: one Chromium per module, a fresh recorded tab per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser import CHROMIUM, FLAGS, VIEWPORT, Recorder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is missing: run scripts/ensure_test_tools.sh as root")
+    with sync_api.sync_playwright() as playwright:
+        # A fresh temporary profile per launch (Playwright's default).
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[tuple[Any, Recorder]]:
+    context = browser.new_context(viewport=VIEWPORT, service_workers="block", locale="en-GB")
+    recorder = Recorder()
+    context.on("request", lambda request: recorder.requests.append(request.url))
+    # Leaflet cancels the tiles it no longer needs when the view moves: not a failure.
+    context.on(
+        "requestfailed",
+        lambda request: (
+            None
+            if request.failure == "net::ERR_ABORTED"
+            else recorder.failed.append(f"{request.url}: {request.failure}")
+        ),
+    )
+    context.on(
+        "response",
+        lambda response: (
+            recorder.failed.append(f"{response.url}: HTTP {response.status}")
+            if response.status >= 400
+            else None
+        ),
+    )
+    page = context.new_page()
+    page.on("pageerror", lambda error: recorder.errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: recorder.errors.append(message.text) if message.type == "error" else None,
+    )
+    yield page, recorder
+    context.close()
