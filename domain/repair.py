@@ -23,7 +23,7 @@ the invariants then report them as before. Pure shapely: no web, no SQL.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,7 +32,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from domain.commands import ChangeSetRequest, Establish, Redraw
+from domain.commands import ChangeSetRequest, Establish, LayGrids, Redraw, Split
 from domain.errors import Problem
 from domain.geometry import GRID_SIZE, area_m2, from_wkb_hex, round_coordinates
 from domain.workspace import Store
@@ -279,65 +279,212 @@ def _fit_family(
     return out, fixes
 
 
-def repair_change_set(
-    store: Store, request: ChangeSetRequest, options: RepairOptions
-) -> tuple[ChangeSetRequest, list[Repair]]:
-    """The change set with the territories of its `establish` and `redraw` operations clipped
-    and snapped to their families on the effective date (`fit_family`), and every repair.
+@dataclass(frozen=True)
+class _Member:
+    """One territory of a change set the family repairs set: an establish's or a redraw's
+    (`slot` None), or a grid of a `lay_grids`/`regrid` or a part of a `split` (`slot` its
+    place in the operation's list)."""
 
-    The families are read from `store` (the register) as the change set will find them: the
-    parent's territory (or its new one, if the change set redraws it too: families are fitted
-    top down) and the siblings the change set leaves alone. Operations the register would
-    refuse anyway (an unknown unit, a parent not live) are left as they are, for it to say so.
+    index: int
+    slot: int | None
+    code: str
+    level: str
+    name: str
+    #: ("parent", code): a child of that unit (None: the top level); ("split", code): a part
+    #: of that unit's split, fitted to the unit's territory before the split.
+    family: tuple[str, str | None]
+    geometry: MultiPolygon
+    #: The unit it lies in once the change set is done (a split's part: the unit's parent).
+    parent: str | None
+
+
+@dataclass
+class _Family:
+    """What a family of `_Member`s is fitted to, beyond its parent and siblings on the map."""
+
+    #: A split's family: the unit's territory before the split (read when the split is met).
+    outline: MultiPolygon | None = None
+    #: A split's family: whether its parts must cover the unit (otherwise the rules' say).
+    full_coverage: bool = True
+    #: The parent's children on the map are left out (a `regrid` replaces them all).
+    replaces: bool = False
+
+
+def _members(store: Store, request: ChangeSetRequest) -> tuple[list[_Member], dict[Any, _Family]]:
+    """The territories the family repairs set, in operation order, and their families.
+
+    This is the one rule of what the repairs can reach: `repair_change_set` fits these, and
+    `repairable_units` (which problems get a hint) names their families. Operations the
+    register would refuse anyway (an unknown unit, a parent not live) are left out.
     """
-    if not options.fits_families:
-        return request, []
     day = request.effective
     levels = store.rules.levels
-    members: list[tuple[int, str, str, str, str | None, MultiPolygon]] = []
+    members: list[_Member] = []
+    families: dict[Any, _Family] = {}
+    seen: dict[str, MultiPolygon] = {}
+    level_of: dict[str, str] = {}
+
+    def territory(code: str) -> MultiPolygon | None:
+        if code in seen:
+            return seen[code]
+        unit = store.find_unit(code)
+        version = unit.version_on(day) if unit is not None else None
+        return from_wkb_hex(version.geometry) if version is not None else None
+
+    def add(member: _Member) -> None:
+        members.append(member)
+        families.setdefault(member.family, _Family())
+
     for index, op in enumerate(request.operations):
         if isinstance(op, Establish):
-            members.append((index, op.code, op.level, op.name, op.parent, op.geometry))
+            family = ("parent", op.parent)
+            add(_Member(index, None, op.code, op.level, op.name, family, op.geometry, op.parent))
+            seen[op.code] = op.geometry
+            level_of[op.code] = op.level
         elif isinstance(op, Redraw):
             unit = store.find_unit(op.unit)
             version = unit.version_on(day) if unit is not None else None
             if version is not None:
-                members.append(
-                    (index, op.unit, version.level, version.name, version.parent, op.geometry)
+                family = ("parent", version.parent)
+                name = version.name
+                add(
+                    _Member(
+                        index, None, op.unit, version.level, name, family, op.geometry, family[1]
+                    )
                 )
+                seen[op.unit] = op.geometry
+        elif isinstance(op, LayGrids):
+            community = store.find_unit(op.community)
+            version = community.version_on(day) if community is not None else None
+            above = level_of.get(op.community) or (version.level if version else None)
+            level = levels.child_of(above) if above is not None else None
+            if level is None:
+                continue
+            family = ("parent", op.community)
+            for slot, grid in enumerate(op.grids):
+                add(
+                    _Member(
+                        index, slot, grid.code, level, grid.name, family, grid.geometry, family[1]
+                    )
+                )
+                seen[grid.code] = grid.geometry
+            families[family].replaces = families[family].replaces or op.replace
+        elif isinstance(op, Split):
+            unit = store.find_unit(op.unit)
+            version = unit.version_on(day) if unit is not None else None
+            outline = territory(op.unit)
+            if version is None or outline is None:
+                continue
+            family = ("split", op.unit)
+            own = any(p.code == op.unit for p in op.parts)
+            for slot, part in enumerate(op.parts):
+                name = part.name or version.name
+                member = _Member(
+                    index,
+                    slot,
+                    part.code,
+                    version.level,
+                    name,
+                    family,
+                    part.geometry,
+                    version.parent,
+                )
+                add(member)
+                seen[part.code] = part.geometry
+            # A split-off without the unit's own part leaves it the rest: no gap to close.
+            families[family] = _Family(outline, op.mode == "full" or own)
+    return members, families
+
+
+def repairable_units(store: Store, request: ChangeSetRequest) -> set[str]:
+    """The units whose families the repairs can fit in this change set (the territories
+    they set, their parents, the units split): a family problem naming none of them is
+    not one a repair would fix, so it gets no hint."""
+    members, _ = _members(store, request)
+    around = {m.family[1] for m in members} | {m.parent for m in members}
+    return {m.code for m in members} | {code for code in around if code is not None}
+
+
+def repair_change_set(
+    store: Store, request: ChangeSetRequest, options: RepairOptions
+) -> tuple[ChangeSetRequest, list[Repair]]:
+    """The change set with the territories it sets (`establish`, `redraw`, the grids of
+    `lay_grids`/`regrid`, the parts of `split`) clipped and snapped to their families on the
+    effective date (`fit_family`), and every repair.
+
+    The families are read from `store` (the register) as the change set will find them: the
+    parent's territory (or its new one, if the change set redraws it too: families are fitted
+    top down) and the siblings the change set leaves alone (none for a `regrid`, which
+    replaces them). A split's parts are fitted to the unit's territory before the split: no
+    part beyond it, no two parts overlapping, and (for a full split, or one that names the
+    unit's own part) no gap between them.
+    """
+    if not options.fits_families:
+        return request, []
+    day = request.effective
+    members, families = _members(store, request)
     if not members:
         return request, []
-    order = {level: i for i, level in enumerate(levels.names)}
-    changed = {code: geometry for _, code, _, _, _, geometry in members}
-    families: dict[tuple[int, str | None], list[tuple[int, str, str, str]]] = {}
-    for index, code, level, name, parent, _ in members:
-        families.setdefault((order.get(level, 0), parent), []).append((index, code, level, name))
+    order = {level: i for i, level in enumerate(store.rules.levels.names)}
+    changed = {m.code: m.geometry for m in members if m.family[0] == "parent"}
+    grouped: dict[tuple[str, str | None], list[_Member]] = {}
+    for member in members:
+        grouped.setdefault(member.family, []).append(member)
+
+    def rank(key: tuple[str, str | None]) -> tuple[int, str, str]:
+        return (order.get(grouped[key][0].level, 0), key[0], str(key[1]))
+
     operations = list(request.operations)
     repairs: list[Repair] = []
-    for (_, parent_code), family in sorted(families.items(), key=lambda f: (f[0][0], str(f[0][1]))):
-        outline: MultiPolygon | None = None
+    for key in sorted(grouped, key=rank):
+        family = grouped[key]
+        about = families[key]
+        kind, parent_code = key
+        outline: MultiPolygon | None = about.outline
         fixed: dict[str, MultiPolygon] = {}
-        codes = {code for _, code, _, _ in family}
-        if parent_code is not None:
+        codes = {m.code for m in family}
+        if kind == "parent" and parent_code is not None:
             above = store.find_unit(parent_code)
             version = above.version_on(day) if above is not None else None
-            if above is None or version is None:
+            outline = changed.get(parent_code)
+            if outline is None and version is not None:
+                outline = from_wkb_hex(version.geometry)
+            if outline is None:
                 continue  # the register reports the parent
-            outline = changed.get(parent_code) or from_wkb_hex(version.geometry)
-            for sibling_code in sorted(above.children_ever - codes):
+            siblings = sorted(above.children_ever - codes) if above is not None else []
+            for sibling_code in [] if about.replaces else siblings:
                 sibling = store.find_unit(sibling_code)
                 now = sibling.version_on(day) if sibling is not None else None
                 if now is not None and now.parent == parent_code:
                     fixed[sibling_code] = changed.get(sibling_code) or from_wkb_hex(now.geometry)
-        children = {code: changed[code] for code in codes}
-        result, fixes = fit_family(outline, children, fixed, options, store.rules.full_coverage)
-        for index, code, _, _ in family:
-            if not result[code].equals_exact(children[code], 0) and not result[code].is_empty:
-                changed[code] = result[code]
-                operations[index] = replace(operations[index], geometry=result[code])  # type: ignore[call-arg]
-        about = {code: (name, level) for _, code, level, name in family}
-        repairs.extend(Repair.of(fix, *about[fix.code], options.sliver_m2) for fix in fixes)
+        full = about.full_coverage if kind == "split" else store.rules.full_coverage
+        children = {m.code: m.geometry for m in family}
+        result, fixes = fit_family(outline, children, fixed, options, full)
+        for member in family:
+            geometry = result[member.code]
+            if geometry.equals_exact(children[member.code], 0) or geometry.is_empty:
+                continue
+            if kind == "parent":
+                changed[member.code] = geometry
+            operations[member.index] = _with_geometry(
+                operations[member.index], member.slot, geometry
+            )
+        names = {m.code: (m.name, m.level) for m in family}
+        repairs.extend(Repair.of(fix, *names[fix.code], options.sliver_m2) for fix in fixes)
     return replace(request, operations=tuple(operations)), repairs
+
+
+def _with_geometry(op: Any, slot: int | None, geometry: MultiPolygon) -> Any:
+    """The operation with the territory at `slot` (see `_Member`) replaced."""
+    if slot is None:
+        return replace(op, geometry=geometry)
+    if isinstance(op, LayGrids):
+        grids = list(op.grids)
+        grids[slot] = replace(grids[slot], geometry=geometry)
+        return replace(op, grids=tuple(grids))
+    parts = list(op.parts)
+    parts[slot] = replace(parts[slot], geometry=geometry)
+    return replace(op, parts=tuple(parts))
 
 
 def _rounded(geometry: MultiPolygon) -> MultiPolygon:
@@ -373,13 +520,32 @@ HINTS: dict[str, str] = {
     "overlap to one of them",
     "coverage_gap": "repair=snap_to_neighbours with sliver_m2 at least its area gives the gap "
     "to a unit of the change set along its edge",
+    "split_part_outside": "repair=clip_to_parent removes the parts' area beyond the unit split "
+    "(or snap_to_neighbours with sliver_m2 at least its area)",
+    "split_leaves_gap": "repair=snap_to_neighbours with sliver_m2 at least its area gives the "
+    "gap to the part along its edge",
 }
 
 
-def with_hint(problem: Problem) -> Problem:
-    """The problem with a `hint` naming the repair option that would fix it, if one would."""
+#: The problems of a family: a repair fits only the families of the territories it sets.
+FAMILY_PROBLEMS = frozenset(HINTS) - {"geometry_invalid"}
+
+
+def with_hint(problem: Problem, repairable: Collection[str] | None = None) -> Problem:
+    """The problem with a `hint` naming the repair option that would fix it, if one would.
+
+    `repairable` (`repairable_units`; None: every unit, as in an import, which sets every
+    territory) limits the hints of family problems to those naming a unit whose family the
+    repairs reach: a gap left by a dissolve, say, is not one a repair would close.
+    """
     hint = HINTS.get(problem.code)
     if hint is None or "hint" in problem.extra:
+        return problem
+    if (
+        repairable is not None
+        and problem.code in FAMILY_PROBLEMS
+        and not set(problem.units) & set(repairable)
+    ):
         return problem
     return replace(problem, extra={**problem.extra, "hint": hint})
 
