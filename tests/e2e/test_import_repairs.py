@@ -285,3 +285,48 @@ def test_change_set_repair_options_are_checked_at_the_edge(server: tuple[LiveSer
         response = submit(server, {**change_set(), **more})
         assert response.status_code == 422, response.text
         assert response.json()["error"]["code"] == code
+
+
+def test_a_regrid_with_a_gap_between_its_grids_is_repaired_over_http(
+    server: tuple[LiveServer, str, str],
+):
+    # M1 is box(114.0, 22.5, 114.04, 22.6): the new grids leave a strip 0.0001° (11 m) high
+    # between them, about 45,700 m².
+    body: dict[str, Any] = {
+        "effective": "2021-06-01",
+        "reason": "new grids",
+        "operations": [
+            {
+                "op": "regrid",
+                "community": "M1",
+                "grids": [
+                    {
+                        "code": "G3",
+                        "name": "grid 3",
+                        "geometry": geojson(114.0, 22.5, 114.04, 22.5499),
+                    },
+                    {
+                        "code": "G4",
+                        "name": "grid 4",
+                        "geometry": geojson(114.0, 22.55, 114.04, 22.6),
+                    },
+                ],
+            }
+        ],
+    }
+    refused = submit(server, body)
+    assert refused.status_code == 422, refused.text
+    [gap] = refused.json()["error"]["details"]
+    assert gap["code"] == "coverage_gap" and "snap_to_neighbours" in gap["hint"]
+
+    fitted = submit(server, {**body, "repair": ["snap_to_neighbours"], "sliver_m2": 100_000})
+    assert fitted.status_code == 200, fitted.text
+    [entry] = fitted.json()["repairs"]
+    assert (entry["repair"], entry["level"]) == ("snap_to_neighbours", "grid")
+    assert entry["code"] in {"G3", "G4"} and "gap" in entry["message"]
+    strip = shapely.box(114.0, 22.5499, 114.04, 22.55)
+    assert entry["area_m2"] == pytest.approx(area_m2(strip), rel=1e-3)
+
+
+def geojson(west: float, south: float, east: float, north: float) -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": box(west, south, east, north)}
