@@ -513,8 +513,10 @@ def test_grids_laid_in_strips_a_drawn_grid_and_its_gap_a_repair_asked_and_a_work
         arg=[before],
     )
     assert "Repairs asked for: snap_to_neighbours" in page.inner_text("#jl-repairs")
-    # Grids are not territories a repair changes: the page says so instead of offering it again.
-    assert "did not fix this" in page.inner_text("#jl-problems")
+    # The repair reaches drawn grids: the gap goes to the grid, listed with its m².
+    wait_checked(page, "valid", before)
+    assert page.locator(".jl-problem[data-code=coverage_gap]").count() == 0
+    assert "snap_to_neighbours · " in page.inner_text("#jl-repairs .jl-repairs-made")
     shoot(page, "grids-3-repair-asked")
     page.click("#jl-repairs .jl-unrepair")
     page.click("#jl-changeset h2")

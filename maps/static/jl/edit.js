@@ -385,8 +385,8 @@
         var sliver = name === 'snap_to_neighbours' && p.area_m2 ? Math.ceil(p.area_m2 * 1.01 + 1) : 0;
         if (state.repair.indexOf(name) >= 0 && (!sliver || state.sliver >= sliver)) {
           /* Asked for already, and the problem is still there: say so rather than offer it again. */
-          return '<span class="jl-repair-failed">' + esc(name) + ' was asked for and did not fix this: repairs change the ' +
-            'territories of establish and redraw only; change the drawing instead.</span>';
+          return '<span class="jl-repair-failed">' + esc(name) + ' was asked for and did not fix this: repairs change only the ' +
+            'territories this change set draws, where one of them borders the piece; change the drawing instead.</span>';
         }
         return '<button type="button" class="jl-apply" data-repair="' + name + '" data-sliver="' + sliver + '">' +
           'Apply ' + esc(name) + (sliver ? ' (≤ ' + esc(m2(sliver)) + ')' : '') + '</button>';
