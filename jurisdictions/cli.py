@@ -529,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Assign every record to its units on a date (or on its own date), writing "
         "Parquet partition by partition; or with --aggregate count records (and sum columns) "
         "per unit and date. Runs on a LocalCluster of this machine's cores unless --scheduler "
-        "names a Dask cluster (docs/scaling.md).",
+        "(or the JL_DASK_SCHEDULER setting) names a Dask cluster (docs/scaling.md).",
     )
     assign.add_argument("input", help="a Parquet/GeoParquet or CSV file, or a directory of them")
     assign.add_argument("--output", required=True, help="directory for the results")
@@ -555,9 +555,15 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--id-column", default="id")
     assign.add_argument("--lon-column", default="lon", help="longitude, or x in a projected CRS")
     assign.add_argument("--lat-column", default="lat", help="latitude, or y in a projected CRS")
-    assign.add_argument("--scheduler", help="a Dask scheduler, tcp://host:8786 (default: local)")
     assign.add_argument(
-        "--workers", type=int, help="local worker processes (default: one per core)"
+        "--scheduler",
+        help="a Dask scheduler, tcp://host:8786 (default: the JL_DASK_SCHEDULER setting if set, "
+        "else a LocalCluster on this machine)",
+    )
+    assign.add_argument(
+        "--workers",
+        type=int,
+        help="local worker processes (default: JL_JOBS_WORKERS if set, else one per core)",
     )
     assign.add_argument("--json", action="store_true", help="print the result as JSON")
     assign.set_defaults(func=cmd_assign)

@@ -146,12 +146,8 @@ def runnable_spec(record: JobRecord, dirs: JobDirs, settings: Settings) -> Assig
     scheduler the server's."""
     spec = spec_from_dict({**record.spec, "output": str(dirs.output_of(record.id))})
     source = replace(spec.source, path=str(dirs.resolve_input(spec.source.path)))
-    return replace(
-        spec,
-        source=source,
-        scheduler=settings.dask_scheduler or None,
-        workers=settings.jobs_workers,
-    )
+    scheduler, workers = settings.job_cluster()
+    return replace(spec, source=source, scheduler=scheduler, workers=workers)
 
 
 def check_job(spec: dict[str, Any], dirs: JobDirs, settings: Settings) -> None:

@@ -84,8 +84,9 @@ class Settings(BaseSettings):
     #: `jobs_dir`/<job id>.
     jobs_dir: str = ""
     jobs_input_dir: str = ""
-    #: The Dask scheduler jobs run on (tcp://host:8786); empty: a LocalCluster per job on this
-    #: machine, with `jobs_workers` processes (default: one per core).
+    #: The Dask scheduler jobs run on (tcp://host:8786), HTTP jobs and `jurisdictions assign`
+    #: without --scheduler alike; empty: a LocalCluster per job on this machine, with
+    #: `jobs_workers` processes (default: one per core; --workers overrides it).
     dask_scheduler: str = ""
     jobs_workers: int | None = Field(default=None, ge=1)
     #: How often (seconds) the job runner looks for accepted jobs, and how often a server
@@ -121,6 +122,14 @@ class Settings(BaseSettings):
     def _levels(cls, value: str) -> str:
         LevelScheme.parse(value)
         return value
+
+    def job_cluster(
+        self, scheduler: str | None = None, workers: int | None = None
+    ) -> tuple[str | None, int | None]:
+        """Where a bulk job runs: the scheduler and worker count asked for (the CLI's
+        --scheduler and --workers), else `dask_scheduler` and `jobs_workers`; a None
+        scheduler is a LocalCluster on this machine. The CLI and the HTTP jobs both ask here."""
+        return (scheduler or self.dask_scheduler or None, workers or self.jobs_workers)
 
     @property
     def level_scheme(self) -> LevelScheme:

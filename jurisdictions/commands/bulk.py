@@ -16,7 +16,8 @@ from jurisdictions.settings import Settings
 
 
 def spec_from_args(args: argparse.Namespace, settings: Settings) -> AssignmentSpec:
-    """The job the arguments ask for (one date: today's, unless --date or --date-column)."""
+    """The job the arguments ask for (one date: today's, unless --date or --date-column),
+    on the cluster of --scheduler/--workers, else of JL_DASK_SCHEDULER/JL_JOBS_WORKERS."""
     dates = tuple(args.date or ())
     if not dates and args.date_column is None:
         dates = (settings.today(),)
@@ -26,6 +27,7 @@ def spec_from_args(args: argparse.Namespace, settings: Settings) -> AssignmentSp
     sums = tuple(
         column.strip() for text in args.sum or () for column in text.split(",") if column.strip()
     )
+    scheduler, workers = settings.job_cluster(args.scheduler, args.workers)
     return AssignmentSpec(
         source=RecordSource(
             path=args.input,
@@ -40,8 +42,8 @@ def spec_from_args(args: argparse.Namespace, settings: Settings) -> AssignmentSp
         levels=levels,
         aggregate=args.aggregate,
         sum_columns=sums,
-        scheduler=args.scheduler,
-        workers=args.workers,
+        scheduler=scheduler,
+        workers=workers,
     )
 
 
