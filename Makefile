@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean bench-batch-columnar bench-assign bench-edit-page
+.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean bench-batch-columnar bench-assign bench-edit-page bench-gzip-columnar
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench-edit-page - the editing page ready offline in Chromium, vs the layers map"
 	@echo "make bench-dry-run - dry runs of street-level edits over HTTP (target p95 <= 300 ms)"
 	@echo "make bench-assign - bulk assignment on Dask vs STRtree, 1 vs 2 workers, 2M records"
+	@echo "make bench-gzip-columnar - what gzip saves on Arrow and Parquet answers (why Parquet is not gzipped)"
 	@echo "make bench-suite - every benchmark, demo and a generated register, into one file"
 	@echo "make soak    - minutes of steady lookups: errors, latency, memory over time"
 	@echo "make guangdong - a second, real region (Guangdong) through the API, checked by an oracle"
@@ -116,6 +117,9 @@ bench-service: setup wrk
 # One batch of 100,000 points, every level, answered in JSON, Arrow and Parquet over real HTTP,
 # against the single-core STRtree limit on the same polygons (issue 17; target 0.7x for Arrow).
 # BENCH_ARGS="--database-url URL" to use a database with the demo instead of a scratch copy.
+bench-gzip-columnar: setup
+	$(BIN)/python -m scripts.bench_gzip_columnar $(BENCH_ARGS)
+
 bench-batch-columnar: setup
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_batch_columnar $(BENCH_ARGS)

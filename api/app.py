@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from api import error_codes as codes
 from api.auth import require_reader
 from api.caching import ReadCaching
+from api.columnar import PARQUET
 from api.edge import Edge
 from api.errors import error_response, install_error_handlers
 from api.operations import ChangeSetBody
@@ -45,6 +46,12 @@ LOGGER = logging.getLogger(__name__)
 
 #: Answers shorter than this are sent as they are; longer ones gzipped when the client accepts.
 GZIP_MIN_BYTES = 1024
+#: Sent as they are even to clients that accept gzip: Starlette's list (images, zip, fonts, ...)
+#: and Parquet, compressed inside already (job results: zstd; batch answers: snappy), which
+#: gzip would only cost the server's cores for and rob of its Content-Length. Arrow IPC
+#: streams are written uncompressed, so they stay gzipped: about a quarter of the bytes
+#: (docs/http.md, "Caching and compression").
+NOT_GZIPPED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, PARQUET, "application/x-parquet")
 #: A read-model position as clients send it back (a 202's `position`).
 MIN_POSITION = re.compile(r"[0-9]{1,18}")
 
@@ -77,7 +84,12 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
     # Innermost first. ETags inside the read routing (they need the request's X-Min-Position);
     # compression outside them (an ETag names the content, Vary says it may come compressed).
     app.add_middleware(ReadCaching, closed_reads=settings.reads_require_token)
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=5)
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=GZIP_MIN_BYTES,
+        compresslevel=5,
+        exclude_content_types=NOT_GZIPPED,
+    )
     if settings.cors_origins:
         # A browser app's preflight names the headers it will send: every request header the
         # API reads must be allowed, and the answers' own headers exposed, or fetch() fails.

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg.types.json import Jsonb
 
+from api.columnar import PARQUET
 from tests.conftest import DatabaseFactory, LiveServer, scenario_database
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -163,10 +164,17 @@ def test_an_assignment_job_runs_and_its_parquet_equals_the_lookups(jobs_server):
     assert len(parts) == 2
     tables = []
     for part in parts:
-        response = httpx.get(f"{server.url}{part['href']}", headers=auth(tokens["ana"]), timeout=30)
+        response = httpx.get(
+            f"{server.url}{part['href']}",
+            headers={**auth(tokens["ana"]), "Accept-Encoding": "gzip"},
+            timeout=30,
+        )
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/vnd.apache.parquet"
         assert len(response.content) == part["size"]
+        # zstd inside already: sent as written, not gzipped again, its length known.
+        assert part["size"] > 1024 and "content-encoding" not in response.headers
+        assert int(response.headers["content-length"]) == part["size"]
         tables.append(pq.read_table(io.BytesIO(response.content)))
     table = pa.concat_tables(tables)
     expected = lookups(server, records(), AFTER)
@@ -426,3 +434,31 @@ def test_dismissed_jobs_stop_or_never_start(jobs_server, jobs_env):
     # The runner goes on with the next job.
     third = submit(server, tokens["ana"], {"source": LIBRARY, "dates": [AFTER]}).json()
     assert wait_done(server, tokens["ana"], third["jobID"])["status"] == "successful"
+
+
+def test_parquet_answers_are_not_gzipped_again_json_and_arrow_are(jobs_server):
+    """Parquet is compressed inside (snappy, zstd): gzip would only cost cores. An Arrow IPC
+    stream is written uncompressed and JSON is text: both still come gzipped when asked."""
+    server, _ = jobs_server
+    points = [
+        {"id": i, "lon": 114.0 + (i % 50) * 0.004, "lat": 22.5 + (i // 50) * 0.004}
+        for i in range(2_000)
+    ]
+    body = {"date": AFTER, "points": points}
+    encodings = {}
+    for accept in ("application/json", "application/vnd.apache.arrow.stream", PARQUET):
+        answer = httpx.post(
+            f"{server.url}/v1/lookup/batch",
+            json=body,
+            headers={"Accept": accept, "Accept-Encoding": "gzip"},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith(accept)
+        assert len(answer.content) > 1024  # over the size gzip starts at
+        encodings[accept] = answer.headers.get("content-encoding")
+    assert encodings == {
+        "application/json": "gzip",
+        "application/vnd.apache.arrow.stream": "gzip",
+        PARQUET: None,
+    }
