@@ -15,6 +15,11 @@ editor asks for a repair. The repairs an import or a change set may ask for:
   with it. "Small" is a piece narrower than `SNAP_WIDTH_M` (what snapping the edges onto each
   other would close) or, with `sliver_m2`, any piece of at most that many geodesic m².
 
+In a change set the repairs reach every territory it sets (`repair_change_set`): an
+establish's or a redraw's, the grids of a `lay_grids`/`regrid` (their community the parent),
+the parts of a `split` (the unit split the parent). `repairable_units` is the same rule for
+which problems a hint may offer a repair for.
+
 Each repair is a `Repair`: the unit, what was done, the m² changed and a point on the area
 changed (and that area, for the GeoJSON report). Pieces larger than asked for are left alone:
 the invariants then report them as before. Pure shapely: no web, no SQL.
@@ -310,7 +315,9 @@ class _Family:
     replaces: bool = False
 
 
-def _members(store: Store, request: ChangeSetRequest) -> tuple[list[_Member], dict[Any, _Family]]:
+def _members(
+    store: Store, request: ChangeSetRequest
+) -> tuple[list[_Member], dict[tuple[str, str | None], _Family]]:
     """The territories the family repairs set, in operation order, and their families.
 
     This is the one rule of what the repairs can reach: `repair_change_set` fits these, and
@@ -320,7 +327,7 @@ def _members(store: Store, request: ChangeSetRequest) -> tuple[list[_Member], di
     day = request.effective
     levels = store.rules.levels
     members: list[_Member] = []
-    families: dict[Any, _Family] = {}
+    families: dict[tuple[str, str | None], _Family] = {}
     seen: dict[str, MultiPolygon] = {}
     level_of: dict[str, str] = {}
 
@@ -368,7 +375,8 @@ def _members(store: Store, request: ChangeSetRequest) -> tuple[list[_Member], di
                     )
                 )
                 seen[grid.code] = grid.geometry
-            families[family].replaces = families[family].replaces or op.replace
+            about = families.setdefault(family, _Family())
+            about.replaces = about.replaces or op.replace
         elif isinstance(op, Split):
             unit = store.find_unit(op.unit)
             version = unit.version_on(day) if unit is not None else None
