@@ -15,7 +15,7 @@ import shapely
 
 from api.operations import parse_change_set
 from domain.errors import InvalidChangeSet, Problem
-from domain.geometry import area_m2
+from domain.geometry import area_m2, from_wkb_hex
 from domain.register import JurisdictionRegister
 from domain.repair import RepairOptions, repair_change_set, repairable_units, with_hint
 from tests.unit.test_operations import base_map, box, unit
@@ -142,3 +142,27 @@ def test_a_family_problem_no_repair_reaches_gets_no_hint():
     assert "hint" in with_hint(elsewhere).as_dict()  # an import sets every territory
     invalid = Problem("geometry_invalid", "a bowtie", units=("G1",))
     assert "make_valid" in with_hint(invalid, set()).as_dict()["hint"]
+
+
+def test_a_split_off_part_is_clipped_and_the_unit_keeps_the_rest():
+    register = base_map()
+    # S4, the north half of S2 (with K4 in it), reaches 0.00003° east of S2 into D2.
+    split = request(
+        {
+            "op": "split",
+            "unit": "S2",
+            "mode": "split_off",
+            "reassign_children": "by_location",
+            "parts": [
+                {"code": "S4", "name": "S4", "geometry": box(114.01, 22.52, 114.02003, 22.54)},
+            ],
+        }
+    )
+    codes = {p.code for p in refused(register, split)}
+    assert "split_part_outside" in codes
+    repaired, repairs = repair_change_set(register, split, SNAP)
+    assert [(r.code, r.repair) for r in repairs] == [("S4", "clip_to_parent")]
+    register.apply_change_set(repaired, actor="tester")
+    s4 = unit(register, "S4").version_on(split.effective)
+    assert s4 is not None
+    assert from_wkb_hex(s4.geometry).equals(shapely.box(114.01, 22.52, 114.02, 22.54))
