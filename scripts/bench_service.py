@@ -212,11 +212,14 @@ def serving(
 
 
 @contextmanager
-def live_server(database_url: str, workers: int, log: Path) -> Iterator[tuple[str, int]]:
-    """The real service (`jurisdictions serve`) on a free 127.0.0.1 port: (url, pid)."""
+def live_server(
+    database_url: str, workers: int, log: Path, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """The real service (`jurisdictions serve`) on a free 127.0.0.1 port: (url, pid).
+    `settings`: extra environment (e.g. ``JL_TILE_CACHE_MIB``)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DATABASE_URL": database_url}
+    env = {**os.environ, **(settings or {}), "DATABASE_URL": database_url}
     command = [sys.executable, "-m", "jurisdictions.cli", "serve"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     with serving("server", command, env, log, f"{url}/healthz") as process:
