@@ -73,8 +73,11 @@ class ReadCaching:
         today = services.settings.today()
         query = scope.get("query_string", b"").decode("latin-1")
         request = Headers(scope=scope)
-        # The host and prefix too: OGC documents link to the URL they were asked at.
-        where = (request.get("host", ""), scope.get("root_path", ""))
+        # Where the request was asked too, as the links of OGC documents are built from it
+        # (`request.base_url`): the scheme (https behind a proxy that says so in
+        # X-Forwarded-Proto, which uvicorn's proxy headers turn into the scope's scheme for
+        # trusted proxies), the host and the prefix the app is mounted at.
+        where = (scope.get("scheme", ""), request.get("host", ""), scope.get("root_path", ""))
         tag = etag(position, today, *where, scope["path"], query)
         wanted = matches(request.get("if-none-match"), tag)
         headers = {"ETag": tag, "Cache-Control": JSON_CACHE_CONTROL, "Vary": "Accept-Encoding"}

@@ -237,7 +237,7 @@ class FeatureStore:
         params = {"z": z, "x": x, "y": y, "level": level, "day": day}
         with self.pool.connection() as conn:
             # Binary: the tile's bytes as they are, not as hex text to decode.
-            cursor = conn.execute(_tile_sql(level, z), params, prepare=True, binary=True)
+            cursor = conn.execute(_tile_sql(level), params, prepare=True, binary=True)
             row = cursor.fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
 
@@ -322,33 +322,39 @@ TILE_EXTENT = 4096
 TILE_BUFFER = 64
 
 
-@lru_cache(maxsize=64)
-def _tile_sql(level: str, zoom: int, stored_pixels: bool = True) -> Composed:
-    """A Mapbox vector tile of `level` (the layer's name) at `zoom` (`stored_pixels=False`:
-    every unit clipped and snapped here, which tests compare against).
+@lru_cache(maxsize=32)
+def _tile_sql(level: str, stored_pixels: bool = True) -> Composed:
+    """A Mapbox vector tile of `level` (the layer's name); `stored_pixels=False`: every unit
+    clipped and snapped here, as tests compare against.
 
     At a zoom with stored pixels, a unit lying inside the tile (with its buffer) is its
     stored pixels moved by the tile's offset: `ST_AsMVTGeom` of the whole world at that zoom
     snaps exactly as that of the tile does (the same resolution, offsets a whole number of
-    pixels apart), so only units crossing the tile's edge are clipped here.
+    pixels apart), so only units crossing the tile's edge are clipped here. One statement for
+    every zoom (the zoom picks its column), so each connection prepares it once.
     """
-    mvt_geom = SQL(
+    mvt_geom: Composable = SQL(
         "ST_AsMVTGeom(ST_Transform(b.geom, 3857), bounds.g, {extent}, {buffer}, true)"
     ).format(extent=Literal(TILE_EXTENT), buffer=Literal(TILE_BUFFER))
-    pixels = SQL("NULL::geometry")
-    if stored_pixels and zoom in TILE_PIXEL_ZOOMS:
-        pixels = SQL("u.{}").format(Identifier(f"tile_pixels_{zoom}"))
-        # The tile's buffered box in the world's pixels (x and y count from the north-west).
-        low, high = Literal(-TILE_BUFFER), Literal(TILE_EXTENT + TILE_BUFFER)
-        inside = SQL(
-            "ST_XMin(b.pixels) >= %(x)s * {e} + {low} "
-            "AND ST_XMax(b.pixels) <= %(x)s * {e} + {high} "
-            "AND ST_YMin(b.pixels) >= %(y)s * {e} + {low} "
-            "AND ST_YMax(b.pixels) <= %(y)s * {e} + {high}"
-        ).format(e=Literal(TILE_EXTENT), low=low, high=high)
-        moved = SQL("ST_Translate(b.pixels, -{e}.0 * %(x)s, -{e}.0 * %(y)s)").format(
-            e=Literal(TILE_EXTENT)
+    pixels: Composable = SQL("NULL::geometry")
+    if stored_pixels:
+        pixels = SQL("CASE %(z)s {} END").format(
+            SQL(" ").join(
+                SQL("WHEN {} THEN u.{}").format(Literal(z), Identifier(f"tile_pixels_{z}"))
+                for z in TILE_PIXEL_ZOOMS
+            )
         )
+        # The tile's buffered box in the world's pixels (x and y count from the north-west);
+        # no stored pixels (another zoom) or a unit crossing the box: clipped.
+        e = Literal(TILE_EXTENT)
+        # In float8: x * 4096 leaves the integers at zoom 19 (evaluated at every zoom).
+        low, high = Literal(-TILE_BUFFER), Literal(TILE_EXTENT + TILE_BUFFER)
+        left, top = SQL("%(x)s::float8 * {}").format(e), SQL("%(y)s::float8 * {}").format(e)
+        inside = SQL(
+            "ST_XMin(b.pixels) >= {left} + {low} AND ST_XMax(b.pixels) <= {left} + {high} "
+            "AND ST_YMin(b.pixels) >= {top} + {low} AND ST_YMax(b.pixels) <= {top} + {high}"
+        ).format(left=left, top=top, low=low, high=high)
+        moved = SQL("ST_Translate(b.pixels, -{left}, -{top})").format(left=left, top=top)
         mvt_geom = SQL("CASE WHEN {inside} THEN {moved} ELSE {clipped} END").format(
             inside=inside, moved=moved, clipped=mvt_geom
         )
