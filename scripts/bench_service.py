@@ -183,11 +183,17 @@ def free_port() -> int:
 
 @contextmanager
 def serving(
-    what: str, command: list[str], env: dict[str, str], log: Path, ready: str
+    what: str,
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    ready: str,
+    cwd: Path = ROOT,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A server process, output to `log`, once `ready` (a URL) answers 200; stopped after."""
+    """A server process (run in `cwd`), output to `log`, once `ready` (a URL) answers 200;
+    stopped after."""
     with log.open("w") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         try:
             deadline = time.monotonic() + 60
             while True:

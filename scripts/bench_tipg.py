@@ -12,10 +12,11 @@ database; wrk sends both the same requests:
 Each figure is measured twice: cold (one pass over the paths, each asked once, so no cache in
 either server can help; the pass times itself) and warm (random requests over the same paths
 again). Figures: items, tiles of all those zooms together, and tiles of each of `--zooms` alone.
-Each repeat starts a fresh server of ours (empty caches) per cache setting (`--caches on,off`;
-off is `JL_TILE_CACHE_MIB=0 JL_ITEMS_CACHE_MIB=0`, so warm requests too come from PostgreSQL);
-tipg runs throughout. The target is 2x tipg's requests per second; each ratio is taken within
-one repeat (both servers back to back) and the table gives their median.
+Each figure of each repeat starts a fresh server of ours (empty caches) per cache setting
+(`--caches on,off`; off is `JL_TILE_CACHE_MIB=0 JL_ITEMS_CACHE_MIB=0`, so warm requests too
+come from PostgreSQL); tipg runs throughout. The target is 2x tipg's requests per second;
+each ratio is taken within one repeat (both servers back to back), the table gives their
+median.
 
 Usage: ``python -m scripts.bench_tipg [--database-url URL | --scratch] [--duration 8]
 [--connections 16] [--repeats 3] [--caches on,off] [--zooms 12,13,14] [--output FILE]``.
@@ -408,8 +409,9 @@ def median_rows(figure: str, paths: Paths, repeats: list[list[Pair]]) -> list[Ro
 
 
 def run(args: argparse.Namespace, url: str, python: Path, facts: list[str]) -> list[Row]:
-    """tipg for the whole run; a fresh server of ours per repeat and cache setting (its caches
-    start empty). Figures: items, tiles of every zoom, and tiles of each of `--zooms` alone."""
+    """tipg for the whole run; a fresh server of ours per figure, repeat and cache setting (its
+    caches start empty, so a cold pass is never answered from memory). Figures: items, tiles
+    of every zoom, and tiles of each of `--zooms` alone."""
     facts += data_size(url)
     city = city_area(url)
     items = item_paths(city, ITEM_PATHS, seed=7)
@@ -420,31 +422,29 @@ def run(args: argparse.Namespace, url: str, python: Path, facts: list[str]) -> l
     figures[f"vector tiles {zooms}"] = tile_set = tile_paths(tiles)
     for zoom in args.zooms:
         figures[f"vector tiles z{zoom}"] = tile_paths([t for t in tiles if t[0] == zoom])
+    # Warm PostgreSQL, both pools and plans on paths never measured.
     prime_items = item_paths(city, 500, seed=8)
     prime_tiles = tile_paths(tiles_over(city, (PRIME_ZOOM,))[:500])
     workdir = Path(tempfile.mkdtemp(prefix="bench_tipg_"))
     logs = ROOT / "artifacts"
     logs.mkdir(exist_ok=True)
+    log = logs / "bench-tipg-ours.log"
     runs: dict[tuple[str, str], list[list[Pair]]] = {}
     try:
         with tipg_server(python, url, logs / "bench-tipg-tipg.log") as tipg:
+            with live_server(url, 1, log) as (ours, _):
+                print("sanity check (ours vs tipg):", flush=True)
+                checks = sanity(ours, tipg, items, tile_set)
+                for line in checks:
+                    print(f"  {line}", flush=True)
+                facts += [f"check: {line}" for line in checks]
             for repeat in range(args.repeats):
-                for caches in args.caches:
-                    print(
-                        f"repeat {repeat + 1} of {args.repeats}, our caches {caches}: "
-                        "a fresh server of ours",
-                        flush=True,
-                    )
-                    log = logs / "bench-tipg-ours.log"
-                    with live_server(url, 1, log, CACHE_SETTINGS[caches]) as (ours, _):
-                        if not runs:
-                            print("sanity check (ours vs tipg):", flush=True)
-                            checks = sanity(ours, tipg, items, tile_set)
-                            for line in checks:
-                                print(f"  {line}", flush=True)
-                            facts += [f"check: {line}" for line in checks]
-                        # Warm PostgreSQL, both pools and plans on paths never measured.
-                        for prime in (prime_items, prime_tiles):
+                print(f"repeat {repeat + 1} of {args.repeats}", flush=True)
+                for figure, paths in figures.items():
+                    prime = prime_items if paths is items else prime_tiles
+                    for caches in args.caches:
+                        print(f"  {figure}, our caches {caches} (a fresh server)", flush=True)
+                        with live_server(url, 1, log, CACHE_SETTINGS[caches]) as (ours, _):
                             for server, own in ((ours, prime.ours), (tipg, prime.tipg)):
                                 run_wrk(
                                     server,
@@ -454,10 +454,8 @@ def run(args: argparse.Namespace, url: str, python: Path, facts: list[str]) -> l
                                     connections=4,
                                     workdir=workdir,
                                 )
-                        for figure, paths in figures.items():
-                            print(f"  {figure}", flush=True)
                             result = measure(paths, ours, tipg, args, workdir)
-                            runs.setdefault((figure, caches), []).append(result)
+                        runs.setdefault((figure, caches), []).append(result)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     rows = []
