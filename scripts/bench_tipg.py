@@ -422,7 +422,7 @@ def run(args: argparse.Namespace, url: str, python: Path, facts: list[str]) -> l
     figures[f"vector tiles {zooms}"] = tile_set = tile_paths(tiles)
     for zoom in args.zooms:
         figures[f"vector tiles z{zoom}"] = tile_paths([t for t in tiles if t[0] == zoom])
-    # Warm PostgreSQL, both pools and plans on paths never measured.
+    # Warm PostgreSQL, both pools and plans on paths never measured (zoom 16, other boxes).
     prime_items = item_paths(city, 500, seed=8)
     prime_tiles = tile_paths(tiles_over(city, (PRIME_ZOOM,))[:500])
     workdir = Path(tempfile.mkdtemp(prefix="bench_tipg_"))
@@ -445,13 +445,15 @@ def run(args: argparse.Namespace, url: str, python: Path, facts: list[str]) -> l
                     for caches in args.caches:
                         print(f"  {figure}, our caches {caches} (a fresh server)", flush=True)
                         with live_server(url, 1, log, CACHE_SETTINGS[caches]) as (ours, _):
+                            # As many connections as measured: each pool opens all its
+                            # connections (and PostGIS in each backend) before the cold pass.
                             for server, own in ((ours, prime.ours), (tipg, prime.tipg)):
                                 run_wrk(
                                     server,
                                     own,
                                     sequential=False,
                                     seconds=2,
-                                    connections=4,
+                                    connections=args.connections,
                                     workdir=workdir,
                                 )
                             result = measure(paths, ours, tipg, args, workdir)
