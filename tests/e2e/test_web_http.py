@@ -35,9 +35,9 @@ def test_the_default_date_is_today_in_the_registers_time_zone(kiritimati_server:
     after = today_in(zone(KIRITIMATI))
     assert response.status_code == 200
     assert dt.date.fromisoformat(response.json()["date"]) in (before, after)
-    # UTC+14 is never on the UTC date before 10:00 UTC; the server's UTC date would differ.
+    # From 10:00 UTC, UTC+14 is a day ahead of UTC: the server's UTC date would differ.
     utc_now = dt.datetime.now(dt.UTC)
-    if utc_now.hour < 10 and before == after:
+    if utc_now.hour >= 10 and before == after:
         assert response.json()["date"] != utc_now.date().isoformat()
 
 
