@@ -21,6 +21,9 @@ from projections.features import cacheable_position
 JSON_CACHE_CONTROL = "no-cache"
 #: Answers that describe the process, not the read model: never tagged.
 UNTAGGED = ("/healthz", "/readyz", "/metrics")
+#: Answers tagged by their own route (vector tiles, api/routes/tiles.py): not looked at here,
+#: so an uncached tile pays for one tag, not two.
+OWN_TAGS = "/tiles/"
 _JSON_TYPES = (b"application/json", b"application/geo+json", b"application/schema+json")
 
 
@@ -62,7 +65,12 @@ class ReadCaching:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Tag, short-circuit or pass on one request."""
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] in UNTAGGED:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or scope["path"] in UNTAGGED
+            or scope["path"].startswith(OWN_TAGS)
+        ):
             await self.app(scope, receive, send)
             return
         services: Any = getattr(scope["app"].state, "services", None)
