@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean bench-batch-columnar bench-assign bench-edit-page bench-gzip-columnar
+.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean bench-batch-columnar bench-assign bench-edit-page bench-gzip-columnar bench-batch-offices
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -126,12 +126,20 @@ bench-batch-columnar: setup
 
 # OGC items and vector tiles of the grid level against tipg serving the same view from the same
 # database (tipg lives in its own .venv-tipg, made by scripts/ensure_tipg.sh). Needs the demo
-# (`make demo` once); BENCH_ARGS="--duration 8 --connections 16", or "--scratch" to measure on a
-# freshly loaded and ANALYZEd copy instead.
+# (`make demo` once); BENCH_ARGS="--duration 8 --connections 16 --repeats 3 --caches on,off
+# --zooms 12,13,14" (the defaults but duration), or "--scratch" to measure on a freshly loaded
+# and ANALYZEd copy instead.
 bench-tipg: setup wrk
 	@bash scripts/ensure_tipg.sh >/dev/null
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_tipg $(BENCH_ARGS)
+
+# A 100,000-point batch with offices (and a matter), from memory and as recorded (SQL), against
+# the plain batch of the same run (docs/benchmarks.md). Needs the demo (`make demo` once);
+# BENCH_ARGS="--code /path/to/other/checkout" serves another checkout's code for a before/after.
+bench-batch-offices: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_batch_offices $(BENCH_ARGS)
 
 # Everything above in one run, on the demo and on a generated register 4x its size (made once,
 # kept in its own database), written to docs/benchmark-latest.md. BENCH_ARGS="--quick" for a

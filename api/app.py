@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import error_codes as codes
 from api.auth import require_reader
@@ -54,6 +56,46 @@ GZIP_MIN_BYTES = 1024
 NOT_GZIPPED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, PARQUET, "application/x-parquet")
 #: A read-model position as clients send it back (a 202's `position`).
 MIN_POSITION = re.compile(r"[0-9]{1,18}")
+
+
+class ReadRouting:
+    """`X-Min-Position` (the position a write answered with): reads must see it, so a replica
+    answers only once it has replayed that far; `X-Read-From` says who answered.
+
+    A plain ASGI middleware: Starlette's `BaseHTTPMiddleware` ran every request in extra tasks
+    and memory streams, a cost each uncached tile paid.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route one request's reads, and say where they went."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = Headers(scope=scope).get("x-min-position", "").strip()
+        if header and not MIN_POSITION.fullmatch(header):
+            message = "X-Min-Position must be a position: a whole number of at most 18 digits"
+            refusal = error_response(
+                codes.INVALID_REQUEST,
+                message,
+                [{"location": "header.x-min-position", "message": message}],
+            )
+            await refusal(scope, receive, send)
+            return
+        context = ReadContext(int(header) if header else 0)
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Read-From"] = context.read_from
+            await send(message)
+
+        token = read_context.set(context)
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            read_context.reset(token)
 
 
 def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None = None) -> FastAPI:
@@ -108,26 +150,7 @@ def create_app(settings: Settings | None = None, *, preloaded: Snapshot | None =
             max_age=3600,
         )
 
-    @app.middleware("http")
-    async def read_routing(request: Request, call_next: Any) -> Response:
-        # `X-Min-Position` (the position a write answered with): reads must see it, so a
-        # replica answers only once it has replayed that far. `X-Read-From` says who answered.
-        header = request.headers.get("x-min-position", "").strip()
-        if header and not MIN_POSITION.fullmatch(header):
-            message = "X-Min-Position must be a position: a whole number of at most 18 digits"
-            return error_response(
-                codes.INVALID_REQUEST,
-                message,
-                [{"location": "header.x-min-position", "message": message}],
-            )
-        context = ReadContext(int(header) if header else 0)
-        token = read_context.set(context)
-        try:
-            response: Response = await call_next(request)
-        finally:
-            read_context.reset(token)
-        response.headers["X-Read-From"] = context.read_from
-        return response
+    app.add_middleware(ReadRouting)
 
     # Outermost: header limits, parameter characters, HEAD and dropped clients, for every route.
     app.add_middleware(

@@ -24,6 +24,9 @@ UNTAGGED = ("/healthz", "/readyz", "/metrics")
 #: Answers that change without the read model moving, and need a token: jobs (their status
 #: and results belong to one actor and move as the job runs).
 UNTAGGED_PREFIXES = ("/v1/jobs",)
+#: Answers tagged by their own route (vector tiles, api/routes/tiles.py): not looked at here,
+#: so an uncached tile pays for one tag, not two.
+OWN_TAGS = "/tiles/"
 _JSON_TYPES = (b"application/json", b"application/geo+json", b"application/schema+json")
 
 
@@ -70,6 +73,7 @@ class ReadCaching:
             or scope["method"] != "GET"
             or scope["path"] in UNTAGGED
             or scope["path"].startswith(UNTAGGED_PREFIXES)
+            or scope["path"].startswith(OWN_TAGS)
         ):
             await self.app(scope, receive, send)
             return
@@ -81,8 +85,11 @@ class ReadCaching:
         today = services.settings.today()
         query = scope.get("query_string", b"").decode("latin-1")
         request = Headers(scope=scope)
-        # The host and prefix too: OGC documents link to the URL they were asked at.
-        where = (request.get("host", ""), scope.get("root_path", ""))
+        # Where the request was asked too, as the links of OGC documents are built from it
+        # (`request.base_url`): the scheme (https behind a proxy that says so in
+        # X-Forwarded-Proto, which uvicorn's proxy headers turn into the scope's scheme for
+        # trusted proxies), the host and the prefix the app is mounted at.
+        where = (scope.get("scheme", ""), request.get("host", ""), scope.get("root_path", ""))
         tag = etag(position, today, *where, scope["path"], query)
         wanted = matches(request.get("if-none-match"), tag)
         headers = {"ETag": tag, "Cache-Control": JSON_CACHE_CONTROL, "Vary": "Accept-Encoding"}

@@ -536,6 +536,9 @@ class MatterCatalogue(BaseModel):
     date: dt.date
     numberReturned: int  # noqa: N815  (as the other collections)
     matters: list[Matter]
+    as_recorded: dt.datetime | None = Field(
+        None, description="The instant asked for: the answer is what the register said then."
+    )
 
 
 class ServedUnit(BaseModel):
@@ -588,6 +591,9 @@ class OfficeDetail(OfficeSummary):
     committees: list[CommitteeRef] = Field(
         default=[], description="For a workstation: the committees of the communities it serves."
     )
+    as_recorded: dt.datetime | None = Field(
+        None, description="The instant asked for: the answer is what the register said then."
+    )
 
 
 class OfficeList(BaseModel):
@@ -597,3 +603,6 @@ class OfficeList(BaseModel):
     numberMatched: int  # noqa: N815  (as the other collections)
     numberReturned: int  # noqa: N815  (as the other collections)
     offices: list[OfficeSummary]
+    as_recorded: dt.datetime | None = Field(
+        None, description="The instant asked for: the answer is what the register said then."
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from domain.boundary_rule import PREFERENCE, choose
 from domain.levels import LevelScheme
@@ -169,26 +169,48 @@ def _history_bytes(current: bool) -> bytes:
     return _candidates_sql(ONE_POINT, believed(as_recorded, "p"), choose_one=False).as_bytes(None)
 
 
-def _offices_sql(as_recorded: datetime | None) -> Composed:
+def _offices_sql(as_recorded: datetime | None, many: bool = False) -> Composed:
+    """The offices of the units ``%(units)s`` (one point's), ordered by code; `many`: of many
+    points' unit sets at once (``%(sets)s[i]`` is the set of ``%(units)s[i]``), each row with
+    its ``set_id``, ordered by set and code. One rule for a lookup and a batch."""
     # Offices of the units found that serve their whole unit, and offices with a service area
     # (workstations, new-area committees) through coverage: a street has many workstations,
     # but only the one serving the point's community counts, and a district's new-area
     # committee only serves the new area's streets. Two indexed halves rather than one OR,
     # which no index can serve.
+    wanted = SQL("unnest(%(sets)s::int[], %(units)s::text[]) AS w(set_id, code)")
+    from_o: Composable
+    from_c: Composable
+    if many:
+        set_id, order = SQL("w.set_id, "), SQL("ORDER BY set_id, code")
+        from_o = SQL("{} JOIN office_versions o ON o.unit_code = w.code").format(wanted)
+        from_c = SQL("{} JOIN coverage_versions c ON c.community = w.code").format(wanted)
+        match_o = match_c = SQL("true")
+    else:
+        set_id, order = SQL(""), SQL("ORDER BY code")
+        from_o, from_c = SQL("office_versions o"), SQL("coverage_versions c")
+        match_o, match_c = SQL("o.unit_code = ANY(%(units)s)"), SQL("c.community = ANY(%(units)s)")
     return SQL(
-        "SELECT kind, code, name, unit_code, address_text, ST_X(address) AS lon, "
-        "ST_Y(address) AS lat, serves FROM office_versions o "
-        "WHERE o.unit_code = ANY(%(units)s) AND o.kind <> %(workstation)s "
+        "SELECT {set_id}o.kind, o.code, o.name, o.unit_code, o.address_text, "
+        "ST_X(o.address) AS lon, ST_Y(o.address) AS lat, o.serves FROM {from_o} "
+        "WHERE {match_o} AND o.kind <> %(workstation)s "
         "AND cardinality(o.serves) = 0 "
         "AND o.valid @> %(day)s::date AND {office_believed} "
         "UNION ALL "
-        "SELECT o.kind, o.code, o.name, o.unit_code, o.address_text, ST_X(o.address), "
-        "ST_Y(o.address), o.serves FROM coverage_versions c JOIN office_versions o "
+        "SELECT {set_id}o.kind, o.code, o.name, o.unit_code, o.address_text, ST_X(o.address), "
+        "ST_Y(o.address), o.serves FROM {from_c} JOIN office_versions o "
         "ON o.code = c.workstation AND o.valid = c.valid AND o.recorded = c.recorded "
-        "WHERE c.community = ANY(%(units)s) AND c.valid @> %(day)s::date AND {coverage_believed} "
-        "ORDER BY code"
+        "WHERE {match_c} AND c.valid @> %(day)s::date AND {coverage_believed} "
+        "{order}"
     ).format(
-        office_believed=believed(as_recorded, "o"), coverage_believed=believed(as_recorded, "c")
+        set_id=set_id,
+        from_o=from_o,
+        from_c=from_c,
+        match_o=match_o,
+        match_c=match_c,
+        order=order,
+        office_believed=believed(as_recorded, "o"),
+        coverage_believed=believed(as_recorded, "c"),
     )
 
 
@@ -244,6 +266,54 @@ class LookupEngine:
                 matter_row = (found["matter"], found["name"], found["office_kind"], found["level"])
                 responsible = responsible_office(matter_row, units, offices)
         return LookupResult(units, order_offices(offices, units), responsible)
+
+    def lookups(
+        self,
+        units: list[list[UnitHit]],
+        day: date,
+        as_recorded: datetime | None = None,
+        matter: str | None = None,
+    ) -> list[LookupResult]:
+        """`lookup`'s answers for points whose units are known (`batch`): the offices of
+        every distinct unit set in one statement, the matter read once, whatever the number
+        of points. Points with the same units (boundary flags too) share one answer."""
+        params: dict[str, Any] = {
+            "day": day,
+            "as_recorded": as_recorded,
+            "workstation": WORKSTATION,
+            "matter": matter,
+        }
+        keys = [tuple(u.code for u in found) for found in units]
+        # Each distinct set of codes, numbered in order of first appearance.
+        set_of = {key: n for n, key in enumerate(dict.fromkeys(keys))}
+        params["sets"] = [n for key, n in set_of.items() for _ in key]
+        params["units"] = [code for key in set_of for code in key]
+        offices: dict[int, list[OfficeHit]] = {}
+        matter_row = None
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            if params["units"]:
+                for row in cursor.execute(_offices_sql(as_recorded, many=True), params):
+                    offices.setdefault(row.pop("set_id"), []).append(office_from_row(row))
+            if matter is not None:
+                found = cursor.execute(_matter_sql(as_recorded), params).fetchone()
+                if found is None:
+                    raise UnknownMatter(matter, day)
+                matter_row = (found["matter"], found["name"], found["office_kind"], found["level"])
+        # Offices and the responsible office follow from the codes; a point's own units also
+        # say whether it lies on their boundary.
+        answers: dict[tuple[tuple[str, bool], ...], LookupResult] = {}
+        results = []
+        for hits, key in zip(units, keys, strict=True):
+            flagged = tuple((u.code, u.on_boundary) for u in hits)
+            answer = answers.get(flagged)
+            if answer is None:
+                ordered = order_offices(offices.get(set_of[key], []), hits)
+                responsible = None
+                if matter_row is not None:
+                    responsible = responsible_office(matter_row, hits, ordered)
+                answer = answers[flagged] = LookupResult(hits, ordered, responsible)
+            results.append(answer)
+        return results
 
     def first_day(self, as_recorded: datetime | None = None) -> date | None:
         """The first day any unit is valid (as recorded at `as_recorded`): where the register

@@ -173,10 +173,31 @@ class LookupService:
         """Each point's full answer (units, offices, the office responsible for `matter`),
         exactly as `lookup` gives it: what a batch with offices or a matter needs, so that
         it agrees with single lookups whether memory or SQL answers. `UnknownMatter` before
-        any point when the catalogue lacks `matter`."""
-        xs = np.asarray(lons, dtype=np.float64).tolist()
-        ys = np.asarray(lats, dtype=np.float64).tolist()
-        return [self.lookup(x, y, day, as_recorded, matter) for x, y in zip(xs, ys, strict=True)]
+        any point when the catalogue lacks `matter`.
+
+        Vectorised either way: the units of all points at once (`batch`), then offices once
+        per distinct answer (points resolved alike share one `LookupResult`): from the epoch
+        in memory, or in one SQL statement for all unit sets (as recorded at an instant)."""
+        xs = np.asarray(lons, dtype=np.float64)
+        ys = np.asarray(lats, dtype=np.float64)
+        found = self.batch(xs, ys, day, as_recorded)
+        if found.resolved is None:
+            return self.engine.lookups(found.all_units(), day, as_recorded, matter)
+        resolved = found.resolved
+        epoch = resolved.epoch
+        if matter is not None:
+            epoch.responsible(matter, day, [], [])  # UnknownMatter before any point
+        keys = np.concatenate([resolved.found, resolved.boundary.astype(np.int64)], axis=1)
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        answers = []
+        for i in first.tolist():
+            units = resolved.units(i)
+            offices = epoch.offices(units) if units else []
+            responsible = None
+            if matter is not None:
+                responsible = epoch.responsible(matter, day, units, offices)
+            answers.append(LookupResult(units, offices, responsible))
+        return [answers[j] for j in inverse.reshape(-1).tolist()]
 
     async def batch_async(
         self,

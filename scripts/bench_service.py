@@ -183,11 +183,17 @@ def free_port() -> int:
 
 @contextmanager
 def serving(
-    what: str, command: list[str], env: dict[str, str], log: Path, ready: str
+    what: str,
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    ready: str,
+    cwd: Path = ROOT,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A server process, output to `log`, once `ready` (a URL) answers 200; stopped after."""
+    """A server process (run in `cwd`), output to `log`, once `ready` (a URL) answers 200;
+    stopped after."""
     with log.open("w") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -212,11 +218,14 @@ def serving(
 
 
 @contextmanager
-def live_server(database_url: str, workers: int, log: Path) -> Iterator[tuple[str, int]]:
-    """The real service (`jurisdictions serve`) on a free 127.0.0.1 port: (url, pid)."""
+def live_server(
+    database_url: str, workers: int, log: Path, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """The real service (`jurisdictions serve`) on a free 127.0.0.1 port: (url, pid).
+    `settings`: extra environment (e.g. ``JL_TILE_CACHE_MIB``)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DATABASE_URL": database_url}
+    env = {**os.environ, **(settings or {}), "DATABASE_URL": database_url}
     command = [sys.executable, "-m", "jurisdictions.cli", "serve"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     with serving("server", command, env, log, f"{url}/healthz") as process:

@@ -11,12 +11,17 @@ database; wrk sends both the same requests:
 
 Each figure is measured twice: cold (one pass over the paths, each asked once, so no cache in
 either server can help; the pass times itself) and warm (random requests over the same paths
-again). Each repeat starts a fresh server of ours (empty caches); tipg runs throughout. The
-target is 2x tipg's requests per second, the ratio taken within the same run.
+again). Figures: items, tiles of all those zooms together, and tiles of each of `--zooms` alone.
+Each figure of each repeat starts a fresh server of ours (empty caches) per cache setting
+(`--caches on,off`; off is `JL_TILE_CACHE_MIB=0 JL_ITEMS_CACHE_MIB=0`, so warm requests too
+come from PostgreSQL); tipg runs throughout. The target is 2x tipg's requests per second;
+each ratio is taken within one repeat (both servers back to back), the table gives their
+median.
 
 Usage: ``python -m scripts.bench_tipg [--database-url URL | --scratch] [--duration 8]
-[--connections 16] [--repeats 2] [--output FILE]``. The database must hold the demo and the
-``layer_grid`` view (`jurisdictions migrate` makes it); it is only read. `--scratch` loads the
+[--connections 16] [--repeats 3] [--caches on,off] [--zooms 12,13,14] [--output FILE]``.
+The database must hold the demo and the ``layer_grid`` view (`jurisdictions migrate` makes it);
+it is only read. `--scratch` loads the
 demo into a scratch database instead, ANALYZEs it and drops it afterwards. wrk (`apt-get install
 -y wrk`) must be on PATH.
 """
@@ -30,6 +35,7 @@ import math
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -318,11 +324,8 @@ class Row:
     figure: str
     ours: WrkResult
     tipg: WrkResult
+    ratio: float
     notes: str
-
-    @property
-    def ratio(self) -> float:
-        return self.ours.rate / self.tipg.rate
 
     def line(self) -> str:
         verdict = "meets" if self.ratio >= 2.0 else f"MISSES by {1 - self.ratio / 2.0:.0%}"
@@ -353,6 +356,12 @@ def data_size(url: str) -> list[str]:
 
 PHASES = (("cold (first pass)", True), ("warm (random again)", False))
 Pair = tuple[WrkResult, WrkResult]
+#: Our answer caches, on (the defaults) or off (`JL_TILE_CACHE_MIB=0`, `JL_ITEMS_CACHE_MIB=0`:
+#: every tile and page comes from PostgreSQL, as for a user panning over a new area).
+CACHE_SETTINGS = {
+    "on": {},
+    "off": {"JL_TILE_CACHE_MIB": "0", "JL_ITEMS_CACHE_MIB": "0"},
+}
 
 
 def measure(
@@ -380,70 +389,82 @@ def measure(
     return results
 
 
-def best_rows(figure: str, paths: Paths, repeats: list[list[Pair]]) -> list[Row]:
-    """Per phase: each server's best repeat (the machine is shared; the best is the least
-    disturbed), with every repeat's ratio in the notes."""
+def median_rows(figure: str, paths: Paths, repeats: list[list[Pair]]) -> list[Row]:
+    """Per phase: the median of the repeats' ratios (each ratio within one repeat, both servers
+    measured back to back), each server's median run, and every repeat's ratio in the notes."""
     rows = []
     for index, (phase, sequential) in enumerate(PHASES):
         pairs = [repeat[index] for repeat in repeats]
-        mine = max((p[0] for p in pairs), key=lambda r: r.rate)
-        theirs = max((p[1] for p in pairs), key=lambda r: r.rate)
-        ratios = ", ".join(f"{p[0].rate / p[1].rate:.2f}x" for p in pairs)
+        mine = sorted((p[0] for p in pairs), key=lambda r: r.rate)[len(pairs) // 2]
+        theirs = sorted((p[1] for p in pairs), key=lambda r: r.rate)[len(pairs) // 2]
+        ratios = [p[0].rate / p[1].rate for p in pairs]
         counted = f"{mine.requests:,} vs {theirs.requests:,} requests"
         if sequential:
             counted += f" of {len(paths.ours):,} paths"
         errors = sum(p[0].errors + p[1].errors for p in pairs)
-        notes = f"best of {len(pairs)}; {counted}; each repeat: {ratios}; {errors} errors"
-        rows.append(Row(f"{figure}, {phase}", mine, theirs, notes))
+        each = ", ".join(f"{r:.2f}x" for r in ratios)
+        notes = f"median of {len(pairs)}; {counted}; each repeat: {each}; {errors} errors"
+        rows.append(Row(f"{figure}, {phase}", mine, theirs, statistics.median(ratios), notes))
     return rows
 
 
 def run(args: argparse.Namespace, url: str, python: Path, facts: list[str]) -> list[Row]:
-    """tipg for the whole run; a fresh server of ours per repeat (its caches start empty)."""
+    """tipg for the whole run; a fresh server of ours per figure, repeat and cache setting (its
+    caches start empty, so a cold pass is never answered from memory). Figures: items, tiles
+    of every zoom, and tiles of each of `--zooms` alone."""
     facts += data_size(url)
     city = city_area(url)
     items = item_paths(city, ITEM_PATHS, seed=7)
     tiles = tiles_over(city, TILE_ZOOMS)
     random.Random(11).shuffle(tiles)
-    tile_set = tile_paths(tiles)
+    figures: dict[str, Paths] = {"OGC items (GeoJSON, bbox)": items}
+    zooms = f"z{TILE_ZOOMS[0]}-{TILE_ZOOMS[-1]}"
+    figures[f"vector tiles {zooms}"] = tile_set = tile_paths(tiles)
+    for zoom in args.zooms:
+        figures[f"vector tiles z{zoom}"] = tile_paths([t for t in tiles if t[0] == zoom])
+    # Warm PostgreSQL, both pools and plans on paths never measured (zoom 16, other boxes).
     prime_items = item_paths(city, 500, seed=8)
     prime_tiles = tile_paths(tiles_over(city, (PRIME_ZOOM,))[:500])
     workdir = Path(tempfile.mkdtemp(prefix="bench_tipg_"))
     logs = ROOT / "artifacts"
     logs.mkdir(exist_ok=True)
-    item_runs, tile_runs = [], []
+    log = logs / "bench-tipg-ours.log"
+    runs: dict[tuple[str, str], list[list[Pair]]] = {}
     try:
         with tipg_server(python, url, logs / "bench-tipg-tipg.log") as tipg:
+            with live_server(url, 1, log) as (ours, _):
+                print("sanity check (ours vs tipg):", flush=True)
+                checks = sanity(ours, tipg, items, tile_set)
+                for line in checks:
+                    print(f"  {line}", flush=True)
+                facts += [f"check: {line}" for line in checks]
             for repeat in range(args.repeats):
-                print(f"repeat {repeat + 1} of {args.repeats}: a fresh server of ours", flush=True)
-                with live_server(url, 1, logs / "bench-tipg-ours.log") as (ours, _):
-                    if repeat == 0:
-                        print("sanity check (ours vs tipg):", flush=True)
-                        checks = sanity(ours, tipg, items, tile_set)
-                        for line in checks:
-                            print(f"  {line}", flush=True)
-                        facts += [f"check: {line}" for line in checks]
-                    # Warm PostgreSQL, both pools and plans on paths never measured.
-                    for prime in (prime_items, prime_tiles):
-                        for server, own in ((ours, prime.ours), (tipg, prime.tipg)):
-                            run_wrk(
-                                server,
-                                own,
-                                sequential=False,
-                                seconds=2,
-                                connections=4,
-                                workdir=workdir,
-                            )
-                    print("  OGC items", flush=True)
-                    item_runs.append(measure(items, ours, tipg, args, workdir))
-                    print("  vector tiles", flush=True)
-                    tile_runs.append(measure(tile_set, ours, tipg, args, workdir))
+                print(f"repeat {repeat + 1} of {args.repeats}", flush=True)
+                for figure, paths in figures.items():
+                    prime = prime_items if paths is items else prime_tiles
+                    for caches in args.caches:
+                        print(f"  {figure}, our caches {caches} (a fresh server)", flush=True)
+                        with live_server(url, 1, log, CACHE_SETTINGS[caches]) as (ours, _):
+                            # As many connections as measured: each pool opens all its
+                            # connections (and PostGIS in each backend) before the cold pass.
+                            for server, own in ((ours, prime.ours), (tipg, prime.tipg)):
+                                run_wrk(
+                                    server,
+                                    own,
+                                    sequential=False,
+                                    seconds=2,
+                                    connections=args.connections,
+                                    workdir=workdir,
+                                )
+                            result = measure(paths, ours, tipg, args, workdir)
+                        runs.setdefault((figure, caches), []).append(result)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    zooms = f"z{TILE_ZOOMS[0]}-{TILE_ZOOMS[-1]}"
-    return best_rows("OGC items (GeoJSON, bbox)", items, item_runs) + best_rows(
-        f"vector tiles {zooms}", tile_set, tile_runs
-    )
+    rows = []
+    for caches in args.caches:
+        for figure, paths in figures.items():
+            rows += median_rows(f"{figure}, caches {caches}", paths, runs[(figure, caches)])
+    return rows
 
 
 def main() -> None:
@@ -457,11 +478,25 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (at most)")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=2, help="fresh servers of ours in a row")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh servers of ours in a row")
+    parser.add_argument(
+        "--caches",
+        type=lambda text: [part for part in text.split(",") if part],
+        default=["on", "off"],
+        help="our answer caches: on, off or on,off (each repeat starts one server per setting)",
+    )
+    parser.add_argument(
+        "--zooms",
+        type=lambda text: [int(part) for part in text.split(",") if part],
+        default=[12, 13, 14],
+        help="zooms also measured alone (comma-separated; empty for none)",
+    )
     parser.add_argument("--output", type=Path, help="also write the table (markdown) here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
+    if not args.caches or set(args.caches) - set(CACHE_SETTINGS):
+        parser.error(f"--caches: one or both of {', '.join(CACHE_SETTINGS)}, comma-separated")
     url = args.database_url or os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     print("tipg environment ...", flush=True)
     python = ensure_tipg()

@@ -597,17 +597,21 @@ def _with_offices(
     """Each point's answer as `/v1/lookup` renders it: units (on `levels`), and offices and
     the responsible office when asked."""
     keep = set(levels) if levels else None
+    # Points resolved alike share one result (`LookupService.lookups`): rendered once.
+    rendered: dict[int, dict[str, Any]] = {}
     answers = []
     for point_id, result in zip(ids, found, strict=True):
-        answer: dict[str, Any] = {
-            "id": point_id,
-            "units": [unit_json(h) for h in result.units if keep is None or h.level in keep],
-        }
-        if offices:
-            answer["offices"] = [office_json(o) for o in result.offices]
-        if matter is not None:
-            answer["responsible"] = responsible_json(result)
-        answers.append(answer)
+        parts = rendered.get(id(result))
+        if parts is None:
+            parts = {
+                "units": [unit_json(h) for h in result.units if keep is None or h.level in keep]
+            }
+            if offices:
+                parts["offices"] = [office_json(o) for o in result.offices]
+            if matter is not None:
+                parts["responsible"] = responsible_json(result)
+            rendered[id(result)] = parts
+        answers.append({"id": point_id, **parts})
     return answers
 
 

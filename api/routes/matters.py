@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES
-from api.params import DateQuery
+from api.params import DateQuery, RecordedQuery
 from api.schemas import Matter, MatterCatalogue, MatterMove
 
 router = APIRouter(tags=["matters"])
@@ -21,12 +21,15 @@ router = APIRouter(tags=["matters"])
     summary="The matter catalogue on a date, each matter with its history",
     responses=ERROR_RESPONSES,
 )
-def list_matters(services: ServicesDep, date: DateQuery = None) -> MatterCatalogue:
+def list_matters(
+    services: ServicesDep, date: DateQuery = None, as_recorded: RecordedQuery = None
+) -> MatterCatalogue:
     """Matters assigned on the date (by code): name, level, office kind, and every move between
-    levels with the change set, reason and document that made it."""
+    levels with the change set, reason and document that made it. With `as_recorded`, the
+    catalogue and the moves as the register recorded them at that instant."""
     day = date or services.settings.today()
     by_matter: dict[str, list[dict[str, Any]]] = {}
-    for row in services.published.matter_history():
+    for row in services.published.matter_history(as_recorded):
         by_matter.setdefault(row["matter"], []).append(row)
     matters = []
     for code, rows in by_matter.items():
@@ -44,7 +47,9 @@ def list_matters(services: ServicesDep, date: DateQuery = None) -> MatterCatalog
                 history=history,
             )
         )
-    return MatterCatalogue(date=day, numberReturned=len(matters), matters=matters)
+    return MatterCatalogue(
+        date=day, numberReturned=len(matters), matters=matters, as_recorded=as_recorded
+    )
 
 
 def _holds(row: dict[str, Any], day: dt.date) -> bool:

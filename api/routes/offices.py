@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from api import error_codes as codes
 from api.dependencies import ServicesDep
 from api.errors import ERROR_RESPONSES, ApiError
-from api.params import DateQuery, Whole
+from api.params import DateQuery, RecordedQuery, Whole
 from api.schemas import CommitteeRef, OfficeDetail, OfficeList, OfficeSummary, ServiceArea
 from domain.offices import WORKSTATION
 
@@ -49,14 +49,22 @@ def list_offices(
     date: DateQuery = None,
     limit: Annotated[Whole, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[Whole, Query(ge=0, le=10_000_000)] = 0,
+    as_recorded: RecordedQuery = None,
 ) -> OfficeList:
-    """Ordered by code; `numberMatched` counts all matches, `limit`/`offset` page through."""
+    """Ordered by code; `numberMatched` counts all matches, `limit`/`offset` page through.
+    With `as_recorded`, the offices as the register recorded them at that instant."""
     day = date or services.settings.today()
     rows, total = services.published.offices_on(
-        day, kind=kind, unit=unit, q=q, limit=limit, offset=offset
+        day, kind=kind, unit=unit, q=q, limit=limit, offset=offset, as_recorded=as_recorded
     )
     offices = [OfficeSummary.model_validate(_summary(r)) for r in rows]
-    return OfficeList(date=day, numberMatched=total, numberReturned=len(offices), offices=offices)
+    return OfficeList(
+        date=day,
+        numberMatched=total,
+        numberReturned=len(offices),
+        offices=offices,
+        as_recorded=as_recorded,
+    )
 
 
 @router.get(
@@ -65,21 +73,31 @@ def list_offices(
     summary="One office on a date with its service area (units served and GeoJSON)",
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
-def get_office(services: ServicesDep, code: CodePath, date: DateQuery = None) -> OfficeDetail:
+def get_office(
+    services: ServicesDep, code: CodePath, date: DateQuery = None, as_recorded: RecordedQuery = None
+) -> OfficeDetail:
     """The service area is the units the office names, or its whole unit if it names none; a
-    workstation also lists the committees of the communities it serves."""
+    workstation also lists the committees of the communities it serves. With `as_recorded`,
+    all of it as the register recorded it at that instant."""
     day = date or services.settings.today()
-    office = services.published.office_on(code, day)
+    published = services.published
+    office = published.office_on(code, day, as_recorded)
     if office is None:
-        if not services.published.office_exists(code):
-            raise ApiError.of(codes.OFFICE_NOT_FOUND, f"no office with code {code!r}")
-        raise ApiError.of(codes.OFFICE_NOT_OPEN, f"office {code} was not open on {day}")
+        when = f" (as recorded at {as_recorded.isoformat()})" if as_recorded else ""
+        if not published.office_exists(code, as_recorded):
+            raise ApiError.of(codes.OFFICE_NOT_FOUND, f"no office with code {code!r}{when}")
+        raise ApiError.of(codes.OFFICE_NOT_OPEN, f"office {code} was not open on {day}{when}")
     area = ServiceArea.model_validate(office.pop("service_area"))
     committees = []
     if office["kind"] == WORKSTATION:
-        committees = [
-            CommitteeRef.model_validate(c) for c in services.published.committees_of(code, day)
-        ]
+        found = published.committees_of(code, day, as_recorded)
+        committees = [CommitteeRef.model_validate(c) for c in found]
     return OfficeDetail.model_validate(
-        {**_summary(office), "date": day, "service_area": area, "committees": committees}
+        {
+            **_summary(office),
+            "date": day,
+            "service_area": area,
+            "committees": committees,
+            "as_recorded": as_recorded,
+        }
     )

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import DatabaseFactory, LiveServer, scenario_database
+from tests.mvt import layers
 
 pytestmark = pytest.mark.db
 
@@ -101,3 +102,51 @@ def test_a_request_that_must_see_a_newer_position_skips_the_cache(server: tuple[
         assert response.status_code == 200 and response.headers["x-cache"] == "off"
         page = client.get(ITEMS, params=ITEMS_ON, headers=ahead)
         assert page.status_code == 200 and page.headers["x-cache"] == "off"
+
+
+def test_tiles_are_the_same_bytes_with_and_without_the_cache(databases: DatabaseFactory):
+    """A server with its tile cache off (JL_TILE_CACHE_MIB=0, every tile from PostgreSQL, as
+    `make bench-tipg` measures it) and one with it on, asked twice (the second from memory):
+    the same bytes for every tile of zooms 10-15 over the city, on dates around each change."""
+    url, _ = scenario_database(databases)
+    cached, uncached = LiveServer(url), LiveServer(url, JL_TILE_CACHE_MIB="0")
+    tiles = [
+        f"/tiles/{level}/{z}/{x}/{y}.mvt"
+        for level in ("street", "community", "grid")
+        for z, x, y in (
+            (10, 836, 445),
+            (10, 836, 446),
+            (11, 1672, 892),
+            (11, 1673, 891),
+            (12, 3345, 1784),
+            (12, 3346, 1783),
+            (13, 6690, 3568),
+            (13, 6692, 3567),
+            (14, 13381, 7137),
+            (14, 13384, 7135),
+            (15, 26763, 14275),
+        )
+    ]
+    try:
+        with (
+            httpx.Client(base_url=cached.url, timeout=30) as on,
+            httpx.Client(base_url=uncached.url, timeout=30) as off,
+        ):
+            _wait_for_cache(on)
+            non_empty = hits = 0
+            for day in ("2015-06-01", "2016-06-01", "2017-06-01"):
+                for tile in tiles:
+                    first = on.get(tile, params={"date": day})
+                    again = on.get(tile, params={"date": day})
+                    direct = off.get(tile, params={"date": day})
+                    assert first.status_code == again.status_code == direct.status_code == 200
+                    assert direct.headers["x-cache"] in ("miss", "off"), tile
+                    assert first.content == again.content == direct.content, (tile, day)
+                    assert layers(direct.content) == layers(first.content)
+                    hits += again.headers["x-cache"] == "hit"
+                    non_empty += bool(direct.content)
+            assert hits > 0 and non_empty > len(tiles)
+    finally:
+        cached.stop()
+        uncached.stop()
+        databases.drop(url)

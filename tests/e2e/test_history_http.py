@@ -137,6 +137,49 @@ def test_as_recorded_on_units_changes_history_and_lineage(server: LiveServer):
     ]
 
 
+def test_as_recorded_on_the_matter_catalogue(server: LiveServer):
+    """The move of elderly-card to the community level was recorded on 2016-01-01 (Beijing):
+    asked as recorded before that, the catalogue of a later date still has it at the street."""
+    now = get(server, "/v1/matters", date="2016-06-01")
+    (card,) = now["matters"]
+    assert card["level"] == "community" and len(card["history"]) == 2
+    assert now["as_recorded"] is None
+    then = get(server, "/v1/matters", date="2016-06-01", as_recorded="2015-06-01T00:00:00Z")
+    (card_then,) = then["matters"]
+    assert card_then["level"] == "street" and len(card_then["history"]) == 1
+    assert then["as_recorded"] == "2015-06-01T00:00:00Z"
+    nothing = get(server, "/v1/matters", date="2016-06-01", as_recorded="2014-01-01T00:00:00Z")
+    assert nothing["matters"] == []
+
+
+def test_as_recorded_on_offices_and_their_service_areas(server: LiveServer):
+    """S1's street office serves S1: before the split of S3 (0.03 of its 0.1 degrees) was
+    recorded, S1 was 1/0.7 times as large, and the office's service area then says so."""
+    then = {"as_recorded": BEFORE_SPLIT}
+    listed = get(server, "/v1/offices", date="2020-01-01", kind="street_office", **then)
+    assert [o["code"] for o in listed["offices"]] == ["SO1", "SO2"]
+    assert listed["as_recorded"] == "2016-06-01T00:00:00Z"
+    none = get(server, "/v1/offices", date="2020-01-01", as_recorded="2014-01-01T00:00:00Z")
+    assert none["numberMatched"] == 0 and none["offices"] == []
+
+    area_now = get(server, "/v1/offices/SO1", date="2020-01-01")["service_area"]["area_m2"]
+    office_then = get(server, "/v1/offices/SO1", date="2020-01-01", **then)
+    area_then = office_then["service_area"]["area_m2"]
+    assert office_then["as_recorded"] == "2016-06-01T00:00:00Z"
+    assert 1.40 < area_then / area_now < 1.46
+
+    workstation = get(server, "/v1/offices/W3", date="2020-01-01", **then)
+    assert [c["code"] for c in workstation["committees"]] == ["RC2"]
+
+    unknown_then = httpx.get(
+        f"{server.url}/v1/offices/SO1",
+        params={"date": "2020-01-01", "as_recorded": "2014-01-01T00:00:00Z"},
+        timeout=30,
+    )
+    assert unknown_then.status_code == 404
+    assert "as recorded at 2014-01-01" in unknown_then.json()["error"]["message"]
+
+
 def test_as_recorded_before_anything_was_recorded(server: LiveServer):
     units = get(server, "/v1/units", date="2020-01-01", as_recorded="2014-01-01T00:00:00Z")
     assert units["numberMatched"] == 0
@@ -145,7 +188,14 @@ def test_as_recorded_before_anything_was_recorded(server: LiveServer):
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/units", "/v1/changes?from=2015-01-01&to=2016-01-01", "/v1/units/S1/history"],
+    [
+        "/v1/units",
+        "/v1/changes?from=2015-01-01&to=2016-01-01",
+        "/v1/units/S1/history",
+        "/v1/offices",
+        "/v1/offices/SO1",
+        "/v1/matters",
+    ],
 )
 def test_a_bad_as_recorded_is_a_422_naming_it(server: LiveServer, path: str):
     response = httpx.get(f"{server.url}{path}", params={"as_recorded": "soon"}, timeout=30)

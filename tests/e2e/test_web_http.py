@@ -136,6 +136,30 @@ def test_a_repeated_lookup_gets_304(demo_server: LiveServer):
     assert head.status_code == 304
 
 
+def test_etags_follow_the_scheme_a_proxy_forwards(demo_server: LiveServer):
+    """OGC documents link to the URL asked: behind a TLS proxy (X-Forwarded-Proto, trusted
+    from 127.0.0.1 as uvicorn's default) the links say https, so the ETag must differ too,
+    or a client's http copy would be confirmed (304) for the https answer."""
+    url = f"{demo_server.url}/ogc/collections"
+    plain = httpx.get(url, timeout=10)
+    proxied = httpx.get(url, headers={"X-Forwarded-Proto": "https"}, timeout=10)
+    assert plain.status_code == proxied.status_code == 200
+    assert '"http://127.0.0.1' in plain.text and '"https://127.0.0.1' in proxied.text
+    assert plain.headers["etag"] != proxied.headers["etag"]
+    stale = httpx.get(
+        url,
+        headers={"X-Forwarded-Proto": "https", "If-None-Match": plain.headers["etag"]},
+        timeout=10,
+    )
+    assert stale.status_code == 200 and '"https://127.0.0.1' in stale.text
+    fresh = httpx.get(
+        url,
+        headers={"X-Forwarded-Proto": "https", "If-None-Match": proxied.headers["etag"]},
+        timeout=10,
+    )
+    assert fresh.status_code == 304
+
+
 def test_json_reads_are_tagged_and_tiles_keep_their_own_caching(demo_server: LiveServer):
     units = httpx.get(f"{demo_server.url}/v1/units", params={"level": "district"}, timeout=10)
     assert units.status_code == 200 and units.headers["etag"]

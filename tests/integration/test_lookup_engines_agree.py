@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from api.operations import parse_change_set
 from jurisdictions.bootstrap import Services, build_services
 from jurisdictions.settings import Settings
+from projections.lookup import UnknownMatter
 from projections.lookup_index import BUILD_AFTER, Snapshot
 from projections.lookup_service import LookupService, UnknownLevel
 from projections.routing import ReadContext, read_context
@@ -236,10 +237,17 @@ def compare_engines(
             assert only.all_units() == sql.batch(lons, lats, day, None, wanted).all_units()
             assert only.all_units() == [[h for h in hits if h.level in wanted] for hits in expected]
         # Single lookups, offices included: boundary points first, then random ones.
-        for lon, lat in rng.sample(edges, min(len(edges), 15)) + randoms[:5]:
+        singles = rng.sample(edges, min(len(edges), 15)) + randoms[:5]
+        answers = []
+        for lon, lat in singles:
             answer = sql.lookup(lon, lat, day)
             assert from_memory(partial(memory.lookup, lon, lat, day)) == answer
             assert answer.units == memory.batch([lon], [lat], day).units(0)
+            answers.append(answer)
+        # The same points as a batch with offices: memory and SQL, each vectorised.
+        xs, ys = [p[0] for p in singles], [p[1] for p in singles]
+        assert sql.lookups(xs, ys, day) == answers
+        assert from_memory(partial(memory.lookups, xs, ys, day)) == answers
     assert compared > 0 and on_boundary > 0, (compared, on_boundary)
 
 
@@ -351,5 +359,41 @@ def test_memory_and_sql_agree_where_the_register_begins(settings: Settings) -> N
         assert services.lookup.first_day() == date(2015, 1, 1)
         # As recorded before the founding was: no unit yet, from SQL.
         assert services.lookup_service.first_day(datetime(2014, 1, 1, tzinfo=UTC)) is None
+    finally:
+        services.close()
+
+
+def test_a_batch_with_offices_answers_as_single_lookups(settings: Settings) -> None:
+    """`lookups` (memory, SQL, as recorded at an instant), vectorised, against one `lookup`
+    per point: points on a lattice over the scenario city (on edges too, some repeated), on
+    dates around each change, with a matter; an unknown matter is refused before any point."""
+    services = build_services(settings)
+    try:
+        scenario.build(services.register)
+        services.worker.catch_up()
+        services.watch.start()
+        index = services.lookup_index
+        assert index is not None
+        index.start()
+        assert index.wait_current(30, at_least=services.worker.position())
+        memory = services.lookup_service
+        sql = LookupService(services.lookup, None, services.settings.level_scheme)
+        lattice = [(113.99 + i * 0.01, 22.49 + j * 0.01) for i in range(23) for j in range(23)]
+        points = lattice + lattice[::7]
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        before_split = scenario.recorded("2016-12-26") - timedelta(hours=1)
+        for day in (date(2015, 6, 1), date(2016, 6, 1), date(2017, 6, 1)):
+            expected = [sql.lookup(x, y, day, None, "elderly-card") for x, y in points]
+            assert sum(bool(e.offices) for e in expected) > len(points) // 4
+            assert sql.lookups(xs, ys, day, None, "elderly-card") == expected
+            batch = from_memory(partial(memory.lookups, xs, ys, day, None, "elderly-card"))
+            assert batch == expected
+            then = [sql.lookup(x, y, day, before_split, "elderly-card") for x, y in points]
+            assert memory.lookups(xs, ys, day, before_split, "elderly-card") == then
+            with pytest.raises(UnknownMatter):
+                memory.lookups(xs, ys, day, None, "no-such-matter")
+            with pytest.raises(UnknownMatter):
+                memory.lookups(xs, ys, day, before_split, "no-such-matter")
+        assert then != expected  # before the split was recorded, M2 was still S1's
     finally:
         services.close()
