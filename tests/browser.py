@@ -114,6 +114,40 @@ class Recorder:
         return [url for url in self.requests if "/tiles/" in url]
 
 
+def recorded_page(context: Any, recorder: Recorder, *, aborts_fail: bool = True) -> Any:
+    """A new page of `context` whose requests, failures and script errors go to `recorder`.
+
+    `aborts_fail=False` for a context that aborts requests on purpose (the network cut by
+    routing): those aborts are the point of the test, not failures of the page.
+    """
+    context.on("request", lambda request: recorder.requests.append(request.url))
+    if aborts_fail:
+        # Leaflet cancels the tiles it no longer needs when the view moves: not a failure.
+        context.on(
+            "requestfailed",
+            lambda request: (
+                None
+                if request.failure == "net::ERR_ABORTED"
+                else recorder.failed.append(f"{request.url}: {request.failure}")
+            ),
+        )
+    context.on(
+        "response",
+        lambda response: (
+            recorder.failed.append(f"{response.url}: HTTP {response.status}")
+            if response.status >= 400
+            else None
+        ),
+    )
+    page = context.new_page()
+    page.on("pageerror", lambda error: recorder.errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: recorder.errors.append(message.text) if message.type == "error" else None,
+    )
+    return page
+
+
 def load(page: Any, url: str) -> None:
     """Open a page and wait until the tiles it shows at first are drawn."""
     page.goto(url, wait_until="load")

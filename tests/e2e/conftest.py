@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import CHROMIUM, FLAGS, VIEWPORT, Recorder
+from tests.browser import CHROMIUM, FLAGS, VIEWPORT, Recorder, recorded_page
 
 
 @pytest.fixture(scope="module")
@@ -27,29 +27,6 @@ def browser() -> Iterator[Any]:
 def tab(browser: Any) -> Iterator[tuple[Any, Recorder]]:
     context = browser.new_context(viewport=VIEWPORT, service_workers="block", locale="en-GB")
     recorder = Recorder()
-    context.on("request", lambda request: recorder.requests.append(request.url))
-    # Leaflet cancels the tiles it no longer needs when the view moves: not a failure.
-    context.on(
-        "requestfailed",
-        lambda request: (
-            None
-            if request.failure == "net::ERR_ABORTED"
-            else recorder.failed.append(f"{request.url}: {request.failure}")
-        ),
-    )
-    context.on(
-        "response",
-        lambda response: (
-            recorder.failed.append(f"{response.url}: HTTP {response.status}")
-            if response.status >= 400
-            else None
-        ),
-    )
-    page = context.new_page()
-    page.on("pageerror", lambda error: recorder.errors.append(str(error)))
-    page.on(
-        "console",
-        lambda message: recorder.errors.append(message.text) if message.type == "error" else None,
-    )
+    page = recorded_page(context, recorder)
     yield page, recorder
     context.close()

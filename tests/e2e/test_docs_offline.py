@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from maps.assets import external_references
-from tests.browser import Recorder, assert_offline_and_clean
+from tests.browser import Recorder, assert_offline_and_clean, recorded_page
 from tests.conftest import DatabaseFactory, LiveServer
 from tests.e2e.test_maps import SHOTS
 
@@ -51,21 +51,7 @@ def offline_tab(browser: Any) -> Iterator[tuple[Any, Recorder, list[str]]]:
             route.abort("internetdisconnected")
 
     context.route("**/*", cut)
-    context.on("request", lambda request: recorder.requests.append(request.url))
-    context.on(
-        "response",
-        lambda response: (
-            recorder.failed.append(f"{response.url}: HTTP {response.status}")
-            if response.status >= 400
-            else None
-        ),
-    )
-    page = context.new_page()
-    page.on("pageerror", lambda error: recorder.errors.append(str(error)))
-    page.on(
-        "console",
-        lambda message: recorder.errors.append(message.text) if message.type == "error" else None,
-    )
+    page = recorded_page(context, recorder, aborts_fail=False)
     yield page, recorder, blocked
     context.close()
 
