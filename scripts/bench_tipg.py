@@ -66,6 +66,7 @@ from scripts.bench_service import (
     serving,
     wrk,
 )
+from scripts.mvt import feature_count
 
 ROOT = Path(__file__).resolve().parent.parent
 LEVEL = "grid"
@@ -190,45 +191,6 @@ def tipg_server(python: Path, database_url: str, log: Path) -> Iterator[str]:
         yield url
 
 
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    shift = value = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, i
-        shift += 7
-
-
-def _fields(data: bytes) -> Iterator[tuple[int, bytes | int]]:
-    """Top-level protobuf fields (number, value) of a message."""
-    i = 0
-    while i < len(data):
-        key, i = _varint(data, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint(data, i)
-            yield number, value
-        elif wire == 2:
-            length, i = _varint(data, i)
-            yield number, data[i : i + length]
-            i += length
-        elif wire in (1, 5):
-            i += 8 if wire == 1 else 4
-        else:
-            raise ValueError(f"unexpected wire type {wire}")
-
-
-def mvt_features(tile: bytes) -> int:
-    """How many features a Mapbox vector tile holds (all layers)."""
-    count = 0
-    for number, layer in _fields(tile):
-        if number == 3 and isinstance(layer, bytes):
-            count += sum(1 for n, _ in _fields(layer) if n == 2)
-    return count
-
-
 def sanity(ours: str, tipg: str, items: Paths, tiles: Paths) -> list[str]:
     """Compare a few answers: matched counts and feature ids of items, features per tile."""
     lines = []
@@ -247,8 +209,8 @@ def sanity(ours: str, tipg: str, items: Paths, tiles: Paths) -> list[str]:
         for a, b in by_zoom.values():
             mine_tile, theirs_tile = client.get(ours + a), client.get(tipg + b)
             lines.append(
-                f"tile {a.removeprefix('/tiles/')}: {mvt_features(mine_tile.content)} vs "
-                f"{mvt_features(theirs_tile.content)} features, {len(mine_tile.content):,} vs "
+                f"tile {a.removeprefix('/tiles/')}: {feature_count(mine_tile.content)} vs "
+                f"{feature_count(theirs_tile.content)} features, {len(mine_tile.content):,} vs "
                 f"{len(theirs_tile.content):,} bytes"
             )
     return lines

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from scripts.mvt import layers
 from tests.conftest import DatabaseFactory, LiveServer, scenario_database
-from tests.mvt import layers
 
 pytestmark = pytest.mark.db
 

@@ -15,8 +15,8 @@ import pytest
 
 from jurisdictions.bootstrap import Services
 from projections.features import TILE_PIXEL_ZOOMS, _tile_sql
+from scripts.mvt import layers
 from tests import scenario
-from tests.mvt import layers
 
 pytestmark = pytest.mark.db
 

@@ -1,4 +1,5 @@
-"""A minimal Mapbox vector tile reader for tests: features with their properties resolved.
+"""A minimal Mapbox vector tile reader for tests and benchmarks: features with their properties
+resolved, and counted.
 
 Only what comparing two tiles needs: each layer's features as (properties, geometry), where the
 properties are resolved through the layer's keys and values (whose order depends on the order
@@ -96,3 +97,12 @@ def layers(tile: bytes) -> dict[str, list[Feature]]:
             features.append((properties, geometry))
         found[name] = sorted(features, key=repr)
     return found
+
+
+def feature_count(tile: bytes) -> int:
+    """How many features a tile holds (all layers), without resolving them."""
+    count = 0
+    for number, layer in _fields(tile):
+        if number == 3 and isinstance(layer, bytes):
+            count += sum(1 for n, _ in _fields(layer) if n == 2)
+    return count
