@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean bench-batch-columnar bench-assign bench-edit-page bench-gzip-columnar bench-batch-offices
+.PHONY: help setup db demo guangdong serve test test-fast lint typecheck check rebuild bench bench-import bench-dry-run bench-service bench-tipg bench-suite wrk soak clean bench-batch-columnar bench-assign bench-edit-page bench-gzip-columnar bench-batch-offices bench-boundary
 
 help:
 	@echo "make demo    - set up, load the Shenzhen demo, serve on http://$(HOST):$(PORT)"
@@ -28,6 +28,7 @@ help:
 	@echo "make bench-dry-run - dry runs of street-level edits over HTTP (target p95 <= 300 ms)"
 	@echo "make bench-assign - bulk assignment on Dask vs STRtree, 1 vs 2 workers, 2M records"
 	@echo "make bench-gzip-columnar - what gzip saves on Arrow and Parquet answers (why Parquet is not gzipped)"
+	@echo "make bench-boundary - SQL lookups on edge midpoints vs random points (exact boundary rule)"
 	@echo "make bench-suite - every benchmark, demo and a generated register, into one file"
 	@echo "make soak    - minutes of steady lookups: errors, latency, memory over time"
 	@echo "make guangdong - a second, real region (Guangdong) through the API, checked by an oracle"
@@ -155,6 +156,12 @@ bench-suite: setup wrk
 bench-assign: setup
 	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
 	  $(BIN)/python -m scripts.bench_assign $(BENCH_ARGS)
+
+# What the exact boundary rule costs SQL: single lookups on edge midpoints against random
+# points, same run (and memory/SQL disagreements on them). Needs the demo (`make demo` once).
+bench-boundary: setup
+	@url=$$(bash scripts/ensure_postgis.sh); export DATABASE_URL="$$url"; \
+	  $(BIN)/python -m scripts.bench_boundary_points $(BENCH_ARGS)
 
 # The HTTP load generator of the service benchmarks (Debian's package).
 wrk:

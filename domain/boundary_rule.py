@@ -7,6 +7,12 @@ answers, so that every engine (SQL, the in-memory index, a bulk job) gives the s
 1. a unit holding the point in its interior beats one whose boundary it only touches;
 2. among equals, the lowest code wins (deterministic, and unmoved by changes elsewhere).
 
+"Holds", "interior" and "touches" are exact: the unit's stored coordinates, tested with GEOS's
+robust predicates (the in-memory index through shapely, SQL through `ST_Relate`, never PostGIS's
+own inexact point-in-polygon shortcut near an edge). Geometry an engine derives to go faster
+(SQL's subdivided pieces, the index's overlap zones) is rounded where it was cut, so it only
+filters: within `ROUNDING_MARGIN` of its edges the unit's own geometry decides.
+
 The answer says `on_boundary` when the winner only touches the point. Engines order by
 `PREFERENCE` (SQL composes its ORDER BY from it) or call `preference` / `array_order`; the
 property tests compare the engines answer by answer on random registers.
@@ -18,6 +24,11 @@ from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
+
+#: Degrees within which a point is too near the edge of a derived geometry (a subdivided
+#: piece, an overlay's overlap zone) for it to settle anything: far above the rounding of a cut
+#: (about 1e-14 degrees at these coordinates), far below what anyone draws (0.1 mm).
+ROUNDING_MARGIN = 1e-9
 
 #: The sort keys, most significant first, all ascending (False sorts before True).
 PREFERENCE: tuple[str, ...] = ("on_boundary", "code")

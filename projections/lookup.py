@@ -16,9 +16,9 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.sql import SQL, Composable, Composed, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
-from domain.boundary_rule import PREFERENCE, choose
+from domain.boundary_rule import PREFERENCE, ROUNDING_MARGIN, choose
 from domain.levels import LevelScheme
 from domain.offices import WORKSTATION
 from projections.routing import ConnectionSource
@@ -101,6 +101,9 @@ def recorded_by(as_recorded: datetime | None, alias: str = "") -> SQL:
     return SQL(f"{prefix}recorded_at <= %(as_recorded)s::timestamptz")
 
 
+#: The DE-9IM matrix of a polygon and a point in its interior.
+INSIDE = "0FFFFFFF2"
+
 #: The points of a lookup (`ord`: the place in the input, from 1), from two arrays.
 MANY_POINTS = SQL(
     "SELECT ord, lon, lat, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS g "
@@ -119,7 +122,15 @@ ONE_POINT = SQL(
 def _candidates_sql(points: SQL, when: SQL | Composed, *, choose_one: bool) -> Composed:
     """The unit versions holding each of `points` whose pieces pass `when`, and whether the
     point only touches each. One GiST probe per point on the subdivided pieces; a version's
-    whole geometry is tested only for a point on a piece's edge (often inside the unit).
+    whole geometry is tested only for a point near a piece's edge (often inside the unit).
+
+    The pieces only find and, away from their edges, settle: `ST_Subdivide` rounds the
+    points where it cuts an edge, so a piece's edge strays from the unit's by rounding, and a
+    point on the unit's edge may lie a hair inside or outside a piece. Within
+    `ROUNDING_MARGIN` of a piece's edge the unit's own geometry decides, by GEOS (`ST_Relate`:
+    PostGIS's own point-in-polygon shortcut is not exact, GEOS's orientation test is, and the
+    in-memory index asks GEOS too), so both engines decide every point by the same exact test
+    of the same stored coordinates (`domain.boundary_rule`).
 
     `choose_one`: keep one version per point and level, by the boundary rule (`PREFERENCE`),
     in input order; otherwise every candidate (history chooses per period)."""
@@ -128,21 +139,30 @@ def _candidates_sql(points: SQL, when: SQL | Composed, *, choose_one: bool) -> C
         "WITH pts AS ({points}), "
         "pieces AS ("
         "  SELECT pts.ord, pts.lon, pts.lat, p.unit_id, lower(p.valid) AS vf, "
-        "         lower(p.recorded) AS rf, bool_or(ST_Contains(p.geom, pts.g)) AS inside_piece "
-        "  FROM unit_version_parts p JOIN pts ON ST_Intersects(p.geom, pts.g) "
-        "  WHERE {when} GROUP BY 1, 2, 3, 4, 5, 6) "
-        "SELECT {distinct} pieces.ord, v.level, v.code, v.name, lower(v.valid) AS valid_from, "
-        "  upper(v.valid) AS valid_to, "
-        "  CASE WHEN pieces.inside_piece THEN false "
-        "    ELSE NOT ST_Contains(v.geom, ST_SetSRID(ST_MakePoint(pieces.lon, pieces.lat), 4326)) "
-        "  END AS on_boundary "
-        "FROM pieces JOIN unit_versions v ON v.unit_id = pieces.unit_id "
-        "  AND lower(v.valid) = pieces.vf AND lower(v.recorded) = pieces.rf {order}"
+        "         lower(p.recorded) AS rf, "
+        "         bool_or(ST_Contains(p.geom, pts.g) "
+        "           AND NOT ST_DWithin(ST_Boundary(p.geom), pts.g, {rounding})) AS inside_piece "
+        "  FROM unit_version_parts p JOIN pts ON ST_DWithin(p.geom, pts.g, {rounding}) "
+        "  WHERE {when} GROUP BY 1, 2, 3, 4, 5, 6), "
+        "related AS ("
+        "  SELECT pieces.ord, v.level, v.code, v.name, v.valid, "
+        "    CASE WHEN pieces.inside_piece THEN {inside} "
+        "      ELSE ST_Relate(v.geom, ST_SetSRID(ST_MakePoint(pieces.lon, pieces.lat), 4326)) "
+        "    END AS matrix "
+        "  FROM pieces JOIN unit_versions v ON v.unit_id = pieces.unit_id "
+        "    AND lower(v.valid) = pieces.vf AND lower(v.recorded) = pieces.rf) "
+        "SELECT {distinct} ord, level, code, name, lower(valid) AS valid_from, "
+        "  upper(valid) AS valid_to, left(matrix, 1) <> '0' AS on_boundary "
+        "FROM related "
+        # The point meets the unit's interior (first cell) or its boundary (fourth cell).
+        "WHERE left(matrix, 1) = '0' OR substr(matrix, 4, 1) = '0' {order}"
     ).format(
         points=points,
         when=when,
-        distinct=SQL("DISTINCT ON (pieces.ord, v.level)") if choose_one else SQL(""),
-        order=SQL("ORDER BY pieces.ord, v.level, {}").format(preference) if choose_one else SQL(""),
+        rounding=Literal(ROUNDING_MARGIN),
+        inside=Literal(INSIDE),
+        distinct=SQL("DISTINCT ON (ord, level)") if choose_one else SQL(""),
+        order=SQL("ORDER BY ord, level, {}").format(preference) if choose_one else SQL(""),
     )
 
 

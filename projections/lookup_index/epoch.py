@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from domain.boundary_rule import array_order
+from domain.boundary_rule import ROUNDING_MARGIN, array_order
 from projections.lookup import (
     OfficeHit,
     Responsible,
@@ -169,7 +169,11 @@ class Epoch:
                 confirmed[rows[~inside]] = False
             pi, chains = pi[confirmed], chains[confirmed]
             if self.overlaps is not None:  # in a sliver two siblings share: level by level
-                near, _ = self.overlaps.query(points[pi], predicate="intersects")
+                # A zone is an overlay's rounded output, a filter only: a point in both
+                # siblings may lie a hair outside it (the units' own geometry then decides).
+                near, _ = self.overlaps.query(
+                    points[pi], predicate="dwithin", distance=ROUNDING_MARGIN
+                )
                 away = np.ones(len(pi), dtype=bool)
                 away[near] = False
                 pi, chains = pi[away], chains[away]

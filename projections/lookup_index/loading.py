@@ -274,5 +274,7 @@ def _overlaps(
         meeting = ~shapely.touches(geoms[a], geoms[b])
         for x, y in zip(a[meeting].tolist(), b[meeting].tolist(), strict=True):
             zone = shapely.intersection(geoms[x], geoms[y])
+            if zone.is_empty:  # a sliver too thin for the overlay: the boxes' overlap instead
+                zone = shapely.intersection(geoms[x].envelope, geoms[y].envelope)
             zones[(x, y)] = Dated(max(start[x], start[y]), min(end[x], end[y]), zone)
     return zones

@@ -128,28 +128,17 @@ def expected(server: LiveServer, points: np.ndarray[Any, Any], day: date) -> dic
 def sql_disagreements(
     demo: Services, points: np.ndarray[Any, Any], day: date, table: pa.Table
 ) -> list[int]:
-    """Points where the SQL engine answers otherwise than the job (PostGIS's own
-    point-in-polygon and GEOS may differ on a point within rounding of an edge)."""
+    """Points where the SQL engine answers otherwise than the job (none: both follow the one
+    exact boundary rule, `domain.boundary_rule`, even a hair off an edge)."""
     hits = demo.lookup.batch([(float(x), float(y)) for x, y in points], day)
-    rows = table.select(list(LEVELS)).to_pylist()
+    rows = table.select([*LEVELS, "on_boundary"]).to_pylist()
     found = []
     for i, units in enumerate(hits):
         sql = dict.fromkeys(LEVELS) | {h.level: h.code for h in units}
+        sql["on_boundary"] = any(h.on_boundary for h in units)
         if sql != rows[i]:
             found.append(i)
     return found
-
-
-def distance_to_edges(url: str, point: np.ndarray[Any, Any], day: date) -> float:
-    """Degrees from the point to the nearest boundary of a unit valid on `day`."""
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT min(ST_Distance(ST_Boundary(geom), ST_Point(%s, %s, 4326))) "
-            "FROM unit_versions WHERE upper_inf(recorded) AND valid @> %s::date",
-            (float(point[0]), float(point[1]), day),
-        ).fetchone()
-    assert row is not None
-    return float(row[0])
 
 
 def read_result(out: Path, key: str = "id") -> pa.Table:
@@ -171,7 +160,7 @@ def test_records_with_their_own_dates_match_the_lookup_on_every_level(
 ):
     """Each point once per date of `DAYS`, as records carrying their own dates: the job
     groups each partition by epoch; every answer equals /v1/lookup's on that record's date,
-    and SQL's wherever PostGIS and GEOS agree (only points on an edge may differ)."""
+    and SQL's."""
     n = len(points)
     ids = np.arange(len(DAYS) * n, dtype=np.int64)
     days = np.repeat([d.toordinal() - date(1970, 1, 1).toordinal() for d in DAYS], n)
@@ -214,8 +203,7 @@ def test_records_with_their_own_dates_match_the_lookup_on_every_level(
             mismatches += sum(
                 a != b for a, b in zip(got.column(column).to_pylist(), want[column], strict=True)
             )
-        for i in sql_disagreements(demo, points, day, got):
-            assert distance_to_edges(demo_database, points[i], day) < 1e-9, (day, points[i])
+        assert sql_disagreements(demo, points, day, got) == [], day
     assert mismatches == 0
     # Outside records are kept with empty codes, and counted.
     outside = sum(
