@@ -121,6 +121,9 @@ class FeatureStore:
 
     def __init__(self, pool: ConnectionSource) -> None:
         self.pool = pool
+        # The tile statement of each level as bytes, rendered once: psycopg would render the
+        # composed statement again on every request (about 50 us of a tile's ~1 ms of Python).
+        self._tile_statements: dict[str, bytes] = {}
 
     def extent(self, level: str) -> tuple[list[float] | None, date | None]:
         """Bounding box and first date of a level (or of the service areas)."""
@@ -236,8 +239,13 @@ class FeatureStore:
         """One Mapbox vector tile of a level on a date (layer named after the level)."""
         params = {"z": z, "x": x, "y": y, "level": level, "day": day}
         with self.pool.connection() as conn:
+            statement = self._tile_statements.get(level)
+            if statement is None:
+                statement = _tile_sql(level).as_bytes(conn)
+                if len(self._tile_statements) < 64:  # the levels of a scheme, not unbounded
+                    self._tile_statements[level] = statement
             # Binary: the tile's bytes as they are, not as hex text to decode.
-            cursor = conn.execute(_tile_sql(level), params, prepare=True, binary=True)
+            cursor = conn.execute(statement, params, prepare=True, binary=True)
             row = cursor.fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
 
