@@ -676,3 +676,64 @@ def test_two_communities_merged_into_a_new_one_then_the_street_office_serves_few
     assert all(f"/v1/units/{first}?" in f and "HTTP 404" in f for f in failed), failed
     assert len(recorder.errors) == len(failed), recorder.errors
     assert recorder.outside() == []
+
+
+def test_dragging_a_corner_shared_by_three_communities_takes_a_part_from_each_neighbour(
+    editable_demo: tuple[LiveServer, str], tab: tuple[Any, Recorder]
+):
+    server, token = editable_demo
+    page, recorder = tab
+    day = get(server, "/v1/units", level="city", geometry="false")["date"]
+    communities = {
+        c["properties"]["code"]: shape(c["geometry"])
+        for c in get(server, "/v1/units", parent=STREET, date=day)["features"]
+    }
+
+    def bordering(a: tuple[float, float], b: tuple[float, float], unit: str) -> str | None:
+        middle = Point((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+        near = [c for c, s in communities.items() if c != unit and s.distance(middle) < 1e-7]
+        return near[0] if len(near) == 1 else None
+
+    corners = []  # (shorter edge, unit, corner, its two neighbours)
+    for code, area in communities.items():
+        ring = list(area.geoms[0].exterior.coords)[:-1]
+        for i, corner in enumerate(ring):
+            before, after = ring[i - 1], ring[(i + 1) % len(ring)]
+            one, other = bordering(before, corner, code), bordering(corner, after, code)
+            if one and other and one != other:
+                shorter = min(math.dist(before, corner), math.dist(corner, after))
+                corners.append((shorter, code, (before, corner, after), (one, other)))
+    assert corners, "no corner of the street is shared by three communities"
+    _, unit, (before, corner, after), (one, other) = max(corners)
+
+    open_page(page, server, unit, token)
+    page.click("#jl-changeset h2")
+    page.keyboard.press("e")
+    page.click("#jl-edge-start")
+    x, y = screen_point(page, "JL.map", corner[1], corner[0])
+    away = [0.0, 0.0]
+    for end in (before, after):  # the outward bisector of the corner, on the screen
+        ex, ey = screen_point(page, "JL.map", end[1], end[0])
+        length = math.hypot(ex - x, ey - y) or 1.0
+        away[0] -= (ex - x) / length
+        away[1] -= (ey - y) / length
+    norm = math.hypot(*away) or 1.0
+    page.mouse.move(x, y, steps=3)
+    page.mouse.down()
+    page.mouse.move(x + away[0] / norm * 30, y + away[1] / norm * 30, steps=8)
+    page.mouse.up()
+    shoot(page, "edge3-1-dragged")
+    before_checks = checks(page)
+    page.click("#jl-edge-done")
+    page.wait_for_function(
+        "([before]) => Number(document.documentElement.dataset.jlChecks || 0) > before"
+        " && ['valid', 'invalid'].includes(document.documentElement.dataset.jlCheck)",
+        arg=[before_checks],
+        timeout=30_000,
+    )
+    listed = page.inner_text("#jl-ops")
+    shoot(page, "edge3-2-checked")
+    # The piece the corner gained lies in both neighbours: one move from each.
+    assert f"from {one} to {unit}" in listed, listed
+    assert f"from {other} to {unit}" in listed, listed
+    assert_only_local_and_no_script_error(recorder)
