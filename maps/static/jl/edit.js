@@ -706,8 +706,8 @@
     workstation: function () { return '<p class="jl-hint">Loading the workstations…</p>'; },
     edge: function () {
       return '<p class="jl-hint">Drag the corners of ' + esc(state.family.unit.properties.code) + ' (a click on an edge adds one; they snap ' +
-        'to the corners shown). What the unit gains comes from the neighbour it overlaps, what it loses passes to the neighbour ' +
-        'along that edge: one move_area each.</p>' +
+        'to the corners shown). What the unit gains comes from the neighbours it lies in, a part from each; what it loses passes ' +
+        'to the neighbour along that edge (marked ⚠ when it borders two): one move_area each.</p>' +
         (state.edgeLayer ? '<button type="button" id="jl-edge-done">Done</button> <button type="button" id="jl-edge-cancel">Cancel</button>'
           : '<button type="button" id="jl-edge-start">Start dragging</button>');
     },
