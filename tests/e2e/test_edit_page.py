@@ -736,4 +736,20 @@ def test_dragging_a_corner_shared_by_three_communities_takes_a_part_from_each_ne
     # The piece the corner gained lies in both neighbours: one move from each.
     assert f"from {one} to {unit}" in listed, listed
     assert f"from {other} to {unit}" in listed, listed
+
+    # Dragged inwards instead: the piece lost borders both neighbours, so the move the page
+    # guesses carries a visible note asking to check it.
+    page.click("#jl-changeset h2")
+    page.keyboard.press("Control+z")
+    assert ops(page) == 0
+    page.click("#jl-edge-start")
+    page.mouse.move(x, y, steps=3)
+    page.mouse.down()
+    page.mouse.move(x - away[0] / norm * 30, y - away[1] / norm * 30, steps=8)
+    page.mouse.up()
+    page.click("#jl-edge-done")
+    page.wait_for_selector(".jl-op-note")
+    note = page.inner_text(".jl-op-note")
+    assert "also borders" in note and (one in note or other in note), note
+    shoot(page, "edge3-3-lost-piece-noted")
     assert_only_local_and_no_script_error(recorder)
