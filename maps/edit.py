@@ -29,10 +29,11 @@ TOOLS = (
         "E",
     ),
     ("split", "Split", "draw a line across the unit; the smaller side becomes a new unit", "S"),
-    ("merge", "Merge", "join a neighbour into this unit", ""),
+    ("merge", "Merge", "join a neighbour into this unit, or both into a new unit", ""),
     ("rename", "Rename", "give the unit a new name", ""),
     ("grids", "Grids", "lay out or redraw the grids of a community", ""),
     ("workstation", "Workstations", "open, close, or change the communities served", ""),
+    ("offices", "Service area", "choose which of the unit's children an office serves", ""),
 )
 
 

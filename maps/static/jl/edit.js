@@ -19,6 +19,8 @@
     pending: { color: '#2e7d32', weight: 2, opacity: 1, fillColor: '#66bb6a', fillOpacity: 0.35 },
     preview: { color: '#1b5e20', weight: 2.5, opacity: 1, dashArray: '8 5', fill: false },
     problem: { color: '#c62828', weight: 2, opacity: 1, fillColor: '#ef5350', fillOpacity: 0.35 },
+    served: { color: '#6a1b9a', weight: 2, opacity: 1, fillColor: '#ce93d8', fillOpacity: 0.4 },
+    area: { color: '#4a148c', weight: 3, opacity: 1, dashArray: '10 6', fill: false },
   };
   /* Room for the panels on both sides of the map. */
   var VIEW = { paddingTopLeft: [370, 40], paddingBottomRight: [380, 40], maxZoom: 17 };
@@ -199,7 +201,9 @@
     switch (op.op) {
       case 'move_area': return 'move ' + m2(op._area || areaM2(op.geometry.coordinates)) + ' from ' + op.from_unit + ' to ' + op.to_unit;
       case 'split': return 'split ' + op.unit + ': new ' + op.parts.map(function (p) { return p.code + ' ' + p.name; }).join(', ');
-      case 'merge': return 'merge ' + op.units.join(' + ') + ' into ' + op.absorb_into;
+      case 'merge': return 'merge ' + op.units.join(' + ') + ' into ' + (op.absorb_into || 'a new unit ' + op.into.code + ' ' + op.into.name);
+      case 'change_service_area':
+        return 'office ' + op.code + ' serves ' + (op.serves.length ? op.serves.join(', ') : 'its whole unit');
       case 'rename': return 'rename ' + op.unit + ' to ' + op.name;
       case 'lay_grids': case 'regrid':
         return op.op.replace('_', ' ') + ' of ' + op.community + ': ' + op.grids.length + ' grid' + (op.grids.length === 1 ? '' : 's');
@@ -225,7 +229,8 @@
       list.innerHTML = state.ops.map(function (op, i) {
         return '<li class="jl-op" data-index="' + i + '"><span class="jl-op-name">' + esc(op.op) + '</span> ' +
           esc(describe(op)) + ' <button type="button" class="jl-remove" data-index="' + i +
-          '" title="Remove this operation" aria-label="Remove operation ' + (i + 1) + '">×</button></li>';
+          '" title="Remove this operation" aria-label="Remove operation ' + (i + 1) + '">×</button>' +
+          (op._note ? '<div class="jl-op-note">⚠ ' + esc(op._note) + '</div>' : '') + '</li>';
       }).join('');
     }
     $('jl-undo').disabled = state.at === 0;
@@ -579,8 +584,9 @@
     ['parent', 'neighbours', 'children', 'unit'].forEach(function (name) { layers[name].clearLayers(); });
     if (f.parent && f.parent.geometry) layers.parent.addData(f.parent);
     f.neighbours.forEach(function (n) { layers.neighbours.addData(n); });
-    f.children.forEach(function (c) { if (c.geometry) layers.children.addData(c); });
+    /* The children over the unit, so a click on one reaches it (to open it, or to tick it). */
     layers.unit.addData(f.unit);
+    f.children.forEach(function (c) { if (c.geometry) layers.children.addData(c); });
     if (fit) map.fitBounds(layers.unit.getBounds(), VIEW);
   }
 
@@ -668,10 +674,17 @@
         '<button type="button" id="jl-split-draw">Draw the line</button>';
     },
     merge: function () {
-      return '<p class="jl-hint">The neighbour ends; its territory and children join ' + esc(state.family.unit.properties.code) + '.</p>' +
+      var p = state.family.unit.properties;
+      return '<p class="jl-hint">Either the neighbour ends and its territory and children join ' + esc(p.code) +
+        ', or both end and a new ' + esc(p.level) + ' takes their territory and children.</p>' +
         '<label class="jl-field">Neighbour <select id="jl-merge-target">' + neighbourOptions(state.target) + '</select></label>' +
+        '<label class="jl-field">Into <select id="jl-merge-mode"><option value="absorb">' + esc(p.code) + ' (the neighbour ends)</option>' +
+        '<option value="new">a new unit (both end)</option></select></label>' +
+        '<div id="jl-merge-new" hidden><label class="jl-field">New code <input id="jl-merge-code" value="' + esc(state.suggested || '') + '"></label>' +
+        '<label class="jl-field">New name <input id="jl-merge-name" placeholder="name of the merged unit"></label></div>' +
         '<button type="button" id="jl-merge-add">Add the merge</button>';
     },
+    offices: function () { return '<p class="jl-hint">Loading the offices…</p>'; },
     rename: function () {
       var p = state.family.unit.properties;
       return '<label class="jl-field">New name <input id="jl-rename-name" value="' + esc(p.name) + '"></label>' +
@@ -693,8 +706,8 @@
     workstation: function () { return '<p class="jl-hint">Loading the workstations…</p>'; },
     edge: function () {
       return '<p class="jl-hint">Drag the corners of ' + esc(state.family.unit.properties.code) + ' (a click on an edge adds one; they snap ' +
-        'to the corners shown). What the unit gains comes from the neighbour it overlaps, what it loses passes to the neighbour ' +
-        'along that edge: one move_area each.</p>' +
+        'to the corners shown). What the unit gains comes from the neighbours it lies in, a part from each; what it loses passes ' +
+        'to the neighbour along that edge (marked ⚠ when it borders two): one move_area each.</p>' +
         (state.edgeLayer ? '<button type="button" id="jl-edge-done">Done</button> <button type="button" id="jl-edge-cancel">Cancel</button>'
           : '<button type="button" id="jl-edge-start">Start dragging</button>');
     },
@@ -706,7 +719,8 @@
     Array.prototype.forEach.call(document.querySelectorAll('.jl-tool'), function (b) {
       b.classList.toggle('jl-active', b.getAttribute('data-tool') === name);
     });
-    if (name === 'split' && !state.suggested) suggestSplitCode();
+    if ((name === 'split' || name === 'merge') && !state.suggested) suggestSplitCode();
+    if (name !== 'offices') { layers.service.clearLayers(); state.office = null; }
     if (name === 'grids' && state.family.unit.properties.level === 'community' && !state.gridCodes) {
       state.gridCodes = [];
       var children = state.family.children;
@@ -717,6 +731,7 @@
     }
     $('jl-tool-form').innerHTML = TOOL_FORMS[name]();
     if (name === 'workstation') workstationForm();
+    if (name === 'offices') officesForm();
   }
 
   /* Codes of `level` ever used around the unit (every version, OGC items over all time): codes
@@ -736,8 +751,10 @@
     Promise.all([getJSON(path), usedCodes(p.level, state.family.unit.geometry)]).then(function (parts) {
       var codes = parts[0].features.map(function (f) { return f.properties.code; }).concat(parts[1]);
       state.suggested = nextCode(codes, base, p.code.length - base.length);
-      var input = $('jl-split-code');
-      if (input && !input.value) input.value = state.suggested;
+      ['jl-split-code', 'jl-merge-code'].forEach(function (id) {
+        var input = $(id);
+        if (input && !input.value) input.value = state.suggested;
+      });
     }).catch(function () {});
   }
 
@@ -826,32 +843,47 @@
 
   /* Slivers the overlay leaves along unmoved edges (rounding), not pieces anyone moved. */
   var EDGE_NOISE_M2 = 25;
+  /* A lost piece bordering a second neighbour along at least this many pixels is ambiguous. */
+  var EDGE_SHARED_PX = 3;
 
   function finishEdge() {
     var edited = polygonsOf(snapToVertices(state.edgeLayer.toGeoJSON(false).geometry));
     stopEdge();
     var unit = state.family.unit, own = polygonsOf(unit.geometry), code = unit.properties.code;
     var ops = [], skipped = 0;
+    /* What the unit gains is split by location: each part comes from the neighbour it lies in. */
     subtract(edited, own).forEach(function (piece) {
       if (areaM2([piece]) < EDGE_NOISE_M2) return;
-      var overlaps = {};
+      var taken = 0;
       state.family.neighbours.forEach(function (n) {
-        overlaps[n.properties.code] = areaM2(intersect([piece], polygonsOf(n.geometry)));
+        var part = intersect([piece], polygonsOf(n.geometry));
+        var area = areaM2(part);
+        if (area < EDGE_NOISE_M2) return;
+        taken += area;
+        ops.push({ op: 'move_area', from_unit: n.properties.code, to_unit: code, geometry: multi(part), _area: Math.round(area) });
       });
-      var from = best(overlaps);
-      if (!from) { skipped += 1; return; }
-      ops.push({ op: 'move_area', from_unit: from, to_unit: code, geometry: multi([piece]), _area: Math.round(areaM2([piece])) });
+      if (areaM2([piece]) - taken >= EDGE_NOISE_M2) skipped += 1;
     });
+    /* What it loses goes to the neighbour sharing the longest edge with it; where it borders
+     * more than one (a corner shared by three units) the operation says so, for a person to check. */
     subtract(own, edited).forEach(function (piece) {
       if (areaM2([piece]) < EDGE_NOISE_M2) return;
-      var to = best(sharedLengths(piece));
+      var scores = sharedLengths(piece);
+      var to = best(scores);
       if (!to) { skipped += 1; return; }
-      ops.push({ op: 'move_area', from_unit: code, to_unit: to, geometry: multi([piece]), _area: Math.round(areaM2([piece])) });
+      var op = { op: 'move_area', from_unit: code, to_unit: to, geometry: multi([piece]), _area: Math.round(areaM2([piece])) };
+      var others = Object.keys(scores).filter(function (c) { return c !== to && scores[c] >= EDGE_SHARED_PX; });
+      if (others.length) {
+        op._note = 'the piece also borders ' + others.join(', ') + ': check that all of it should pass to ' + to +
+          ' (or remove this and draw the moves with Move area)';
+      }
+      ops.push(op);
     });
     showTool('edge');
     if (!ops.length) { status(skipped ? 'the change touches no neighbour: nothing to move' : 'nothing changed', 'bad'); return; }
     commit(state.ops.concat(ops), ops.length + ' move' + (ops.length === 1 ? '' : 's') + ' from the dragged edge: checking' +
-      (skipped ? ' (' + skipped + ' piece(s) touching no neighbour left out)' : ''));
+      (skipped ? ' (' + skipped + ' piece(s) touching no neighbour left out)' : '') +
+      (ops.some(function (op) { return op._note; }) ? '; a piece borders two neighbours: see the note in the change set' : ''));
   }
 
   /* A shape was drawn: turn it into the operation of the tool in use. */
@@ -977,6 +1009,79 @@
     }).catch(function (err) { $('jl-tool-form').innerHTML = '<p class="jl-warning">' + esc(err.message) + '</p>'; });
   }
 
+  /* Offices of the unit (not its workstations: they change with assign_coverage) and the
+   * children each serves; ticking children on the map or in the list makes a
+   * change_service_area. */
+  function officesForm() {
+    var p = state.family.unit.properties;
+    getJSON('/v1/offices?limit=10000&date=' + state.day).then(function (page) {
+      if (state.tool !== 'offices') return;
+      var offices = page.offices.filter(function (o) { return o.unit === p.code && o.kind !== 'workstation'; });
+      if (!offices.length || !state.family.children.length) {
+        $('jl-tool-form').innerHTML = '<p class="jl-hint">' + (offices.length ? esc(p.code) + ' has no children to serve.'
+          : 'No office belongs to ' + esc(p.name) + ' on ' + esc(state.day) + ': open its parent or a street.') + '</p>';
+        return;
+      }
+      $('jl-tool-form').innerHTML = '<label class="jl-field">Office <select id="jl-sa-pick">' + offices.map(function (o) {
+        return '<option value="' + esc(o.code) + '">' + esc(o.name + ' ' + o.code) + '</option>';
+      }).join('') + '</select></label><div id="jl-sa-detail"><p class="jl-hint">Loading its service area…</p></div>';
+      pickOffice(offices[0].code);
+    }).catch(function (err) { $('jl-tool-form').innerHTML = '<p class="jl-warning">' + esc(err.message) + '</p>'; });
+  }
+
+  function pickOffice(code) {
+    state.office = null;
+    layers.service.clearLayers();
+    getJSON('/v1/offices/' + encodeURIComponent(code) + '?date=' + state.day).then(function (office) {
+      if (state.tool !== 'offices' || $('jl-sa-pick').value !== code) return;
+      var area = office.service_area || {};
+      var served = (area.units || []).map(function (u) { return u.code; });
+      var whole = !(office.serves || []).length;
+      state.office = { code: code, serves: office.serves || [], geometry: area.geometry };
+      $('jl-sa-detail').innerHTML = '<p class="jl-hint">Serves ' + (whole ? 'its whole unit' : esc(served.length) + ' unit(s)') +
+        (area.area_m2 ? ', ' + esc(m2(area.area_m2)) : '') + ' (dashed). Tick the units it should serve, here or by clicking them on the map; ' +
+        'all ticked means its whole unit.</p><div class="jl-checks">' + state.family.children.map(function (c) {
+        var cp = c.properties;
+        return '<label class="jl-check-line"><input type="checkbox" class="jl-sa-serves" value="' + esc(cp.code) + '"' +
+          (whole || served.indexOf(cp.code) >= 0 ? ' checked' : '') + '> ' + esc(cp.name) + ' <code>' + esc(cp.code) + '</code></label>';
+      }).join('') + '</div><button type="button" id="jl-sa-add">Change the service area</button>';
+      drawServed();
+      setAttr('data-jl-office', code);
+    }).catch(function (err) { $('jl-sa-detail').innerHTML = '<p class="jl-warning">' + esc(err.message) + '</p>'; });
+  }
+
+  function toggleServed(code) {
+    var box = document.querySelector('input.jl-sa-serves[value="' + code + '"]');
+    if (!box) return;
+    box.checked = !box.checked;
+    drawServed();
+  }
+
+  /* The service area as it is (dashed) and the ticked units (filled). */
+  function drawServed() {
+    layers.service.clearLayers();
+    if (!state.office) return;
+    var chosen = ticked('jl-sa-serves');
+    state.family.children.forEach(function (c) {
+      if (c.geometry && chosen.indexOf(c.properties.code) >= 0) {
+        L.geoJSON(c.geometry, { style: STYLE.served, pmIgnore: true, snapIgnore: true, interactive: false }).addTo(layers.service);
+      }
+    });
+    if (state.office.geometry) {
+      L.geoJSON(state.office.geometry, { style: STYLE.area, pmIgnore: true, snapIgnore: true, interactive: false }).addTo(layers.service);
+    }
+  }
+
+  function addServiceArea() {
+    if (!state.office) return;
+    var chosen = ticked('jl-sa-serves');
+    if (!chosen.length) { status('tick at least one unit it serves', 'bad'); return; }
+    var serves = chosen.length === state.family.children.length ? [] : chosen;
+    if (serves.slice().sort().join() === state.office.serves.slice().sort().join()) { status('that is its service area already', 'bad'); return; }
+    addOp({ op: 'change_service_area', code: state.office.code, serves: serves },
+      state.office.code + ' serves ' + (serves.length ? serves.length + ' unit(s)' : 'its whole unit') + ': checking');
+  }
+
   function ticked(cls) {
     return Array.prototype.filter.call(document.querySelectorAll('input.' + cls), function (i) { return i.checked; })
       .map(function (i) { return i.value; });
@@ -998,8 +1103,17 @@
       case 'jl-edge-cancel': stopEdge(); showTool('edge'); status('edge left as it was'); break;
       case 'jl-merge-add':
         var other = $('jl-merge-target').value;
-        if (other) addOp({ op: 'merge', units: [unit.code, other], absorb_into: unit.code }, other + ' merges into ' + unit.code + ': checking');
+        if (!other) break;
+        if ($('jl-merge-mode').value !== 'new') {
+          addOp({ op: 'merge', units: [unit.code, other], absorb_into: unit.code }, other + ' merges into ' + unit.code + ': checking');
+          break;
+        }
+        var intoCode = $('jl-merge-code').value.trim(), intoName = $('jl-merge-name').value.trim();
+        if (!intoCode || !intoName) { status('give the code and the name of the new unit', 'bad'); break; }
+        addOp({ op: 'merge', units: [unit.code, other], into: { code: intoCode, name: intoName } },
+          unit.code + ' and ' + other + ' merge into ' + intoCode + ': checking');
         break;
+      case 'jl-sa-add': addServiceArea(); break;
       case 'jl-rename-add':
         var name = $('jl-rename-name').value.trim();
         var en = $('jl-rename-en').value.trim();
@@ -1109,6 +1223,10 @@
         layer.bindTooltip(esc(feature.properties.name) + ' <code>' + esc(feature.properties.code) + '</code>' + (role ? ' · ' + role : ''), { sticky: true });
         layer.on('click', function () {
           if (map.pm.globalDrawModeEnabled() || state.edgeLayer) return;
+          if (role === 'child' && state.tool === 'offices' && state.office) {
+            toggleServed(feature.properties.code);
+            return;
+          }
           if (role === 'neighbour' && (state.tool === 'move' || state.tool === 'merge')) {
             state.target = feature.properties.code;
             drawFamily(false);
@@ -1126,6 +1244,7 @@
     layers.pending = L.layerGroup().addTo(map);
     layers.preview = L.layerGroup().addTo(map);
     layers.problems = L.layerGroup().addTo(map);
+    layers.service = L.layerGroup().addTo(map);
     JL.layers = layers;
     map.on('pm:create', created);
 
@@ -1156,6 +1275,9 @@
         state.target = event.target.value;
         drawFamily(false);
       }
+      if (event.target.id === 'jl-merge-mode') $('jl-merge-new').hidden = event.target.value !== 'new';
+      if (event.target.id === 'jl-sa-pick') pickOffice(event.target.value);
+      if (event.target.classList && event.target.classList.contains('jl-sa-serves')) drawServed();
     });
     $('jl-family').addEventListener('click', function (event) {
       var link = event.target.closest && event.target.closest('.jl-open');
