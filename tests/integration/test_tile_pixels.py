@@ -70,7 +70,7 @@ def test_stored_pixels_give_the_tiles_of_clipping_every_unit(services: Services,
 
 def test_the_projection_keeps_the_pixels_of_every_version(services: Services, database_url: str):
     """Inserted, closed (updated) and split versions all carry the pixels of their geometry,
-    except versions too large to lie inside one buffered tile of the zoom (migration 0011):
+    except versions too large to lie inside one buffered tile of the zoom (migration 0010):
     those are NULL, and only those."""
     scenario.build(services.register)
     services.worker.catch_up()
