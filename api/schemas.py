@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.fields import IsoDate
 from api.params import IsoInstant
+
+#: Every answer that can be asked "as recorded": one description of what it echoes.
+AsRecorded = Annotated[
+    dt.datetime | None,
+    Field(description="The instant asked for: the answer is what the register said then."),
+]
 
 
 class Point(BaseModel):
@@ -150,9 +156,7 @@ class HistoryResponse(BaseModel):
     point: Point
     input: InputPoint
     periods: list[HistoryPeriod]
-    as_recorded: dt.datetime | None = Field(
-        None, description="The instant asked for: the answer is what the register said then."
-    )
+    as_recorded: AsRecorded = None
 
 
 class UnitOffice(BaseModel):
@@ -200,9 +204,7 @@ class UnitCollection(BaseModel):
     numberMatched: int  # noqa: N815  (GeoJSON / OGC field name)
     numberReturned: int  # noqa: N815
     features: list[UnitFeature]
-    as_recorded: dt.datetime | None = Field(
-        None, description="The instant asked for: the answer is what the register said then."
-    )
+    as_recorded: AsRecorded = None
     hint: str | None = Field(
         None,
         description="Set when the date is before the register's first effective date: "
@@ -230,9 +232,7 @@ class UnitHistory(BaseModel):
 
     code: str
     changes: list[HistoryEntry]
-    as_recorded: dt.datetime | None = Field(
-        None, description="The instant asked for: the answer is what the register said then."
-    )
+    as_recorded: AsRecorded = None
 
 
 class LineageEdge(BaseModel):
@@ -252,9 +252,7 @@ class Lineage(BaseModel):
     code: str
     predecessors: list[LineageEdge]
     successors: list[LineageEdge]
-    as_recorded: dt.datetime | None = Field(
-        None, description="The instant asked for: the answer is what the register said then."
-    )
+    as_recorded: AsRecorded = None
 
 
 class ChangeAct(BaseModel):
@@ -329,9 +327,7 @@ class Changes(BaseModel):
     from_: dt.date = Field(alias="from")
     to: dt.date
     level: str | None
-    as_recorded: dt.datetime | None = Field(
-        None, description="The instant asked for: the answer is what the register said then."
-    )
+    as_recorded: AsRecorded = None
     hint: str | None = Field(
         None,
         description="Set when the date is before the register's first effective date: "
@@ -536,9 +532,7 @@ class MatterCatalogue(BaseModel):
     date: dt.date
     numberReturned: int  # noqa: N815  (as the other collections)
     matters: list[Matter]
-    as_recorded: dt.datetime | None = Field(
-        None, description="The instant asked for: the answer is what the register said then."
-    )
+    as_recorded: AsRecorded = None
 
 
 class ServedUnit(BaseModel):
@@ -591,9 +585,7 @@ class OfficeDetail(OfficeSummary):
     committees: list[CommitteeRef] = Field(
         default=[], description="For a workstation: the committees of the communities it serves."
     )
-    as_recorded: dt.datetime | None = Field(
-        None, description="The instant asked for: the answer is what the register said then."
-    )
+    as_recorded: AsRecorded = None
 
 
 class OfficeList(BaseModel):
@@ -603,6 +595,4 @@ class OfficeList(BaseModel):
     numberMatched: int  # noqa: N815  (as the other collections)
     numberReturned: int  # noqa: N815  (as the other collections)
     offices: list[OfficeSummary]
-    as_recorded: dt.datetime | None = Field(
-        None, description="The instant asked for: the answer is what the register said then."
-    )
+    as_recorded: AsRecorded = None
