@@ -373,37 +373,51 @@ def _openapi(base: str) -> dict[str, Any]:
             }
         }
 
-    collection_id = {
-        "name": "collectionId",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-    feature_id = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}}
-    bbox = {
-        "name": "bbox",
-        "in": "query",
-        "style": "form",
-        "explode": False,
-        "schema": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
-    }
-    datetime = {"name": "datetime", "in": "query", "schema": {"type": "string"}}
-    limit = {
-        "name": "limit",
-        "in": "query",
-        "description": f"Features per page: default {DEFAULT_LIMIT}, at most {MAX_LIMIT}.",
-        "schema": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": MAX_LIMIT,
-            "default": DEFAULT_LIMIT,
+    # The parameters live under components.parameters, named as OGC API - Features Part 1's
+    # OpenAPI fragments name them, and the paths refer to them: QGIS's OAPIF provider reads the
+    # page size only from components.parameters.limit (without it, it asks for 100 a page).
+    parameters: dict[str, dict[str, Any]] = {
+        "collectionId": {
+            "name": "collectionId",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        "featureId": {
+            "name": "featureId",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        "bbox": {
+            "name": "bbox",
+            "in": "query",
+            "style": "form",
+            "explode": False,
+            "schema": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+        },
+        "datetime": {"name": "datetime", "in": "query", "schema": {"type": "string"}},
+        "limit": {
+            "name": "limit",
+            "in": "query",
+            "description": f"Features per page: default {DEFAULT_LIMIT}, at most {MAX_LIMIT}.",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_LIMIT,
+                "default": DEFAULT_LIMIT,
+            },
+        },
+        "offset": {
+            "name": "offset",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "default": 0},
         },
     }
-    offset = {
-        "name": "offset",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 0, "default": 0},
-    }
+
+    def refs(*names: str) -> list[dict[str, Any]]:
+        return [{"$ref": f"#/components/parameters/{name}"} for name in names]
+
     return {
         "openapi": "3.0.3",
         "info": {"title": "Jurisdiction Ledger - OGC API Features", "version": "1.0.0"},
@@ -412,12 +426,13 @@ def _openapi(base: str) -> dict[str, Any]:
             "/": get("Landing page", []),
             "/conformance": get("Conformance", []),
             "/collections": get("Collections", []),
-            "/collections/{collectionId}": get("Collection", [collection_id]),
+            "/collections/{collectionId}": get("Collection", refs("collectionId")),
             "/collections/{collectionId}/items": get(
-                "Items", [collection_id, bbox, datetime, limit, offset], GEOJSON
+                "Items", refs("collectionId", "bbox", "datetime", "limit", "offset"), GEOJSON
             ),
             "/collections/{collectionId}/items/{featureId}": get(
-                "Item", [collection_id, feature_id, datetime], GEOJSON
+                "Item", refs("collectionId", "featureId", "datetime"), GEOJSON
             ),
         },
+        "components": {"parameters": parameters},
     }

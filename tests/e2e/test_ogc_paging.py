@@ -85,8 +85,12 @@ def test_the_default_page_is_large_and_the_maximum_is_documented(
     assert [link["rel"] for link in body["links"]] == ["self", "collection"]
 
     ogc_api = client.get("/ogc/api").json()
-    parameters = ogc_api["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    # Where OGC's OpenAPI fragments put it, and the only place QGIS's provider looks for it.
+    named = ogc_api["components"]["parameters"]
+    refs = ogc_api["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    parameters = [named[ref["$ref"].removeprefix("#/components/parameters/")] for ref in refs]
     limit = next(p for p in parameters if p["name"] == "limit")["schema"]
+    assert limit == named["limit"]["schema"]
     assert (limit["default"], limit["maximum"], limit["minimum"]) == (DEFAULT_LIMIT, MAX_LIMIT, 1)
     openapi = client.get("/openapi.json").json()
     operation = openapi["paths"]["/ogc/collections/{collection_id}/items"]["get"]
