@@ -224,6 +224,9 @@ def test_the_readme_qgis_recipes_work_in_real_qgis(
     for name, tile in report["tiles"].items():
         assert tile["valid"] and tile["saved"] and not tile["errors"], (name, tile)
         assert tile["crs"] == "EPSG:3857" and tile["zoom"] == [0, 14], tile
+    tile_requests = [line for line in requests if "/tiles/district/" in line]
+    assert any(f"date={DAY}" in line for line in tile_requests)  # the URL's query survives
+    assert any("date=" not in line for line in tile_requests)
     today = Image((SHOTS / "tiles-district-today.png").read_bytes())
     before = Image((SHOTS / f"tiles-district-{DAY}.png").read_bytes())
     for image in (today, before):
