@@ -22,6 +22,8 @@ from bulk.spec import (
     PATH_MISSING,
     JobProblem,
     RecordSource,
+    column_name_problem,
+    shown,
 )
 
 PARQUET_MAGIC = b"PAR1"
@@ -127,12 +129,18 @@ def discover(source: RecordSource) -> tuple[list[Part], Columns, list[JobProblem
             columns = found
         elif set(found.names) != set(columns.names):
             message = (
-                f"{file} has the columns {', '.join(found.names)}, unlike "
-                f"{files[0]} ({', '.join(columns.names)}): all files must share their columns"
+                f"{file} has the columns {listed(found.names)}, unlike "
+                f"{files[0]} ({listed(columns.names)}): all files must share their columns"
             )
             return [], Columns((), {}), [JobProblem("source.path", FORMAT_UNKNOWN, message)]
     assert columns is not None
     return parts, columns, []
+
+
+def listed(names: tuple[str, ...], most: int = 20) -> str:
+    """Column names for a message: each `shown` (escaped, cut), at most `most` of them."""
+    found = ", ".join(shown(name) for name in names[:most])
+    return found + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def geo_column(metadata: dict[bytes, bytes] | None) -> str | None:
@@ -172,7 +180,7 @@ def check_columns(
 ) -> list[JobProblem]:
     """Problems of the column names (and, for Parquet, types) the job reads."""
     problems: list[JobProblem] = []
-    known = ", ".join(columns.names)
+    known = listed(columns.names)
     from_geometry = columns.points_from_geometry(source)
     wanted: list[tuple[str, str | None, tuple[str, ...]]] = [
         ("source.id_column", source.id_column, ()),
@@ -182,15 +190,15 @@ def check_columns(
     ]
     wanted += [(f"sum_columns[{i}]", name, NUMERIC) for i, name in enumerate(sums)]
     for field_name, name, types in wanted:
-        if name is None:
-            continue
+        if name is None or column_name_problem(name) is not None:
+            continue  # none asked, or refused by its name alone (`check_shape`)
         if name not in columns.names:
-            message = f"no column {name!r} in the records; columns are {known}"
+            message = f"no column {shown(name)} in the records; columns are {known}"
             problems.append(JobProblem(field_name, COLUMN_MISSING, message))
             continue
         found = columns.types.get(name, "")
         if found and types and not found.startswith(types):
-            message = f"column {name!r} is {found}; expected {' or '.join(types)}"
+            message = f"column {shown(name)} is {found}; expected {' or '.join(types)}"
             problems.append(JobProblem(field_name, COLUMN_INVALID, message))
     return problems
 

@@ -8,6 +8,7 @@ starts. A request the engine cannot run raises `InvalidJob`, naming every field 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -18,6 +19,32 @@ from domain.timeline import parse_day
 #: What a job's CRS may be besides an EPSG code: the lookup service's own names (`crs` of
 #: /v1/lookup): WGS84, and the Chinese map offsets GCJ-02 (Amap, Tencent) and BD-09 (Baidu).
 LOOKUP_CRS = ("wgs84", "gcj02", "bd09")
+#: The longest column name a job may ask for (Parquet allows any; no real one is longer).
+MAX_COLUMN_NAME = 256
+#: How much of a name a message shows (the rest is counted, not printed).
+SHOWN_CHARS = 60
+
+
+def shown(name: str, limit: int = SHOWN_CHARS) -> str:
+    """A name as a message may carry it: quoted with control characters escaped (Python's
+    `repr`: a NUL as \\x00, an ESC as \\x1b, so nothing reaches a terminal or a log raw), and
+    cut to `limit` characters with the length said."""
+    if len(name) <= limit:
+        return repr(name)
+    return f"{name[:limit]!r}… ({len(name)} characters)"
+
+
+def column_name_problem(name: str) -> str | None:
+    """Why a column name cannot be asked for (None: it can): a control character (a NUL
+    cannot even be stored in a job's record) or more than `MAX_COLUMN_NAME` characters."""
+    if len(name) > MAX_COLUMN_NAME:
+        return f"the column name {shown(name)} is longer than {MAX_COLUMN_NAME} characters"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return (
+            f"the column name {shown(name)} holds a control character; rename the column "
+            "in the records"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -168,6 +195,10 @@ def spec_from_dict(body: Mapping[str, Any]) -> AssignmentSpec:
         if value is not None and (not isinstance(value, str) or not value.strip()):
             problems.append(JobProblem(prefix + key, SPEC_INVALID, f"{key} must be a string"))
             return default
+        if value is not None and "\x00" in value:
+            message = f"{key} {shown(value)} holds a NUL character"
+            problems.append(JobProblem(prefix + key, SPEC_INVALID, message))
+            return default
         return value
 
     def strings(key: str) -> tuple[str, ...]:
@@ -177,6 +208,11 @@ def spec_from_dict(body: Mapping[str, Any]) -> AssignmentSpec:
         if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
             problems.append(JobProblem(key, SPEC_INVALID, f"{key} must be a list of strings"))
             return ()
+        for i, v in enumerate(value):
+            if "\x00" in v:
+                message = f"{key}[{i}] {shown(v)} holds a NUL character"
+                problems.append(JobProblem(f"{key}[{i}]", SPEC_INVALID, message))
+                return ()
         return tuple(v.strip() for v in value)
 
     source = body.get("source")
@@ -269,11 +305,23 @@ def check_shape(spec: AssignmentSpec) -> list[JobProblem]:
             JobProblem(
                 "scheduler",
                 SPEC_INVALID,
-                f"{spec.scheduler!r} is not a scheduler address such as tcp://10.0.0.5:8786",
+                f"{shown(spec.scheduler)} is not a scheduler address such as tcp://10.0.0.5:8786",
             )
         )
     if spec.workers is not None and spec.workers < 1:
         problems.append(JobProblem("workers", SPEC_INVALID, "workers must be at least 1"))
+    source = spec.source
+    columns: list[tuple[str, str | None]] = [
+        ("source.id_column", source.id_column),
+        ("source.lon_column", source.lon_column),
+        ("source.lat_column", source.lat_column),
+        ("source.date_column", source.date_column),
+        *((f"sum_columns[{i}]", column) for i, column in enumerate(spec.sum_columns)),
+    ]
+    for where, asked in columns:
+        why = None if asked is None else column_name_problem(asked)
+        if why is not None:
+            problems.append(JobProblem(where, COLUMN_INVALID, why))
     if not spec.output:
         problems.append(JobProblem("output", SPEC_INVALID, "output (a directory) is required"))
     return problems

@@ -25,6 +25,7 @@ from bulk.spec import (
     LOOKUP_CRS,
     JobProblem,
     RecordSource,
+    shown,
 )
 from domain.coordinates import to_wgs84
 from domain.timeline import parse_day
@@ -256,7 +257,7 @@ def record_days(column: Any, part: Part, name: str) -> IntArray:
         days = pc.fill_null(pc.cast(column, pa.int32()), -EPOCH_ORDINAL - 1)
         return np.asarray(days.to_numpy(zero_copy_only=False), dtype=np.int64) + EPOCH_ORDINAL
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        message = f"column {name!r} is {kind}: expected dates or YYYY-MM-DD text"
+        message = f"column {shown(name)} is {kind}: expected dates or YYYY-MM-DD text"
         raise BadRecords(JobProblem("source.date_column", COLUMN_INVALID, message))
     unique = pc.unique(column).drop_null()
     ordinals = []

@@ -31,6 +31,7 @@ from bulk.spec import (
     JobProblem,
     Progress,
     check_shape,
+    shown,
     spec_from_dict,
 )
 from domain.levels import LevelScheme
@@ -116,7 +117,7 @@ def read_job(body: Mapping[str, Any], levels: LevelScheme) -> dict[str, Any]:
         if name in body
     ]
     problems += [
-        JobProblem(name, SPEC_INVALID, f"unknown field {name!r}; a job takes {CLIENT_FIELDS}")
+        JobProblem(name, SPEC_INVALID, f"unknown field {shown(name)}; a job takes {CLIENT_FIELDS}")
         for name in body
         if name not in CLIENT_FIELDS and name not in SERVER_FIELDS
     ]

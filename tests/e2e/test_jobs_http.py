@@ -462,3 +462,146 @@ def test_parquet_answers_are_not_gzipped_again_json_and_arrow_are(jobs_server):
         "application/vnd.apache.arrow.stream": "gzip",
         PARQUET: None,
     }
+
+
+#: Column names a records file may really have (Parquet allows any text; a CSV header any
+#: byte but NUL): a NUL, a terminal escape that would retitle the window, a 5,000-character
+#: name. A job asking for one is refused by name, escaped and cut; so is a missing column
+#: among them (the message lists the file's columns).
+NUL_NAME = "a\x00b"
+ESCAPE_NAME = "\x1b]0;owned\x07id"
+LONG_NAME = "L" * 5000
+
+
+def hostile_inputs(inputs: Path) -> None:
+    folder = inputs / "hostile"
+    folder.mkdir(exist_ok=True)
+    table = records().slice(0, 20)
+    hostile = {
+        "rid": table.column("rid"),
+        "x": table.column("x"),
+        "y": table.column("y"),
+        NUL_NAME: table.column("rid"),
+        ESCAPE_NAME: table.column("rid"),
+        LONG_NAME: table.column("rid"),
+    }
+    pq.write_table(pa.table(hostile), folder / "h.parquet")
+    lines = [f'rid,x,y,"{ESCAPE_NAME}",{LONG_NAME}']
+    lines += [
+        f"{r},{x},{y},{r},{r}"
+        for r, x, y in zip(*(hostile[k].to_pylist() for k in ("rid", "x", "y")), strict=True)
+    ]
+    (inputs / "hostile.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def assert_safe(message: str) -> None:
+    """Nothing raw a terminal or a log would act on, and no 5,000 characters echoed."""
+    assert not any(ord(c) < 32 for c in message), repr(message)
+    assert LONG_NAME not in message and len(message) < 1500, len(message)
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "location", "code", "says"),
+    [
+        (
+            "hostile/h.parquet",
+            {"id_column": NUL_NAME},
+            "source.id_column",
+            "invalid_request",
+            r"'a\x00b'",
+        ),
+        (
+            "hostile/h.parquet",
+            {"id_column": ESCAPE_NAME},
+            "source.id_column",
+            "column_invalid",
+            r"'\x1b]0;owned\x07id'",
+        ),
+        (
+            "hostile/h.parquet",
+            {"id_column": LONG_NAME},
+            "source.id_column",
+            "column_invalid",
+            "(5000 characters)",
+        ),
+        (
+            "hostile/h.parquet",
+            {"lon_column": "longitude"},
+            "source.lon_column",
+            "column_missing",
+            r"'a\x00b', '\x1b]0;owned\x07id', 'LLLL",
+        ),
+        (
+            "hostile.csv",
+            {"id_column": ESCAPE_NAME},
+            "source.id_column",
+            "column_invalid",
+            r"'\x1b]0;owned\x07id'",
+        ),
+        (
+            "hostile.csv",
+            {"lat_column": "latitude"},
+            "source.lat_column",
+            "column_missing",
+            r"'\x1b]0;owned\x07id', 'LLLL",
+        ),
+        (
+            "hostile.csv",
+            {"sum_columns": [NUL_NAME]},
+            "sum_columns[0]",
+            "invalid_request",
+            r"'a\x00b'",
+        ),
+    ],
+)
+def test_hostile_column_names_are_refused_escaped_and_nothing_stored(
+    jobs_server, jobs_env, path, source, location, code, says
+):
+    server, tokens = jobs_server
+    hostile_inputs(jobs_env["inputs"])
+    body: dict[str, Any] = {"source": {**LIBRARY, "path": path}, "dates": [AFTER]}
+    for key, value in source.items():
+        if key == "sum_columns":
+            body.update(aggregate=True, sum_columns=value)
+        else:
+            body["source"][key] = value
+    before = httpx.get(f"{server.url}/v1/jobs", headers=auth(tokens["bea"])).json()["jobs"]
+    outputs = set(jobs_env["outputs"].iterdir())
+    response = submit(server, tokens["bea"], body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_job"
+    (detail,) = [d for d in error["details"] if d["location"] == f"body.{location}"]
+    assert detail["code"] == code, error
+    assert says in detail["message"], detail["message"]
+    for text in (error["message"], *(d["message"] for d in error["details"])):
+        assert_safe(text)
+    after = httpx.get(f"{server.url}/v1/jobs", headers=auth(tokens["bea"])).json()["jobs"]
+    assert after == before  # nothing stored
+    assert set(jobs_env["outputs"].iterdir()) == outputs
+
+
+def test_the_cli_refuses_hostile_column_names_escaped_and_writes_nothing(
+    jobs_server, jobs_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    from jurisdictions import cli
+    from jurisdictions.settings import get_settings
+
+    server, _ = jobs_server
+    hostile_inputs(jobs_env["inputs"])
+    monkeypatch.setenv("DATABASE_URL", server.database_url)
+    get_settings.cache_clear()
+    try:
+        for asked in (NUL_NAME, ESCAPE_NAME, LONG_NAME):
+            out = tmp_path / "out"
+            argv = ["assign", str(jobs_env["inputs"] / "hostile" / "h.parquet")]
+            argv += ["--output", str(out), "--date", AFTER, "--workers", "1"]
+            argv += ["--id-column", asked, "--lon-column", "x", "--lat-column", "y"]
+            assert cli.main(argv) == 2
+            err = capsys.readouterr().err
+            assert "source.id_column: the column name" in err, err
+            assert "\x1b" not in err and "\x00" not in err and "\x07" not in err
+            assert LONG_NAME not in err
+            assert not out.exists() or not any(out.iterdir())
+    finally:
+        get_settings.cache_clear()
