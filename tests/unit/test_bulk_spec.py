@@ -13,7 +13,15 @@ import pytest
 import shapely
 
 from bulk.source import CSV_PARTITION_BYTES, Part, read_part
-from bulk.spec import AssignmentSpec, InvalidJob, RecordSource, check_shape, spec_from_dict
+from bulk.spec import (
+    AssignmentSpec,
+    InvalidJob,
+    RecordSource,
+    check_shape,
+    column_name_problem,
+    shown,
+    spec_from_dict,
+)
 from bulk.synth import KINDS, demo_places, draw_partition, write_library
 
 
@@ -94,3 +102,22 @@ def test_the_synthetic_library_is_seeded_labelled_and_inside_communities(tmp_pat
     assert 0.98 < np.mean(inside) < 1.0  # a few strays outside every unit, as in real data
     other = draw_partition(places, 8, 0, 1000, 1)
     assert not other.equals(table.slice(0, 1000))
+
+
+def test_hostile_column_names_are_refused_by_name_and_shown_escaped():
+    assert shown("a\x00b") == r"'a\x00b'"
+    assert shown("L" * 5000) == repr("L" * 60) + "… (5000 characters)"
+    assert column_name_problem("persons") is None
+    assert column_name_problem("人口 (2020)") is None
+    for name in ("a\x00b", "\x1b[31mred", "tab\there", "L" * 257):
+        problem = column_name_problem(name)
+        assert problem is not None and not any(ord(c) < 32 for c in problem)
+    body = {"source": {"path": "r.csv", "lon_column": "\x1b]0;x\x07"}, "output": "o"}
+    spec = spec_from_dict({**body, "dates": ["2020-01-01"]})
+    (problem,) = check_shape(spec)
+    assert (problem.field, problem.code) == ("source.lon_column", "column_invalid")
+    with pytest.raises(InvalidJob) as caught:
+        spec_from_dict({**body, "dates": ["2020-01-01"], "sum_columns": ["n\x00"]})
+    assert [(p.field, p.code) for p in caught.value.problems] == [
+        ("sum_columns[0]", "invalid_request")
+    ]
