@@ -110,8 +110,8 @@ def test_hostile_column_names_are_refused_by_name_and_shown_escaped():
     assert column_name_problem("persons") is None
     assert column_name_problem("人口 (2020)") is None
     for name in ("a\x00b", "\x1b[31mred", "tab\there", "L" * 257):
-        problem = column_name_problem(name)
-        assert problem is not None and not any(ord(c) < 32 for c in problem)
+        why = column_name_problem(name)
+        assert why is not None and not any(ord(c) < 32 for c in why)
     body = {"source": {"path": "r.csv", "lon_column": "\x1b]0;x\x07"}, "output": "o"}
     spec = spec_from_dict({**body, "dates": ["2020-01-01"]})
     (problem,) = check_shape(spec)
