@@ -8,12 +8,12 @@ starts. A request the engine cannot run raises `InvalidJob`, naming every field 
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from domain.text import describe, unstorable_at
 from domain.timeline import parse_day
 
 #: What a job's CRS may be besides an EPSG code: the lookup service's own names (`crs` of
@@ -39,12 +39,25 @@ def column_name_problem(name: str) -> str | None:
     cannot even be stored in a job's record) or more than `MAX_COLUMN_NAME` characters."""
     if len(name) > MAX_COLUMN_NAME:
         return f"the column name {shown(name)} is longer than {MAX_COLUMN_NAME} characters"
-    if any(unicodedata.category(c) == "Cc" for c in name):
+    index = unstorable_at(name)
+    if index is not None:
         return (
-            f"the column name {shown(name)} holds a control character; rename the column "
-            "in the records"
+            f"the column name {shown(name)} holds a control character or a lone surrogate "
+            f"({describe(name[index])}); rename the column in the records"
         )
     return None
+
+
+def storable_problem(value: str) -> str | None:
+    """Why a job's text cannot be kept in its record (the register's one text rule,
+    `domain.text`: PostgreSQL stores no NUL, UTF-8 no lone surrogate), or None."""
+    index = unstorable_at(value)
+    if index is None:
+        return None
+    return (
+        f"{shown(value)} holds a control character or a lone surrogate "
+        f"({describe(value[index])}) at {index}"
+    )
 
 
 @dataclass(frozen=True)
@@ -190,29 +203,35 @@ def spec_from_dict(body: Mapping[str, Any]) -> AssignmentSpec:
     checks the spec against the data and the register."""
     problems: list[JobProblem] = []
 
-    def text(where: Mapping[str, Any], key: str, prefix: str, default: str | None) -> str | None:
+    def refused(where: str, value: str, column: bool) -> bool:
+        """Whether `value` is refused here (and said so) by the register's text rule; a column
+        the records must have is left to `check_shape` (the column-name rule), which the CLI's
+        specs pass through too."""
+        why = None if column else storable_problem(value)
+        if why is not None:
+            problems.append(JobProblem(where, SPEC_INVALID, f"{where} {why}"))
+        return why is not None
+
+    def text(
+        where: Mapping[str, Any], key: str, prefix: str, default: str | None, column: bool = False
+    ) -> str | None:
         value = where.get(key, default)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             problems.append(JobProblem(prefix + key, SPEC_INVALID, f"{key} must be a string"))
             return default
-        if value is not None and "\x00" in value:
-            message = f"{key} {shown(value)} holds a NUL character"
-            problems.append(JobProblem(prefix + key, SPEC_INVALID, message))
+        if value is not None and refused(prefix + key, value, column):
             return default
         return value
 
-    def strings(key: str) -> tuple[str, ...]:
+    def strings(key: str, column: bool = False) -> tuple[str, ...]:
         value = body.get(key, [])
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
         if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
             problems.append(JobProblem(key, SPEC_INVALID, f"{key} must be a list of strings"))
             return ()
-        for i, v in enumerate(value):
-            if "\x00" in v:
-                message = f"{key}[{i}] {shown(v)} holds a NUL character"
-                problems.append(JobProblem(f"{key}[{i}]", SPEC_INVALID, message))
-                return ()
+        if any([refused(f"{key}[{i}]", v, column) for i, v in enumerate(value)]):
+            return ()
         return tuple(v.strip() for v in value)
 
     source = body.get("source")
@@ -224,11 +243,11 @@ def spec_from_dict(body: Mapping[str, Any]) -> AssignmentSpec:
         problems.append(JobProblem("source.path", PATH_MISSING, "source.path is required"))
     record_source = RecordSource(
         path=path or "",
-        id_column=text(source, "id_column", "source.", "id") or "id",
-        lon_column=text(source, "lon_column", "source.", "lon") or "lon",
-        lat_column=text(source, "lat_column", "source.", "lat") or "lat",
+        id_column=text(source, "id_column", "source.", "id", True) or "id",
+        lon_column=text(source, "lon_column", "source.", "lon", True) or "lon",
+        lat_column=text(source, "lat_column", "source.", "lat", True) or "lat",
         crs=text(source, "crs", "source.", "EPSG:4326") or "EPSG:4326",
-        date_column=text(source, "date_column", "source.", None),
+        date_column=text(source, "date_column", "source.", None, True),
     )
     output = text(body, "output", "", None)
     if output is None:
@@ -261,7 +280,7 @@ def spec_from_dict(body: Mapping[str, Any]) -> AssignmentSpec:
         dates=tuple(dates),
         levels=strings("levels"),
         aggregate=aggregate,
-        sum_columns=strings("sum_columns"),
+        sum_columns=strings("sum_columns", True),
         scheduler=text(body, "scheduler", "", None),
         workers=workers,
     )

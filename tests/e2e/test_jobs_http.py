@@ -507,7 +507,7 @@ def assert_safe(message: str) -> None:
             "hostile/h.parquet",
             {"id_column": NUL_NAME},
             "source.id_column",
-            "invalid_request",
+            "column_invalid",
             r"'a\x00b'",
         ),
         (
@@ -549,7 +549,7 @@ def assert_safe(message: str) -> None:
             "hostile.csv",
             {"sum_columns": [NUL_NAME]},
             "sum_columns[0]",
-            "invalid_request",
+            "column_invalid",
             r"'a\x00b'",
         ),
     ],

@@ -109,15 +109,21 @@ def test_hostile_column_names_are_refused_by_name_and_shown_escaped():
     assert shown("L" * 5000) == repr("L" * 60) + "… (5000 characters)"
     assert column_name_problem("persons") is None
     assert column_name_problem("人口 (2020)") is None
-    for name in ("a\x00b", "\x1b[31mred", "tab\there", "L" * 257):
+    # The register's text rule (domain.text): a tab or a line break can be stored and shown.
+    assert column_name_problem("tab\there") is None
+    for name in ("a\x00b", "\x1b[31mred", "lone\ud800", "L" * 257):
         why = column_name_problem(name)
         assert why is not None and not any(ord(c) < 32 for c in why)
     body = {"source": {"path": "r.csv", "lon_column": "\x1b]0;x\x07"}, "output": "o"}
-    spec = spec_from_dict({**body, "dates": ["2020-01-01"]})
-    (problem,) = check_shape(spec)
-    assert (problem.field, problem.code) == ("source.lon_column", "column_invalid")
+    spec = spec_from_dict(
+        {**body, "dates": ["2020-01-01"], "aggregate": True, "sum_columns": ["n\x00"]}
+    )
+    assert [(p.field, p.code) for p in check_shape(spec)] == [
+        ("source.lon_column", "column_invalid"),
+        ("sum_columns[0]", "column_invalid"),
+    ]
     with pytest.raises(InvalidJob) as caught:
-        spec_from_dict({**body, "dates": ["2020-01-01"], "sum_columns": ["n\x00"]})
+        spec_from_dict({"source": {"path": "r\ud800.csv"}, "output": "o"})
     assert [(p.field, p.code) for p in caught.value.problems] == [
-        ("sum_columns[0]", "invalid_request")
+        ("source.path", "invalid_request")
     ]
