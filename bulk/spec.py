@@ -230,7 +230,8 @@ def spec_from_dict(body: Mapping[str, Any]) -> AssignmentSpec:
         if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
             problems.append(JobProblem(key, SPEC_INVALID, f"{key} must be a list of strings"))
             return ()
-        if any([refused(f"{key}[{i}]", v, column) for i, v in enumerate(value)]):
+        # Every item is checked, so that each refused one is named.
+        if [i for i, v in enumerate(value) if refused(f"{key}[{i}]", v, column)]:
             return ()
         return tuple(v.strip() for v in value)
 
