@@ -92,9 +92,9 @@ PROBLEMS: dict[str, str] = {
     "workstation_straddles": "A workstation serves communities now in different streets.",
     "office_serves_outside": "An office (not a workstation) names as served a unit that does "
     "not exist on a day, or is not inside the unit the office belongs to.",
-    "office_area_empty": "Every unit an office names as served left the office's unit in this "
-    "change set: it would serve none of them (an empty service area means its whole unit); "
-    "close it or change its service area in the same change set.",
+    "office_area_empty": "Every unit an office names as served left the office's unit or ended "
+    "with no successor in this change set: it would serve none of them (an empty service area "
+    "means its whole unit); close it or change its service area in the same change set.",
     # Imports ---------------------------------------------------------------------------------
     "layer_empty": "The imported file has no features.",
     "feature_malformed": "An item of an imported FeatureCollection is not a GeoJSON Feature.",

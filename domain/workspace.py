@@ -106,6 +106,9 @@ class Workspace:
         #: Office code -> (unit, its successors, how it ended) for each served unit that passed
         #: its service on in this change set (`domain.operations.common.pass_coverage`).
         self.service_passed: dict[str, list[tuple[str, list[str], str]]] = {}
+        #: Office code -> the event that left its named service area empty (which would mean
+        #: its whole unit), for `settle_service_areas` to refuse unless a later one replaced it.
+        self.emptied: dict[str, Any] = {}
         # The envelope's texts and the actor are stored with every event: the same text rule.
         envelope = command_problems(request, "", skip=frozenset({"operations"}))
         actor_problem = text_problem(actor)

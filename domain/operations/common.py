@@ -85,6 +85,10 @@ def pass_coverage(
         served = _passed(office, unit, successors, ws)
         if served != list(office.serves_on(ws.day)):
             ws.emit(office, Office.CoverageChanged, serves=served)
+            if not served:
+                # Empty means its whole unit: refused by `_settle` unless a later operation
+                # of the change set closes the office or gives it a service area.
+                ws.emptied[office.code] = office.pending_events[-1]
         ws.service_passed.setdefault(office.code, []).append((unit.code, list(successors), why))
 
 
@@ -121,6 +125,19 @@ def settle_service_areas(ws: Workspace) -> None:
 def _settle(ws: Workspace, office: Office) -> None:
     owner = office.unit.value_on(ws.day)
     served = office.serves_on(ws.day)
+    emptied = ws.emptied.get(office.code)
+    if office.open_on(ws.day) and emptied is not None and office.pending_events[-1] is emptied:
+        lost = [unit for unit, successors, _ in ws.service_passed[office.code] if not successors]
+        ws.fail(
+            "office_area_empty",
+            f"office {_label(ws, office)} would serve none of the units it names "
+            f"({_names(ws, lost)} ended with no successor), and an empty service area means "
+            "all of its unit: close it or change its service area in the same change set",
+            "operations",
+            office.code,
+            *lost,
+        )
+        return
     if owner is None or not served:
         return
     before = ws.served_before(office.code)

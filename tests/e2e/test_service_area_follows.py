@@ -87,7 +87,7 @@ def offices_at(server: LiveServer, point: shapely.Point, day: date) -> list[str]
 
 def street_at(server: LiveServer, point: shapely.Point, day: date) -> str:
     answer = get(server, "/v1/lookup", lon=point.x, lat=point.y, date=day.isoformat())
-    return next(u["code"] for u in answer["units"] if u["level"] == "street")
+    return str(next(u["code"] for u in answer["units"] if u["level"] == "street"))
 
 
 def units(server: LiveServer, day: date, **params: Any) -> dict[str, Any]:

@@ -18,11 +18,12 @@ from domain.errors import Problem
 from domain.register import JurisdictionRegister
 from domain.units import Unit
 from domain.workspace import Workspace
-from tests.unit.helpers import apply
+from tests.unit.helpers import apply, in_memory_register
 from tests.unit.test_operations import (
     NORTH_S2,
     SOUTH_S2,
     base_map,
+    base_operations,
     box,
     codes,
     office,
@@ -225,6 +226,43 @@ def test_an_office_left_with_none_of_its_streets_is_refused_not_widened():
     assert codes(found) == ["office_area_empty"]
     assert found[0].units == ("NA", "S2")
     assert served(register) == ("S2",)
+
+
+def lenient_map() -> JurisdictionRegister:
+    """The same map where units need not cover their parent: a street may end alone."""
+    register = in_memory_register()
+    apply(register, "2015-01-01", *base_operations())
+    return register
+
+
+def test_a_street_dissolved_with_no_successor_leaves_the_area_with_a_note():
+    register = lenient_map()
+    committee(register, "S1", "S2")
+    receipt = apply(
+        register,
+        DAY.isoformat(),
+        *({"op": "dissolve", "unit": k} for k in ("K3", "K4")),
+        {"op": "close_office", "code": "SO2"},
+        {"op": "dissolve", "unit": "S2"},
+    )
+    assert served(register) == ("S1",)
+    assert notes_of(receipt.notes) == [("office_area_reduced", ("S2", "NA"))]
+    assert "passes its territory to no unit" in receipt.notes[0].message
+
+
+def test_an_office_whose_only_street_ends_with_no_successor_is_refused_unless_closed():
+    register = lenient_map()
+    committee(register, "S2")
+    ending = [
+        *({"op": "dissolve", "unit": k} for k in ("K3", "K4")),
+        {"op": "close_office", "code": "SO2"},
+        {"op": "dissolve", "unit": "S2"},
+    ]
+    found = problems(register, DAY.isoformat(), *ending)
+    assert codes(found) == ["office_area_empty"]
+    assert served(register) == ("S2",)
+    apply(register, DAY.isoformat(), *ending, {"op": "close_office", "code": "NA"})
+    assert not office(register, "NA").open_on(DAY)
 
 
 def test_the_invariant_catches_a_path_that_forgets_to_pass_the_service_on():
