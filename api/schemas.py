@@ -401,6 +401,22 @@ class UnitPreview(BaseModel):
     )
 
 
+class ChangeSetNote(BaseModel):
+    """Something the editor should know of a change set that is not wrong (docs/errors.md
+    lists the codes): an office's service area that followed its units, grew or shrank."""
+
+    code: str
+    message: str
+    units: list[str] = Field(default_factory=list, description="The units and office named.")
+    office: str | None = Field(default=None, description="The office whose area changed.")
+    serves_before: list[str] | None = Field(
+        default=None, description="The units the office served on the effective date before."
+    )
+    serves_after: list[str] | None = Field(
+        default=None, description="The units it serves from the effective date."
+    )
+
+
 class ChangeSetReceipt(BaseModel):
     """What applying (or dry-running) a change set produced."""
 
@@ -421,6 +437,12 @@ class ChangeSetReceipt(BaseModel):
         default_factory=list,
         description="The repairs made to the operations' territories (only those asked for "
         "in the body's `repair`); the change set checked and stored is the repaired one.",
+    )
+    notes: list[ChangeSetNote] = Field(
+        default_factory=list,
+        description="What the change set does besides its operations that an editor should "
+        "see, a dry run too: each office whose service area follows a unit it serves that "
+        "ends or leaves (`service_area_passed`, `office_area_extended`, `office_area_reduced`).",
     )
     preview: list[UnitPreview] | None = Field(
         default=None,

@@ -52,6 +52,15 @@ def check(ws: Workspace) -> list[Problem]:
             streets.update(segment.value for segment in office.unit.segments())
     for code in sorted(streets | families):
         checker.coverage(code)
+    # An office that names the units it serves: those it names must stay live and inside its
+    # unit, whatever path changed them (`settle_service_areas` passes them on; a path that
+    # forgot to is caught here).
+    named = {o.code: o for o in ws.area_offices(ws.moved_units())}
+    for office in ws.changed():
+        if isinstance(office, Office) and office.kind != WORKSTATION:
+            named.setdefault(office.code, office)
+    for code in sorted(named):
+        checker.service_area(named[code])
     return checker.problems
 
 
@@ -230,3 +239,54 @@ class _Checker:
                     day,
                     (community, *offices),
                 )
+
+    def service_area(self, office: Office) -> None:
+        """Every unit an office (not a workstation) names as served is live and inside the
+        unit the office belongs to, on every day from the change on."""
+        if office.kind == WORKSTATION:
+            return
+        days = {self.since}
+        named: set[str] = set()
+        for dated in (office.existence, office.unit, office.serves):
+            for segment in dated.segments():
+                days.add(segment.period.start)
+                if segment.period.end is not None:
+                    days.add(segment.period.end)
+        for segment in office.serves.segments():
+            named.update(segment.value or ())
+        for segment in office.unit.segments():
+            named.add(segment.value)
+        for unit in self._with_ancestors(named):
+            days.update(self.days(unit))
+        for day in sorted(d for d in days if d >= self.since):
+            owner = office.unit.value_on(day)
+            if not office.open_on(day) or owner is None:
+                continue
+            for code in office.serves_on(day):
+                served = self.ws.unit(code)
+                if served is None or not served.exists_on(day):
+                    why = "which does not exist then"
+                elif not self.ws.inside(code, owner, day):
+                    why = f"which is not inside {owner}, the unit the office belongs to"
+                else:
+                    continue
+                self.report(
+                    "office_serves_outside",
+                    f"office {office.code} serves {code}, {why}; its service area must follow "
+                    "the units it serves",
+                    day,
+                    (office.code, code),
+                )
+
+    def _with_ancestors(self, codes: set[str]) -> list[Unit]:
+        """The units `codes` and every unit ever above one of them."""
+        found: dict[str, Unit] = {}
+        frontier = list(codes)
+        while frontier:
+            code = frontier.pop()
+            unit = self.ws.unit(code)
+            if code in found or unit is None:
+                continue
+            found[code] = unit
+            frontier.extend(v.parent for v in unit.versions() if v.parent is not None)
+        return list(found.values())

@@ -90,6 +90,11 @@ PROBLEMS: dict[str, str] = {
     "community_served_twice": "More than one workstation serves the community.",
     "workstation_serves_outside": "A workstation serves a community outside its street.",
     "workstation_straddles": "A workstation serves communities now in different streets.",
+    "office_serves_outside": "An office (not a workstation) names as served a unit that does "
+    "not exist on a day, or is not inside the unit the office belongs to.",
+    "office_area_empty": "Every unit an office names as served left the office's unit or ended "
+    "with no successor in this change set: it would serve none of them (an empty service area "
+    "means its whole unit); close it or change its service area in the same change set.",
     # Imports ---------------------------------------------------------------------------------
     "layer_empty": "The imported file has no features.",
     "feature_malformed": "An item of an imported FeatureCollection is not a GeoJSON Feature.",
@@ -101,6 +106,17 @@ PROBLEMS: dict[str, str] = {
     "of the level below lie outside their parent's new boundary and stay with it "
     "(children=keep); the message says what children=follow would transfer and which "
     "would straddle.",
+    # Notes of a change set (its receipt's `notes`, an import report's `notes`) -------------
+    "service_area_passed": "A note, not a problem: a unit an office serves by name was split, "
+    "merged into a new unit, recoded or dissolved, and the office serves the units that "
+    "continue it instead (`serves_before`, `serves_after`).",
+    "office_area_extended": "A note, not a problem: a unit an office serves by name was merged "
+    "into (or dissolved into) a unit the office did not serve, which it now serves whole: its "
+    "area grew; change its service area in the same change set if it should not.",
+    "office_area_reduced": "A note, not a problem: an office no longer serves a unit it "
+    "named: the unit left the office's unit (e.g. a street transferred to another district) "
+    "or ended with no successor. Its area shrank; an office of the unit's new parent must "
+    "serve it there.",
     "precision_snapped": "A note, not a problem (in an import report's `notes`): rounding the "
     "feature to the stored precision would have made it invalid, so it was snap-rounded "
     "instead; area_m2 says how much area changed.",

@@ -51,7 +51,7 @@ from domain.errors import (
 from domain.levels import DEFAULT_RULES, LevelScheme, Rules
 from domain.matters import CATALOGUE_ID, Catalogue
 from domain.offices import Office, office_id
-from domain.operations import apply_operation
+from domain.operations import apply_operation, settle_service_areas
 from domain.units import Unit, unit_id
 from domain.workspace import UnitAfter, Workspace
 
@@ -131,6 +131,9 @@ class Receipt:
     replayed: bool = False
     #: With ``preview``: each unit the change set changed, as it stands on the effective date.
     preview: tuple[UnitAfter, ...] | None = None
+    #: What the editor should know that is not wrong (an office's service area that followed
+    #: its units, grew or shrank: `domain.operations.common.settle_service_areas`).
+    notes: tuple[Problem, ...] = ()
 
 
 #: The stored events of units preloaded for the change set being worked out in this context.
@@ -344,6 +347,8 @@ class JurisdictionRegister(Application[uuid.UUID]):
             if stale:
                 raise ConcurrentChange(conflict_message(stale), stale)
         if not work.problems:
+            settle_service_areas(work)
+        if not work.problems:
             work.seal()
             work.problems.extend(invariants.check(work))
         after = tuple(work.after_state()) if preview else None
@@ -354,8 +359,9 @@ class JurisdictionRegister(Application[uuid.UUID]):
         changed = work.changed()
         codes = tuple(unit.code for unit in work.revised_units())
         events = sum(len(aggregate.pending_events) for aggregate in changed)
+        notes = tuple(work.notes)
         if dry_run:
-            return Receipt(record_id, events, None, codes, preview=after)
+            return Receipt(record_id, events, None, codes, preview=after, notes=notes)
         record = ChangeSet._create(
             ChangeSet.Recorded,
             id=record_id,
@@ -379,7 +385,7 @@ class JurisdictionRegister(Application[uuid.UUID]):
             )
             return _Conflict(exc, only_shared, self._interferences(moved, changed))
         position = max(r.notification.id for r in recordings)
-        return Receipt(record_id, events, position, codes, preview=after)
+        return Receipt(record_id, events, position, codes, preview=after, notes=notes)
 
     def _changed_since(self, position: int, work: Workspace) -> tuple[Interference, ...]:
         """Other change sets stored after `position` that changed a unit this one changes or

@@ -84,6 +84,7 @@ class Workspace:
         self._units: dict[str, Unit | None] = {}
         self._baseline: dict[str, list[UnitVersion]] = {}
         self._offices: dict[str, Office | None] = {}
+        self._served_before: dict[str, tuple[str, ...]] = {}
         self._catalogue: Catalogue | None = None
         self._order: list[Aggregate] = []
         #: `id()` of each aggregate in `_order`: membership by identity in constant time.
@@ -99,6 +100,15 @@ class Workspace:
         #: The earliest date the change set affects (a correction may reach back).
         self.earliest: date = request.effective
         self.problems: list[Problem] = []
+        #: What the editor should know of a change set that is not wrong (an office's service
+        #: area following a unit that ended or left): `Receipt.notes`.
+        self.notes: list[Problem] = []
+        #: Office code -> (unit, its successors, how it ended) for each served unit that passed
+        #: its service on in this change set (`domain.operations.common.pass_coverage`).
+        self.service_passed: dict[str, list[tuple[str, list[str], str]]] = {}
+        #: Office code -> the event that left its named service area empty (which would mean
+        #: its whole unit), for `settle_service_areas` to refuse unless a later one replaced it.
+        self.emptied: dict[str, Any] = {}
         # The envelope's texts and the actor are stored with every event: the same text rule.
         envelope = command_problems(request, "", skip=frozenset({"operations"}))
         actor_problem = text_problem(actor)
@@ -137,8 +147,15 @@ class Workspace:
     def office(self, code: str) -> Office | None:
         """The office with `code` as this change set sees it, or None."""
         if code not in self._offices:
-            self._offices[code] = self.register.find_office(code)
+            office = self.register.find_office(code)
+            self._offices[code] = office
+            self._served_before[code] = office.serves_on(self.day) if office is not None else ()
         return self._offices[code]
+
+    def served_before(self, code: str) -> tuple[str, ...]:
+        """What office `code` served on the day before this change set."""
+        self.office(code)
+        return self._served_before.get(code, ())
 
     def catalogue(self) -> Catalogue:
         """The matter catalogue, started if it does not exist yet."""
@@ -217,6 +234,46 @@ class Workspace:
     def workstations_serving(self, community: str, street: Unit, day: date) -> list[Office]:
         """The workstations of `street` serving `community` on `day`."""
         return [o for o in self.offices_of(street, WORKSTATION) if community in o.serves_on(day)]
+
+    def inside(self, code: str, ancestor: str, day: date | None = None) -> bool:
+        """Whether unit `code` is `ancestor` or lies under it on the day (by the parent chain)."""
+        on = day or self.day
+        seen: set[str] = set()
+        current: str | None = code
+        while current is not None and current not in seen:
+            if current == ancestor:
+                return True
+            seen.add(current)
+            unit = self.unit(current)
+            current = unit.parent.value_on(on) if unit is not None else None
+        return False
+
+    def area_offices(self, codes: Iterable[str]) -> list[Office]:
+        """The offices other than workstations that ever had an explicit service area and
+        belong to a unit that is, or ever was, above one of the units `codes`.
+
+        Those are the offices that can serve one of them: a new-area committee belongs to its
+        district and serves streets of it. Workstations have their own rules (one street).
+        """
+        above: set[str] = set()
+        frontier = list(codes)
+        while frontier:
+            unit = self.unit(frontier.pop())
+            if unit is None:
+                continue
+            versions = [*self.versions_before(unit.code), *unit.versions()]
+            for parent in {v.parent for v in versions if v.parent is not None} - above:
+                above.add(parent)
+                frontier.append(parent)
+        found: dict[str, Office] = {}
+        for code in sorted(above):
+            holder = self.unit(code)
+            if holder is None:
+                continue
+            for office in self.offices_of(holder):
+                if office.kind != WORKSTATION and any(s.value for s in office.serves.segments()):
+                    found.setdefault(office.code, office)
+        return list(found.values())
 
     # Changing ------------------------------------------------------------------------------
 
@@ -349,6 +406,15 @@ class Workspace:
     def after_state(self) -> list[UnitAfter]:
         """Each revised unit on the change set's day, as the operations left it."""
         return [UnitAfter(u.code, u.level, u.version_on(self.day)) for u in self.revised_units()]
+
+    def moved_units(self) -> list[str]:
+        """The units that ended or changed parent in this change set: what an office serving
+        them by name may no longer hold (`area_offices` finds those offices)."""
+        return [
+            unit.code
+            for unit in self.changed_units()
+            if any(isinstance(e, Unit.Transferred | Unit.Dissolved) for e in unit.pending_events)
+        ]
 
     def revised_units(self) -> list[Unit]:
         """The units whose own state changed (not just their list of children)."""

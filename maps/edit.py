@@ -121,6 +121,7 @@ def edit_page(options: PageOptions, day: dt.date, code: str | None) -> str:
   <ol id="jl-ops" class="jl-ops"></ol>
   <h2>Validation</h2>
   <div id="jl-repairs" class="jl-repairs"></div>
+  <ul id="jl-notes" class="jl-notes"></ul>
   <ul id="jl-problems" class="jl-problems"><li class="jl-empty">No edit yet.</li></ul>
   <button type="button" id="jl-submit" class="jl-submit" disabled>Submit change set</button>
   <div id="jl-result" class="jl-result" role="status"></div>

@@ -18,6 +18,7 @@ from api.requests import read_json
 from api.schemas import (
     ChangeSetDetail,
     ChangeSetLog,
+    ChangeSetNote,
     ChangeSetReceipt,
     ErrorResponse,
     RepairEntry,
@@ -194,6 +195,7 @@ async def post_change_set(
         projected=outcome.visible,
         repairs=[RepairEntry(**r.as_dict()) for r in (*made_valid, *outcome.repairs)],
         preview=None if receipt.preview is None else [_preview(u) for u in receipt.preview],
+        notes=[ChangeSetNote.model_validate(n.as_dict()) for n in receipt.notes],
     )
 
 

@@ -3,10 +3,21 @@
 Each handler checks what only it can know (codes free, units live, parts consistent), then
 queues events through the `Workspace`. Rules that concern the map as a whole (containment,
 overlaps, coverage, workstations) are checked afterwards by `domain.invariants`, once, on
-the result of all operations together. Importing this package registers every handler.
+the result of all operations together, after `settle_service_areas` has made every office's
+service area fit the result. Importing this package registers every handler.
 """
 
 from domain.operations import boundaries, grids, matters, offices, territory
+from domain.operations.common import settle_service_areas
 from domain.operations.dispatch import apply_operation, handled
 
-__all__ = ["apply_operation", "boundaries", "grids", "handled", "matters", "offices", "territory"]
+__all__ = [
+    "apply_operation",
+    "boundaries",
+    "grids",
+    "handled",
+    "matters",
+    "offices",
+    "settle_service_areas",
+    "territory",
+]

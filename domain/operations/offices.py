@@ -49,32 +49,20 @@ def open_office(ws: Workspace, op: OpenOffice) -> None:
     )
 
 
-def _inside(ws: Workspace, code: str, ancestor: str) -> bool:
-    """Whether unit `code` is `ancestor` or lies under it on the day (by the parent chain)."""
-    seen: set[str] = set()
-    current: str | None = code
-    while current is not None and current not in seen:
-        if current == ancestor:
-            return True
-        seen.add(current)
-        unit = ws.unit(current)
-        current = unit.parent.value_on(ws.day) if unit is not None else None
-    return False
-
-
 def _service_area_fits(ws: Workspace, owner: str, serves: tuple[str, ...], location: str) -> bool:
     """Every served unit is live on the day and inside the office's own unit.
 
     An office's service area is data, never inferred: a new-area committee belongs to its
-    district but serves only the new area's streets, so it names them (and is changed when
-    they change); an empty list means the whole of its unit.
+    district but serves only the new area's streets, so it names them (and the area follows
+    them when they split, merge, are recoded or leave: `common.pass_coverage`); an empty list
+    means the whole of its unit.
     """
     fits = True
     for index, code in enumerate(serves):
         where = f"{location}[{index}]"
         if ws.live_unit(code, where) is None:
             fits = False
-        elif not _inside(ws, code, owner):
+        elif not ws.inside(code, owner):
             ws.fail(
                 "served_outside_unit",
                 f"{code} is not inside {owner}, the unit the office belongs to",

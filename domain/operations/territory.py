@@ -244,7 +244,7 @@ def split(ws: Workspace, op: Split) -> None:
         ws.emit(unit, Unit.Dissolved, lineage=successors)
     ws.touch_family(parent)
     ws.touch_family(unit.code)
-    pass_coverage(ws, unit, ([unit.code] if remainder is not None else []) + codes)
+    pass_coverage(ws, unit, ([unit.code] if remainder is not None else []) + codes, "was split")
     targets = [(p.code, p.geometry) for p in new_parts]
     if remainder is not None:
         targets.append((unit.code, remainder))
@@ -377,7 +377,7 @@ def merge(ws: Workspace, op: Merge) -> None:
         absorbed = members
         target = op.into_code
     for unit in absorbed:
-        pass_coverage(ws, unit, [target])
+        pass_coverage(ws, unit, [target], f"was merged into {target}")
         ws.emit(unit, Unit.Dissolved, lineage=[link(target, "successor", "merge")])
         for child in ws.children(unit, ws.day):
             ws.emit(child, Unit.Transferred, parent=target)
@@ -413,8 +413,8 @@ def transfer(ws: Workspace, op: Transfer) -> None:
             unit.code,
         )
         return
-    pass_coverage(ws, unit, [])
     ws.emit(unit, Unit.Transferred, parent=parent.code)
+    pass_coverage(ws, unit, [unit.code], f"was transferred to {parent.code}", old_parent)
     ws.joined.setdefault(parent.code, set()).add(unit.code)
     ws.touch_family(old_parent)
     ws.touch_family(parent.code)
@@ -460,7 +460,7 @@ def recode(ws: Workspace, op: Recode) -> None:
         lineage=[link(unit.code, "predecessor", "recode")],
         provenance=unit.provenance,
     )
-    pass_coverage(ws, unit, [op.code])
+    pass_coverage(ws, unit, [op.code], f"was recoded {op.code}")
     ws.emit(unit, Unit.Dissolved, lineage=[link(op.code, "successor", "recode")])
     for child in ws.children(unit, ws.day):
         ws.emit(child, Unit.Transferred, parent=op.code)
@@ -479,7 +479,9 @@ def dissolve(ws: Workspace, op: Dissolve) -> None:
     unit, version = found
     old = from_wkb_hex(version.geometry)
     lineage = _boundary_lineage(ws, unit.code, version.parent, old, None)
-    pass_coverage(ws, unit, [])
+    # Its territory went to the units that took it (lineage successors): so does its service.
+    successors = [item["code"] for item in lineage if item["role"] == "successor"]
+    pass_coverage(ws, unit, successors, "was dissolved")
     ws.emit(unit, Unit.Dissolved, lineage=lineage)
     move_offices(ws, unit, None)
     ws.touch_family(unit.parent.value_on(ws.day))

@@ -187,6 +187,9 @@ def import_layers(
                 found, unchecked = _check_rest(services, plan, change, set(), refused_ops)
                 problems.extend(found)
         else:
+            # What the change set did besides the file's units (an office's service area
+            # following a street the import ends) is the report's news too.
+            plan.notes.extend(plan.place(n) for n in receipt.notes)
             write = settle(services, receipt, dry_run=dry_run)
     problems = [with_hint(p) for p in problems]
     return ImportOutcome(plan, problems, write, dry_run, unchecked)

@@ -165,11 +165,17 @@ def _districts_2015() -> dict[str, Any]:
 
 
 def _districts_2017(with_streets: bool) -> dict[str, Any]:
-    transfers = _transfers(LONGHUA, PINGSHAN) if with_streets else []
+    transfers = _committees_close(LONGHUA, PINGSHAN) if with_streets else []
+    transfers += _transfers(LONGHUA, PINGSHAN) if with_streets else []
     return {
         "effective": DAY_2017.isoformat(),
         "reason": "龙华区 and 坪山区 established as legal districts"
-        + ("; their streets transferred from 宝安区 and 龙岗区" if with_streets else ""),
+        + (
+            "; their streets transferred from 宝安区 and 龙岗区, and the new-area management "
+            "committees that served them close"
+            if with_streets
+            else ""
+        ),
         "document": "国务院关于同意设立深圳市龙华区、坪山区的批复 "
         "(State Council approval; number not verified)",
         "operations": [
@@ -183,11 +189,16 @@ def _districts_2017(with_streets: bool) -> dict[str, Any]:
 
 
 def _districts_2018(with_streets: bool) -> dict[str, Any]:
-    transfers = _transfers(GUANGMING) if with_streets else []
+    transfers = [*_committees_close(GUANGMING), *_transfers(GUANGMING)] if with_streets else []
     return {
         "effective": DAY_2018.isoformat(),
         "reason": "光明区 established as a legal district"
-        + ("; its streets transferred from 宝安区" if with_streets else ""),
+        + (
+            "; its streets transferred from 宝安区, and the new-area management committee that "
+            "served them closes"
+            if with_streets
+            else ""
+        ),
         "document": "国务院关于同意设立深圳市光明区的批复 "
         "(State Council approval; number not verified)",
         "operations": [
@@ -196,6 +207,13 @@ def _districts_2018(with_streets: bool) -> dict[str, Any]:
             {"op": "redraw", "unit": BAOAN, "geometry": _geometry(BAOAN)},
         ],
     }
+
+
+def _committees_close(*districts: str) -> list[dict[str, Any]]:
+    """The new-area committees of `districts` close in the act that makes them districts: the
+    streets they serve leave the district they belong to, and a committee cannot serve
+    another district's streets (its service area would be empty: `office_area_empty`)."""
+    return [{"op": "close_office", "code": _new_area_code(d)} for d in districts]
 
 
 def _transfers(*districts: str) -> list[dict[str, Any]]:
@@ -319,11 +337,10 @@ def _offices_new_district(day: date, districts: tuple[str, ...]) -> dict[str, An
     names = "、".join(districts_today()[d]["name"] for d in districts)
     return {
         "effective": day.isoformat(),
-        "reason": f"{names}: district government and bureaus open; the new-district management "
-        "committee they replace closes",
+        "reason": f"{names}: district government and bureaus open, replacing the new-district "
+        "management committee (closed as the district was established)",
         "document": "offices synthesised for the demo (names by pattern, locations illustrative)",
         "operations": [
-            *({"op": "close_office", "code": _new_area_code(d)} for d in districts),
             *(op for d in districts for op in _district_offices(d)),
         ],
     }

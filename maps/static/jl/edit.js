@@ -307,6 +307,7 @@
         if (answer.ok) {
           showProblems([]);
           renderRepairs((answer.body && answer.body.repairs) || []);
+          renderNotes((answer.body && answer.body.notes) || []);
           var units = (answer.body && answer.body.units) || [];
           $('jl-check').textContent = '✓ valid · ' + units.length + ' unit' + (units.length === 1 ? '' : 's') + ' change · ' + ms + ' ms';
           $('jl-check').className = 'jl-check jl-ok';
@@ -333,6 +334,7 @@
         var problems = (error.details || []).filter(function (d) { return d.message; });
         if (!problems.length) problems = [{ code: error.code, message: error.message }];
         showProblems(problems);
+        renderNotes([]);
         renderRepairs((answer.body && answer.body.repairs) || []);
         $('jl-check').textContent = '✗ ' + problems.length + ' problem' + (problems.length === 1 ? '' : 's') + ' · ' + ms + ' ms';
         setAttr('data-jl-check', 'invalid');
@@ -431,6 +433,14 @@
     } else if (p.location_point) {
       map.setView([p.location_point.lat, p.location_point.lon], Math.max(map.getZoom(), 14));
     }
+  }
+
+  /* What a valid edit does besides its operations (an office's service area that follows,
+     grows or shrinks: docs/offices.md), shown before it is submitted. */
+  function renderNotes(notes) {
+    $('jl-notes').innerHTML = notes.map(function (n) {
+      return '<li data-jl-note="' + esc(n.code) + '"><b>' + esc(n.code) + '</b>: ' + esc(n.message) + '</li>';
+    }).join('');
   }
 
   function renderRepairs(made) {
