@@ -132,7 +132,7 @@ class Receipt:
     #: With ``preview``: each unit the change set changed, as it stands on the effective date.
     preview: tuple[UnitAfter, ...] | None = None
     #: What the editor should know that is not wrong (an office's service area that followed
-    #: its units, grew or shrank: `domain.operations.common.settle_service_areas`).
+    #: its units, grew or shrank: `domain.operations.service_areas.settle_service_areas`).
     notes: tuple[Problem, ...] = ()
 
 

@@ -104,7 +104,7 @@ class Workspace:
         #: area following a unit that ended or left): `Receipt.notes`.
         self.notes: list[Problem] = []
         #: Office code -> (unit, its successors, how it ended) for each served unit that passed
-        #: its service on in this change set (`domain.operations.common.pass_coverage`).
+        #: its service on in this change set (`domain.operations.service_areas.pass_coverage`).
         self.service_passed: dict[str, list[tuple[str, list[str], str]]] = {}
         #: Office code -> the event that left its named service area empty (which would mean
         #: its whole unit), for `settle_service_areas` to refuse unless a later one replaced it.

@@ -8,8 +8,8 @@ service area fit the result. Importing this package registers every handler.
 """
 
 from domain.operations import boundaries, grids, matters, offices, territory
-from domain.operations.common import settle_service_areas
 from domain.operations.dispatch import apply_operation, handled
+from domain.operations.service_areas import settle_service_areas
 
 __all__ = [
     "apply_operation",

@@ -54,7 +54,7 @@ def _service_area_fits(ws: Workspace, owner: str, serves: tuple[str, ...], locat
 
     An office's service area is data, never inferred: a new-area committee belongs to its
     district but serves only the new area's streets, so it names them (and the area follows
-    them when they split, merge, are recoded or leave: `common.pass_coverage`); an empty list
+    them when they split, merge, are recoded or leave: `service_areas.pass_coverage`); an empty list
     means the whole of its unit.
     """
     fits = True

@@ -25,8 +25,9 @@ from domain.commands import (
 )
 from domain.geometry import from_wkb_hex, to_wkb_hex
 from domain.offices import WORKSTATION, Office
-from domain.operations.common import area_m2, link, move_offices, pass_coverage, valid_territory
+from domain.operations.common import area_m2, link, move_offices, valid_territory
 from domain.operations.dispatch import handles
+from domain.operations.service_areas import pass_coverage
 from domain.units import Unit, UnitVersion
 from domain.workspace import Workspace
 
