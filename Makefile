@@ -36,8 +36,12 @@ help:
 $(STAMP): pyproject.toml
 	@echo "==> Python environment in $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# pip's and the build backend's chatter (index warnings, setuptools' editable-install
+	@# banner) is kept in a log and shown only if the install fails.
+	@log=$(VENV)/install.log; \
+	  if ! { $(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip && \
+	    $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'; } \
+	    >$$log 2>&1; then cat $$log; echo "setup failed (log: $$log)"; exit 1; fi
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

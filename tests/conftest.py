@@ -181,9 +181,11 @@ class LiveServer:
         self._log_file.close()
 
 
-@pytest.fixture(scope="session")
-def demo_database(databases: DatabaseFactory) -> str:
-    """A database with the Shenzhen demo loaded and projected, shared by read-only tests."""
+def own_demo_database(
+    databases: DatabaseFactory, *owners: tuple[str, str]
+) -> tuple[str, list[str]]:
+    """A fresh database holding the projected Shenzhen demo (a module's own, so it may edit
+    it), and a token per (role, actor)."""
     from jurisdictions.demo.shenzhen import load_demo
 
     url = databases.fresh()
@@ -191,9 +193,16 @@ def demo_database(databases: DatabaseFactory) -> str:
     try:
         load_demo(built.register)
         built.worker.catch_up()
+        tokens = [built.tokens.create(role, actor)[1] for role, actor in owners]
     finally:
         built.close()
-    return url
+    return url, tokens
+
+
+@pytest.fixture(scope="session")
+def demo_database(databases: DatabaseFactory) -> str:
+    """A database with the Shenzhen demo loaded and projected, shared by read-only tests."""
+    return own_demo_database(databases)[0]
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,7 @@ import pytest
 import shapely
 from shapely.geometry import mapping, shape
 
-from jurisdictions.bootstrap import build_services
-from jurisdictions.demo.shenzhen import load_demo
-from jurisdictions.settings import Settings
-from tests.conftest import DatabaseFactory, LiveServer
+from tests.conftest import DatabaseFactory, LiveServer, own_demo_database
 from tests.e2e.test_multilevel_demo import DAY, Move, find_move
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -33,14 +30,7 @@ BEFORE = (date.fromisoformat(DAY) - timedelta(days=1)).isoformat()
 
 @pytest.fixture(scope="module")
 def demo(databases: DatabaseFactory) -> Iterator[tuple[LiveServer, str, Move]]:
-    url = databases.fresh()
-    services = build_services(Settings(database_url=url, run_projection=False))
-    try:
-        load_demo(services.register)
-        services.worker.catch_up()
-        editor = services.tokens.create("editor", "GIS officer Chen")[1]
-    finally:
-        services.close()
+    url, (editor,) = own_demo_database(databases, ("editor", "GIS officer Chen"))
     server = LiveServer(url)
     yield server, editor, find_move(url)
     server.stop()

@@ -26,10 +26,7 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, box, mapping
 
-from jurisdictions.bootstrap import build_services
-from jurisdictions.demo.shenzhen import load_demo
-from jurisdictions.settings import Settings
-from tests.conftest import ROOT, DatabaseFactory, LiveServer
+from tests.conftest import ROOT, DatabaseFactory, LiveServer, own_demo_database
 from tests.geopackages import Table, blob, build
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -105,14 +102,7 @@ def find_move(url: str) -> Move:
 
 @pytest.fixture(scope="module")
 def demo(databases: DatabaseFactory) -> Iterator[tuple[LiveServer, str, Move]]:
-    url = databases.fresh()
-    services = build_services(Settings(database_url=url, run_projection=False))
-    try:
-        load_demo(services.register)
-        services.worker.catch_up()
-        editor = services.tokens.create("editor", "GIS officer Chen")[1]
-    finally:
-        services.close()
+    url, (editor,) = own_demo_database(databases, ("editor", "GIS officer Chen"))
     server = LiveServer(url)
     yield server, editor, find_move(url)
     server.stop()

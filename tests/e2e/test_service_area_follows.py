@@ -25,12 +25,9 @@ import pytest
 import shapely
 from shapely.geometry import mapping, shape
 
-from jurisdictions.bootstrap import build_services
 from jurisdictions.demo import shenzhen
 from jurisdictions.demo import shenzhen_model as model
-from jurisdictions.demo.shenzhen import load_demo
-from jurisdictions.settings import Settings
-from tests.conftest import DatabaseFactory, LiveServer
+from tests.conftest import DatabaseFactory, LiveServer, own_demo_database
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -44,14 +41,7 @@ MOVE_DAY = date(2020, 9, 1)
 
 @pytest.fixture(scope="module")
 def demo(databases: DatabaseFactory) -> Iterator[tuple[LiveServer, str]]:
-    url = databases.fresh()
-    services = build_services(Settings(database_url=url, run_projection=False))
-    try:
-        load_demo(services.register)
-        services.worker.catch_up()
-        editor = services.tokens.create("editor", "GIS officer Chen")[1]
-    finally:
-        services.close()
+    url, (editor,) = own_demo_database(databases, ("editor", "GIS officer Chen"))
     server = LiveServer(url)
     yield server, editor
     server.stop()
