@@ -15,8 +15,8 @@ again). Figures: items, tiles of all those zooms together, and tiles of each of 
 Each figure of each repeat starts a fresh server of ours (empty caches) per cache setting
 (`--caches on,off`; off is `JL_TILE_CACHE_MIB=0 JL_ITEMS_CACHE_MIB=0`, so warm requests too
 come from PostgreSQL); tipg runs throughout. The target is 2x tipg's requests per second;
-each ratio is taken within one repeat (both servers back to back), the table gives their
-median.
+each ratio is taken within one repeat (both servers back to back, ours first in even
+repeats and tipg first in odd ones), the table gives their median.
 
 Usage: ``python -m scripts.bench_tipg [--database-url URL | --scratch] [--duration 8]
 [--connections 16] [--repeats 3] [--caches on,off] [--zooms 12,13,14] [--output FILE]``.
@@ -327,13 +327,18 @@ CACHE_SETTINGS = {
 
 
 def measure(
-    paths: Paths, ours: str, tipg: str, args: argparse.Namespace, workdir: Path
+    paths: Paths, ours: str, tipg: str, args: argparse.Namespace, workdir: Path, repeat: int
 ) -> list[Pair]:
-    """Cold: one pass over the paths; warm: random over them again. Ours, then tipg."""
+    """Cold: one pass over the paths; warm: random over them again. Ours first in even
+    repeats, tipg first in odd ones, so that neither always runs right after the other (a
+    busy neighbour, a cache the other warmed, the machine's clock speed)."""
     results = []
+    servers = [(ours, paths.ours), (tipg, paths.tipg)]
+    if repeat % 2:
+        servers.reverse()
     for _, sequential in PHASES:
-        pair = []
-        for url, own in ((ours, paths.ours), (tipg, paths.tipg)):
+        measured = {}
+        for url, own in servers:
             result = run_wrk(
                 url,
                 own,
@@ -344,8 +349,8 @@ def measure(
             )
             if result.errors:
                 print(f"  ! {url}: {result.errors} errors or bad statuses", flush=True)
-            pair.append(result)
-        mine, theirs = pair
+            measured[url] = result
+        mine, theirs = measured[ours], measured[tipg]
         print(f"    {mine.text()} vs {theirs.text()}: {mine.rate / theirs.rate:.2f}x", flush=True)
         results.append((mine, theirs))
     return results
@@ -418,7 +423,7 @@ def run(args: argparse.Namespace, url: str, python: Path, facts: list[str]) -> l
                                     connections=args.connections,
                                     workdir=workdir,
                                 )
-                            result = measure(paths, ours, tipg, args, workdir)
+                            result = measure(paths, ours, tipg, args, workdir, repeat)
                         runs.setdefault((figure, caches), []).append(result)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
