@@ -96,5 +96,8 @@ def export_layer(conninfo: str, level: str, day: date, path: Path, file_format: 
         geometry_type="MultiPolygon",
         crs=WGS84_WKT,
         encoding="UTF-8" if driver == "ESRI Shapefile" else None,
+        # GeoPackage 1.2, not the newest GDAL's 1.4: the desktops GIS staff run (QGIS 3.22 on
+        # GDAL 3.6, older ArcGIS) read 1.2 without a "partially supported" warning.
+        dataset_options={"VERSION": "1.2"} if driver == "GPKG" else None,
     )
     return len(rows)

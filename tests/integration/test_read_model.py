@@ -3,6 +3,7 @@ through `as_recorded`, histories, lineage, diffs, exports and layers."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -250,6 +251,10 @@ def test_export_to_geopackage_reads_back(city: Services, tmp_path: Path):
     assert s3[names.index("valid_from")] == "2016-12-26"
     assert s3[names.index("parent")] == "D1"
     assert len(geometry) == 4
+    # GeoPackage 1.2 (user_version 10200), which GDAL 3.6 and QGIS 3.22 read without warning.
+    with sqlite3.connect(path) as gpkg:
+        assert gpkg.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47  # "GPKG"
+        assert gpkg.execute("PRAGMA user_version").fetchone()[0] == 10200
 
 
 @pytest.mark.parametrize("file_format", ["gpkg", "geojson"])
