@@ -9,9 +9,11 @@ database; wrk sends both the same requests:
 - OGC items: GeoJSON ``items?bbox=...&limit=...`` for random boxes inside Shenzhen;
 - vector tiles: every Web Mercator tile of zooms 11-15 that touches Shenzhen.
 
-Each figure is measured twice: cold (one pass over the paths, each asked once, so no cache in
-either server can help; the pass times itself) and warm (random requests over the same paths
-again). Figures: items, tiles of all those zooms together, and tiles of each of `--zooms` alone.
+Each figure is measured twice: cold (a pass over the paths, each asked once, so no cache in
+either server can help; the pass times itself; with our caches off, `--cold-passes` such
+passes, servers alternating, counted together, since a second pass is as uncached as the first
+and one pass over z12's 47 tiles is a fraction of a second) and warm (random requests over the
+same paths again). Figures: items, tiles of all those zooms together, and tiles of each of `--zooms` alone.
 Each figure of each repeat starts a fresh server of ours (empty caches) per cache setting
 (`--caches on,off`; off is `JL_TILE_CACHE_MIB=0 JL_ITEMS_CACHE_MIB=0`, so warm requests too
 come from PostgreSQL); tipg runs throughout. The target is 2x tipg's requests per second;
@@ -327,33 +329,58 @@ CACHE_SETTINGS = {
 
 
 def measure(
-    paths: Paths, ours: str, tipg: str, args: argparse.Namespace, workdir: Path, repeat: int
+    paths: Paths,
+    ours: str,
+    tipg: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    repeat: int,
+    passes: int,
 ) -> list[Pair]:
-    """Cold: one pass over the paths; warm: random over them again. Ours first in even
-    repeats, tipg first in odd ones, so that neither always runs right after the other (a
-    busy neighbour, a cache the other warmed, the machine's clock speed)."""
+    """Cold: `passes` passes over the paths, each path once per pass (more than one only with
+    our caches off, where a second pass is as uncached as the first: a single pass over
+    z12's 47 tiles lasts a fraction of a second, and its ratio swung 1.4-2.9x between
+    repeats); warm: random over them again. Ours first in even repeats and passes, tipg first
+    in odd ones, so that neither always runs right after the other (a busy neighbour, a
+    cache the other warmed, the machine's clock speed)."""
     results = []
-    servers = [(ours, paths.ours), (tipg, paths.tipg)]
-    if repeat % 2:
-        servers.reverse()
     for _, sequential in PHASES:
-        measured = {}
-        for url, own in servers:
-            result = run_wrk(
-                url,
-                own,
-                sequential=sequential,
-                seconds=args.duration,
-                connections=args.connections,
-                workdir=workdir,
-            )
-            if result.errors:
-                print(f"  ! {url}: {result.errors} errors or bad statuses", flush=True)
-            measured[url] = result
-        mine, theirs = measured[ours], measured[tipg]
+        runs: dict[str, list[WrkResult]] = {ours: [], tipg: []}
+        for turn in range(passes if sequential else 1):
+            servers = [(ours, paths.ours), (tipg, paths.tipg)]
+            if (repeat + turn) % 2:
+                servers.reverse()
+            for url, own in servers:
+                result = run_wrk(
+                    url,
+                    own,
+                    sequential=sequential,
+                    seconds=args.duration,
+                    connections=args.connections,
+                    workdir=workdir,
+                )
+                if result.errors:
+                    print(f"  ! {url}: {result.errors} errors or bad statuses", flush=True)
+                runs[url].append(result)
+        mine, theirs = together(runs[ours]), together(runs[tipg])
         print(f"    {mine.text()} vs {theirs.text()}: {mine.rate / theirs.rate:.2f}x", flush=True)
         results.append((mine, theirs))
     return results
+
+
+def together(runs: list[WrkResult]) -> WrkResult:
+    """Several passes as one: requests over the time they took together; the median pass's
+    p50 and the worst p99."""
+    if len(runs) == 1:
+        return runs[0]
+    return WrkResult(
+        requests=sum(r.requests for r in runs),
+        seconds=sum(r.seconds for r in runs),
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=max(r.p99_ms for r in runs),
+        bad_status=sum(r.bad_status for r in runs),
+        socket_errors=sum(r.socket_errors for r in runs),
+    )
 
 
 def median_rows(figure: str, paths: Paths, repeats: list[list[Pair]]) -> list[Row]:
@@ -423,7 +450,8 @@ def run(args: argparse.Namespace, url: str, python: Path, facts: list[str]) -> l
                                     connections=args.connections,
                                     workdir=workdir,
                                 )
-                            result = measure(paths, ours, tipg, args, workdir, repeat)
+                            passes = args.cold_passes if caches == "off" else 1
+                            result = measure(paths, ours, tipg, args, workdir, repeat, passes)
                         runs.setdefault((figure, caches), []).append(result)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -446,6 +474,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (at most)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3, help="fresh servers of ours in a row")
+    parser.add_argument(
+        "--cold-passes",
+        type=int,
+        default=5,
+        help="passes over every path in a cold phase with our caches off (each path once per "
+        "pass; caches on: always one)",
+    )
     parser.add_argument(
         "--caches",
         type=lambda text: [part for part in text.split(",") if part],
