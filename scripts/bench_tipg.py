@@ -13,7 +13,8 @@ Each figure is measured twice: cold (a pass over the paths, each asked once, so 
 either server can help; the pass times itself; with our caches off, `--cold-passes` such
 passes, servers alternating, counted together, since a second pass is as uncached as the first
 and one pass over z12's 47 tiles is a fraction of a second) and warm (random requests over the
-same paths again). Figures: items, tiles of all those zooms together, and tiles of each of `--zooms` alone.
+same paths again). Figures: items, tiles of all those zooms together, and tiles of each of
+`--zooms` alone.
 Each figure of each repeat starts a fresh server of ours (empty caches) per cache setting
 (`--caches on,off`; off is `JL_TILE_CACHE_MIB=0 JL_ITEMS_CACHE_MIB=0`, so warm requests too
 come from PostgreSQL); tipg runs throughout. The target is 2x tipg's requests per second;
