@@ -108,7 +108,7 @@ class Workspace:
         self.service_passed: dict[str, list[tuple[str, list[str], str]]] = {}
         #: Office code -> the event that left its named service area empty (which would mean
         #: its whole unit), for `settle_service_areas` to refuse unless a later one replaced it.
-        self.emptied: dict[str, Any] = {}
+        self.emptied: dict[str, object] = {}
         # The envelope's texts and the actor are stored with every event: the same text rule.
         envelope = command_problems(request, "", skip=frozenset({"operations"}))
         actor_problem = text_problem(actor)
