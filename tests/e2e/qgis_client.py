@@ -35,6 +35,7 @@ from qgis.core import (  # type: ignore[import-not-found]
     QgsProject,
     QgsRectangle,
     QgsVectorLayer,
+    QgsVectorTileBasicRenderer,
     QgsVectorTileLayer,
 )
 from qgis.PyQt.QtCore import QSize  # type: ignore[import-not-found]
@@ -75,6 +76,14 @@ def tile_layer(spec: dict[str, Any], extent: QgsRectangle, size: QSize) -> dict[
     if not layer.isValid():
         answer["error"] = layer.error().summary()
         return answer
+    # QGIS styles a new tile layer in a random colour; one fixed style makes the two maps
+    # comparable pixel by pixel (the outlines' anti-aliasing depends on the colours).
+    renderer = QgsVectorTileBasicRenderer()
+    fill, stroke = QColor("#f2d7d5"), QColor("#7b241c")
+    renderer.setStyles(
+        QgsVectorTileBasicRenderer.simpleStyle(fill, stroke, 0.4, stroke, 0.4, fill, stroke, 2.0)
+    )
+    layer.setRenderer(renderer)
     QgsProject.instance().addMapLayer(layer)
     settings = QgsMapSettings()
     settings.setLayers([layer])
